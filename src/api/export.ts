@@ -1,0 +1,27 @@
+/** Model → ONNX bytes for any runtime: input [N, 3, H, W] float32 normalised, N dynamic. */
+import type { Preprocessing } from "../data/preprocess.js";
+import { inferenceGraph, type InferenceOutput } from "../models/graphs.js";
+import type { Model } from "../models/model.js";
+import { toOnnx } from "../onnx/serialize.js";
+
+export interface ExportOnnxOptions {
+  resolution?: number;
+  output?: InferenceOutput;
+  classes?: readonly string[];
+  preprocessing?: Preprocessing;
+}
+
+export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8Array {
+  const resolution = options.resolution ?? model.defaultResolution;
+  const graph = inferenceGraph(model, { resolution, output: options.output });
+  // Metadata so a consumer knows how to feed the model and read its output.
+  const metadata: Record<string, string> = {
+    arch: model.arch,
+    options: JSON.stringify(model.options),
+    resolution: String(resolution),
+    output: options.output ?? "probabilities",
+    preprocessing: JSON.stringify(options.preprocessing ?? model.preprocessing),
+  };
+  if (options.classes) metadata.classes = JSON.stringify(options.classes);
+  return toOnnx(graph, { metadata, docString: `convzoo ${model.arch} at ${resolution}x${resolution}` });
+}

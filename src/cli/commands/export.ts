@@ -1,0 +1,40 @@
+import type { Command } from "commander";
+import { exportOnnx } from "../../api/export.js";
+import { loadModel } from "../../api/load.js";
+import { writeFileAtomic } from "../../weights/files.js";
+import { humanCount } from "../format.js";
+import { positiveInt, positiveNumber } from "../options.js";
+
+interface ExportOptions {
+  weights?: string;
+  out: string;
+  resolution?: number;
+  widthMult?: number;
+  numClasses?: number;
+  logits?: boolean;
+}
+
+export function registerExport(program: Command): void {
+  program
+    .command("export <arch>")
+    .description("write an ONNX inference model: input [N,3,H,W] float32 normalised, output probabilities or logits")
+    .option("--weights <file>", "torchvision .pth or safetensors weights (default: seeded random init)")
+    .requiredOption("--out <model.onnx>", "output file")
+    .option("--resolution <N>", "input side (default: the architecture's)", positiveInt("--resolution"))
+    .option("--width-mult <A>", "width multiplier α (MobileNets)", positiveNumber("--width-mult"))
+    .option("--num-classes <K>", "classifier outputs when no weights are given", positiveInt("--num-classes"))
+    .option("--logits", "output logits instead of softmax probabilities")
+    .action(async (arch: string, opts: ExportOptions) => {
+      const loaded = await loadModel({ arch, weights: opts.weights, widthMult: opts.widthMult, numClasses: opts.numClasses });
+      for (const note of loaded.notes) console.error(`note: ${note}`);
+      if (!opts.weights) console.error(`note: no --weights given: ${arch} is exported with seeded random weights`);
+      const bytes = exportOnnx(loaded.model, {
+        resolution: opts.resolution ?? (loaded.metadata?.resolution as number | undefined),
+        output: opts.logits ? "logits" : "probabilities",
+        classes: loaded.classes,
+        preprocessing: loaded.preprocessing,
+      });
+      await writeFileAtomic(opts.out, bytes);
+      console.log(`wrote ${opts.out} (${humanCount(bytes.length)}B, ${arch}, ${opts.logits ? "logits" : "probabilities"})`);
+    });
+}

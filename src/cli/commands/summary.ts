@@ -1,0 +1,27 @@
+import type { Command } from "commander";
+import { createModel } from "../../models/registry.js";
+import { summarize } from "../../models/summary.js";
+import { humanCount, shapeText, table } from "../format.js";
+import { positiveInt, positiveNumber } from "../options.js";
+
+export function registerSummary(program: Command): void {
+  program
+    .command("summary <arch>")
+    .description("parameters, multiply-accumulates and per-layer output shapes of an architecture")
+    .option("--resolution <N>", "input side in pixels (default: the architecture's)", positiveInt("--resolution"))
+    .option("--width-mult <A>", "width multiplier α (MobileNets)", positiveNumber("--width-mult"))
+    .option("--num-classes <K>", "classifier outputs", positiveInt("--num-classes"), 1000)
+    .option("--json", "print JSON")
+    .action((arch: string, opts: { resolution?: number; widthMult?: number; numClasses: number; json?: boolean }) => {
+      const model = createModel(arch, { widthMult: opts.widthMult, numClasses: opts.numClasses });
+      const s = summarize(model, opts.resolution ?? model.defaultResolution);
+      if (opts.json) {
+        console.log(JSON.stringify(s, null, 2));
+        return;
+      }
+      console.log(table(["layer", "type", "output", "params", "MACs"], s.layers.map((l) => [l.name, l.type, shapeText(l.outputShape), l.params, l.macs])));
+      console.log();
+      const alpha = s.options.widthMult !== undefined ? `, α = ${s.options.widthMult}` : "";
+      console.log(`${s.arch} at ${s.resolution}x${s.resolution}${alpha}: ${s.params.toLocaleString("en-US")} parameters (${humanCount(s.params)}), ${s.macs.toLocaleString("en-US")} MACs (${humanCount(s.macs)})`);
+    });
+}

@@ -1,0 +1,18 @@
+/** Flag parsers: each rejects a bad value with a message naming the flag and the expected form. */
+import { InvalidArgumentError } from "commander";
+
+export function positiveInt(flag: string) {
+  return (text: string): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} expects a positive integer, got "${text}"`);
+    return n;
+  };
+}
+
+export function positiveNumber(flag: string) {
+  return (text: string): number => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} expects a positive number, got "${text}"`);
+    return n;
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * convzoo's library API (Node). The browser-safe core (graph, ONNX, modules, models, weights
+ * formats) has no Node imports; this entry adds ONNX Runtime sessions, sharp image decoding and
+ * file I/O on top.
+ */
+import "./models/index.js";
+
+export { createModel, getArch, listArchs, type ArchSpec, type Model, type ModelOptions, type ResolvedOptions } from "./models/index.js";
+export { summarize, type ModelSummary, type LayerSummary, type BlockSummary } from "./models/summary.js";
+export { inferenceGraph, initializeWeights, traceModel, type InferenceGraphOptions, type InferenceOutput } from "./models/graphs.js";
+export { exportOnnx, type ExportOnnxOptions } from "./api/export.js";
+export { loadModel, defaultClassNames, type LoadModelOptions, type LoadedModel } from "./api/load.js";
+export { Predictor, type PredictorOptions, type Prediction, type Classification } from "./api/predictor.js";
+export { benchInference, type BenchOptions, type BenchResult } from "./api/bench.js";
+export { Session, type SessionOptions } from "./runtime/session.js";
+export { loadStateDict, stateDict, type LoadResult } from "./weights/load.js";
+export { readWeightsFile, saveCheckpoint, writeFileAtomic, type WeightsFile } from "./weights/files.js";
+export { readSafetensors, writeSafetensors } from "./weights/safetensors.js";
+export { readPth } from "./weights/pth.js";
+export type { CheckpointMetadata } from "./weights/checkpoint.js";
+export { loadImageBatch, loadImageForEval, decodeImageRGB } from "./data/image.js";
+export { IMAGENET_EVAL, preprocessingForResolution, type Preprocessing } from "./data/preprocess.js";
+export { IMAGENET_CLASSES } from "./data/imagenet_classes.js";
+export { toOnnx, fromOnnx } from "./onnx/serialize.js";
+export { Graph, type Value, type Node, type Dim } from "./graph/graph.js";
+export { Module } from "./nn/module.js";
+export { ForwardContext } from "./nn/context.js";
+export * as nn from "./nn/index.js";
+export { Random } from "./random.js";
+export { ConvzooError, ShapeError, WeightsError, InputFileError, OptionError } from "./errors.js";
+export { float32, tensor, numel, type Tensor, type DType } from "./tensor.js";

@@ -1,0 +1,38 @@
+/**
+ * What a built model is: the Module tree (whose parameter paths are torchvision's state_dict keys),
+ * the architecture name and options it was built from, and the facts tools need about it.
+ */
+import type { Preprocessing } from "../data/preprocess.js";
+import type { Module } from "../nn/module.js";
+
+/** Options every architecture accepts; families document which extra ones they take. */
+export interface ModelOptions {
+  /** Classifier outputs; 1000 (ImageNet-1k) by default. */
+  numClasses?: number;
+  /** Channel width multiplier α (MobileNets). */
+  widthMult?: number;
+  /** Classifier dropout rate override. */
+  dropout?: number;
+}
+
+/** Options after defaults were applied and ranges checked; stored in checkpoints' metadata. */
+export interface ResolvedOptions {
+  numClasses: number;
+  widthMult?: number;
+  dropout?: number;
+}
+
+export interface Model {
+  readonly arch: string;
+  readonly options: ResolvedOptions;
+  /** Root module: its forward maps a normalised [N, 3, H, W] batch to logits [N, numClasses]. */
+  readonly net: Module;
+  /** Path of the final classifier layer (`fc`, `classifier.1`): re-initialised for a new class count. */
+  readonly classifier: string;
+  /** The resolution the architecture was designed for (224 for the ImageNet models). */
+  readonly defaultResolution: number;
+  /** Smallest input side the network accepts (every stride-2 stage needs at least one pixel). */
+  readonly minResolution: number;
+  /** The eval transform of the reference weights; weights files may carry their own. */
+  readonly preprocessing: Preprocessing;
+}

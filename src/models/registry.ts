@@ -1,0 +1,84 @@
+/**
+ * The registry of named architectures. Each family file registers its variants with a one-line
+ * description and the options it accepts; `createModel` checks options against those ranges so a
+ * bad α or an unknown name is one clear OptionError.
+ */
+import { IMAGENET_EVAL, type Preprocessing } from "../data/preprocess.js";
+import { OptionError } from "../errors.js";
+import type { Module } from "../nn/module.js";
+import type { Model, ModelOptions, ResolvedOptions } from "./model.js";
+
+export interface Range {
+  min: number;
+  /** Exclusive lower bound when true (α ∈ (0, max]). */
+  minExclusive?: boolean;
+  max: number;
+  default: number;
+}
+
+export interface ArchSpec {
+  name: string;
+  family: string;
+  description: string;
+  defaultResolution: number;
+  minResolution: number;
+  /** Ranges of the family-specific options this architecture accepts. */
+  accepts?: { widthMult?: Range; dropout?: Range };
+  preprocessing?: Preprocessing;
+  build(options: ResolvedOptions): { net: Module; classifier: string };
+}
+
+const specs = new Map<string, ArchSpec>();
+
+export function registerArch(spec: ArchSpec): void {
+  if (specs.has(spec.name)) throw new Error(`architecture ${spec.name} registered twice`);
+  specs.set(spec.name, spec);
+}
+
+export function listArchs(): ArchSpec[] {
+  return [...specs.values()];
+}
+
+export function getArch(name: string): ArchSpec {
+  const spec = specs.get(name);
+  if (!spec) {
+    const close = [...specs.keys()].filter((n) => n.startsWith(name.replace(/\d+.*$/, "")) || name.startsWith(n.replace(/_.*$/, "")));
+    const hint = close.length ? ` Did you mean ${close.slice(0, 6).join(", ")}?` : "";
+    throw new OptionError(`unknown architecture "${name}".${hint} Run \`convzoo models\` for the list.`);
+  }
+  return spec;
+}
+
+function checkRange(arch: string, flag: string, value: number, range: Range): number {
+  const lowOk = range.minExclusive ? value > range.min : value >= range.min;
+  if (!Number.isFinite(value) || !lowOk || value > range.max) {
+    const low = range.minExclusive ? `(${range.min}` : `[${range.min}`;
+    throw new OptionError(`${arch}: ${flag} must be in ${low}, ${range.max}], got ${value}`);
+  }
+  return value;
+}
+
+/** Builds an architecture by name with validated options (nothing is allocated until weights are needed). */
+export function createModel(arch: string, options: ModelOptions = {}): Model {
+  const spec = getArch(arch);
+  const numClasses = options.numClasses ?? 1000;
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new OptionError(`${arch}: numClasses must be a positive integer, got ${numClasses}`);
+  const resolved: ResolvedOptions = { numClasses };
+  if (options.widthMult !== undefined || spec.accepts?.widthMult) {
+    if (!spec.accepts?.widthMult) throw new OptionError(`${arch} has no width multiplier (--width-mult); it applies to the MobileNet families`);
+    resolved.widthMult = checkRange(arch, "width multiplier α", options.widthMult ?? spec.accepts.widthMult.default, spec.accepts.widthMult);
+  }
+  if (options.dropout !== undefined) {
+    resolved.dropout = checkRange(arch, "dropout", options.dropout, spec.accepts?.dropout ?? { min: 0, max: 0.99, default: 0 });
+  }
+  const { net, classifier } = spec.build(resolved);
+  return {
+    arch,
+    options: resolved,
+    net,
+    classifier,
+    defaultResolution: spec.defaultResolution,
+    minResolution: spec.minResolution,
+    preprocessing: spec.preprocessing ?? IMAGENET_EVAL,
+  };
+}

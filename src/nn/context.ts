@@ -1,0 +1,89 @@
+/**
+ * ForwardContext: what a Module's forward needs to emit ops — the graph, the mode, how a parameter
+ * becomes a graph value (an initializer for inference, a graph input for training), and a record
+ * of every module call (name, type, output shape, params, MACs) that `summary` is built from.
+ */
+import type { Graph, Shape, Value } from "../graph/graph.js";
+import type { Module } from "./module.js";
+import type { Parameter } from "./parameter.js";
+
+export interface LayerRecord {
+  /** Module path, the state_dict prefix (`layer1.0.conv1`). */
+  name: string;
+  type: string;
+  /** Nesting depth below the root (1 = a direct child). */
+  depth: number;
+  /** True for modules without children (the layers `summary` lists). */
+  leaf: boolean;
+  outputShape: Shape;
+  /** Trainable parameters owned by this module and its descendants. */
+  params: number;
+  /** Conv + linear multiply-accumulates of this module and its descendants, per image. */
+  macs: number;
+}
+
+/** Maps a parameter (by its state_dict key) to the graph value that stands for it. */
+export type ParameterBinding = (key: string, p: Parameter) => Value;
+
+export class ForwardContext {
+  readonly records: LayerRecord[] = [];
+  private readonly paths = new Map<Module, string>();
+  private readonly bound = new Map<string, Value>();
+  private macsSoFar = 0;
+
+  constructor(
+    readonly g: Graph,
+    readonly root: Module,
+    readonly training: boolean,
+    private readonly bind: ParameterBinding,
+  ) {
+    for (const [path, m] of root.namedModules()) if (!this.paths.has(m)) this.paths.set(m, path);
+  }
+
+  pathOf(m: Module): string {
+    const path = this.paths.get(m);
+    if (path === undefined) throw new Error(`${m.typeName} is not part of the model being built`);
+    return path;
+  }
+
+  /** The graph value for `m`'s own parameter or buffer `name`, bound once per build. */
+  param(m: Module, name: string): Value {
+    const own = m.ownParams().find(([n]) => n === name);
+    if (!own) throw new Error(`${m.typeName} has no parameter "${name}"`);
+    const path = this.pathOf(m);
+    const key = path ? `${path}.${name}` : name;
+    let v = this.bound.get(key);
+    if (!v) {
+      v = this.bind(key, own[1]);
+      this.bound.set(key, v);
+    }
+    return v;
+  }
+
+  /** Runs `m.forward` under its path as scope (so shape errors name it) and records the call. */
+  call(m: Module, x: Value): Value {
+    const path = this.pathOf(m);
+    const macsBefore = this.macsSoFar;
+    const index = this.records.length;
+    const y = this.g.withAbsoluteScope(path, () => m.forward(this, x));
+    const leaf = m.children().length === 0;
+    if (leaf) this.macsSoFar += m.macs(x, y);
+    const record: LayerRecord = {
+      name: path,
+      type: m.typeName,
+      depth: path === "" ? 0 : path.split(".").length,
+      leaf,
+      outputShape: y.shape,
+      params: m.parameterCount(),
+      macs: this.macsSoFar - macsBefore,
+    };
+    // Parents are inserted before their children so records read top-down.
+    this.records.splice(index, 0, record);
+    return y;
+  }
+
+  /** Total conv + linear MACs per image recorded so far. */
+  get totalMacs(): number {
+    return this.macsSoFar;
+  }
+}

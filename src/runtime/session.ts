@@ -1,0 +1,65 @@
+/**
+ * ONNX Runtime sessions on Node (onnxruntime-node). One place sets the threading and optimisation
+ * options, so every command and the benchmarks measure the same configuration.
+ */
+import { availableParallelism } from "node:os";
+import * as ort from "onnxruntime-node";
+import { OptionError } from "../errors.js";
+import type { Tensor } from "../tensor.js";
+
+export interface SessionOptions {
+  /** Intra-op threads; all cores by default. */
+  threads?: number;
+}
+
+export function resolveThreads(threads: number | undefined): number {
+  const t = threads ?? availableParallelism();
+  if (!Number.isInteger(t) || t < 1 || t > 1024) throw new OptionError(`threads must be a positive integer, got ${threads}`);
+  return t;
+}
+
+/** The ONNX Runtime options convzoo uses everywhere (also by the raw-ORT baseline in bench/). */
+export function ortSessionOptions(options: SessionOptions = {}): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: resolveThreads(options.threads),
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  };
+}
+
+export class Session {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly threads: number,
+  ) {}
+
+  static async create(onnx: Uint8Array, options: SessionOptions = {}): Promise<Session> {
+    const opts = ortSessionOptions(options);
+    return new Session(await ort.InferenceSession.create(onnx, opts), opts.intraOpNumThreads!);
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Runs the graph; float32 inputs and outputs only (what convzoo's graphs use). */
+  async run(feeds: Record<string, Tensor<"float32">>): Promise<Record<string, Tensor<"float32">>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor("float32", t.data, [...t.shape]);
+    const results = await this.session.run(ortFeeds);
+    const out: Record<string, Tensor<"float32">> = {};
+    for (const [name, t] of Object.entries(results)) {
+      out[name] = { dtype: "float32", shape: t.dims.map(Number), data: t.data as Float32Array };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

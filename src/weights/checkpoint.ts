@@ -1,0 +1,53 @@
+/**
+ * convzoo's native checkpoint: a safetensors file whose tensors are the torchvision state_dict
+ * (PyTorch loads it with `load_state_dict(safetensors.torch.load_file(f))`) and whose metadata
+ * holds one JSON entry, "convzoo", describing how to rebuild and use the model. Browser-safe.
+ */
+import { validatePreprocessing, type Preprocessing } from "../data/preprocess.js";
+import { WeightsError } from "../errors.js";
+import type { ResolvedOptions } from "../models/model.js";
+
+export const METADATA_KEY = "convzoo";
+
+export interface CheckpointMetadata {
+  /** Registry name of the architecture. */
+  arch: string;
+  /** Options the model was built with (numClasses, widthMult …). */
+  options: ResolvedOptions;
+  /** Class names, index-aligned with the classifier's outputs. */
+  classes?: string[];
+  /** The eval transform the weights expect. */
+  preprocessing?: Preprocessing;
+  /** Input side the model was trained at. */
+  resolution?: number;
+  /** Anything else a producer records (training strategy, metrics …). */
+  [extra: string]: unknown;
+}
+
+export function encodeMetadata(meta: CheckpointMetadata): Record<string, string> {
+  return { [METADATA_KEY]: JSON.stringify(meta), format: "pt" };
+}
+
+/** Parses and checks the convzoo entry of a safetensors header; null when the file has none. */
+export function decodeMetadata(raw: Record<string, string>, source: string): CheckpointMetadata | null {
+  const text = raw[METADATA_KEY];
+  if (text === undefined) return null;
+  let meta: unknown;
+  try {
+    meta = JSON.parse(text);
+  } catch (e) {
+    throw new WeightsError(`${source}: metadata entry "${METADATA_KEY}" is not valid JSON (${(e as Error).message})`);
+  }
+  const m = meta as Partial<CheckpointMetadata> | null;
+  if (!m || typeof m !== "object" || typeof m.arch !== "string") {
+    throw new WeightsError(`${source}: metadata entry "${METADATA_KEY}" must be an object with a string "arch"`);
+  }
+  if (!m.options || typeof m.options !== "object" || !Number.isInteger(m.options.numClasses)) {
+    throw new WeightsError(`${source}: metadata "options.numClasses" must be an integer`);
+  }
+  if (m.classes !== undefined && (!Array.isArray(m.classes) || m.classes.length !== m.options.numClasses || m.classes.some((c) => typeof c !== "string"))) {
+    throw new WeightsError(`${source}: metadata "classes" must be ${m.options.numClasses} strings`);
+  }
+  const preprocessing = m.preprocessing === undefined ? undefined : validatePreprocessing(m.preprocessing, source);
+  return { ...(m as CheckpointMetadata), preprocessing };
+}

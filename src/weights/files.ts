@@ -1,0 +1,76 @@
+/**
+ * Weights files on disk (Node): format detection, reading, and atomic writes (a temp file in the
+ * same folder, then rename, so a crash or Ctrl-C never leaves a half-written checkpoint).
+ */
+import { randomBytes } from "node:crypto";
+import { open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { InputFileError, WeightsError } from "../errors.js";
+import type { Tensor } from "../tensor.js";
+import { decodeMetadata, encodeMetadata, type CheckpointMetadata } from "./checkpoint.js";
+import { readPth } from "./pth.js";
+import { readSafetensors, writeSafetensors } from "./safetensors.js";
+
+export type WeightsFormat = "pth" | "safetensors";
+
+export interface WeightsFile {
+  path: string;
+  format: WeightsFormat;
+  tensors: Map<string, Tensor>;
+  /** convzoo metadata when the file is one of our checkpoints. */
+  metadata: CheckpointMetadata | null;
+}
+
+/** Reads a file with a clear message for the usual failures (missing, a folder, unreadable). */
+export async function readInputFile(path: string): Promise<Uint8Array> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch {
+    throw new InputFileError(`${path}: no such file`);
+  }
+  if (info.isDirectory()) throw new InputFileError(`${path}: is a directory, expected a file`);
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw new InputFileError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** Zip magic (PyTorch ≥ 1.6) or pickle protocol 2 magic (legacy torch.save) means a .pth. */
+function detectFormat(bytes: Uint8Array, path: string): WeightsFormat {
+  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b) return "pth";
+  if (bytes.length >= 2 && bytes[0] === 0x80) return "pth";
+  if (bytes.length >= 9 && bytes[8] === 0x7b /* "{" */) return "safetensors";
+  throw new WeightsError(`${path}: not a weights file: expected a PyTorch .pth (zip) or a safetensors file`);
+}
+
+export async function readWeightsFile(path: string): Promise<WeightsFile> {
+  const bytes = await readInputFile(path);
+  const format = detectFormat(bytes, path);
+  if (format === "pth") return { path, format, tensors: readPth(bytes, path), metadata: null };
+  const file = readSafetensors(bytes, path);
+  return { path, format, tensors: file.tensors, metadata: decodeMetadata(file.metadata, path) };
+}
+
+/** Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename. */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    await writeFile(temp, bytes);
+    const handle = await open(temp, "r+");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (e) {
+    await unlink(temp).catch(() => undefined);
+    throw new InputFileError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+export async function saveCheckpoint(path: string, tensors: Map<string, Tensor>, metadata: CheckpointMetadata): Promise<void> {
+  await writeFileAtomic(path, writeSafetensors(tensors, encodeMetadata(metadata)));
+}

@@ -1,0 +1,236 @@
+/**
+ * PyTorch checkpoints (`torch.save`, PyTorch ≥ 1.6 zip format) read from bytes. Browser-safe.
+ *
+ * Layout (torch/serialization.py `_save`, caffe2/serialize/inline_container.h): a zip archive of
+ * stored (uncompressed) entries under one root folder whose name varies (`archive`, or the file's
+ * stem in older versions):
+ *   <root>/data.pkl      the pickled object; tensors appear as `_rebuild_tensor_v2(storage, ...)`
+ *                        with storages as persistent ids ('storage', FloatStorage, key, location, numel)
+ *   <root>/data/<key>    each storage's raw little-endian bytes
+ *   <root>/version, <root>/byteorder (torch ≥ 2.1, "little" or "big"), ...
+ * The pickle is decoded by our restricted unpickler (./pickle.ts): nothing in it is executed.
+ */
+import { unzipSync } from "fflate";
+import { WeightsError } from "../errors.js";
+import type { DType, Tensor, TensorData } from "../tensor.js";
+import {
+  describe,
+  isTensorRef,
+  STORAGE_DTYPE_BYTES,
+  unpickle,
+  type PickleValue,
+  type StorageDType,
+  type TorchTensorRef,
+} from "./pickle.js";
+
+/** Where training scripts commonly nest the state dict inside a bigger checkpoint dict. */
+const WRAPPER_KEYS = ["state_dict", "model_state_dict", "model"];
+
+/** The first bytes of a legacy (pre-1.6) torch.save file: PROTO 2, LONG1 of torch's magic number. */
+const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+/**
+ * Reads the tensors of a PyTorch state dict. Keys keep their names (a `module.` prefix is left to
+ * the caller); values that are not tensors (`_metadata`, epoch counters, …) are skipped. If the
+ * top level is a dict whose `state_dict`, `model_state_dict` or `model` entry is a dict of tensors,
+ * that inner dict is returned. Floating tensors keep their dtype, except bfloat16 which becomes
+ * float32; int16 becomes int32.
+ */
+export function readPth(bytes: Uint8Array, source: string): Map<string, Tensor> {
+  const fail: (what: string) => never = (what) => {
+    throw new WeightsError(`${source}: ${what}`);
+  };
+  const entries = openZip(bytes, source);
+  const names = Object.keys(entries);
+
+  const pickles = names.filter((n) => /^[^/]+\/data\.pkl$/.test(n));
+  if (pickles.length === 0) {
+    const found = names.length === 0 ? "it is empty" : `it holds ${names.slice(0, 3).join(", ")}${names.length > 3 ? ", …" : ""}`;
+    fail(`not a PyTorch checkpoint: the zip archive has no <root>/data.pkl (${found})`);
+  }
+  if (pickles.length > 1) fail(`ambiguous PyTorch checkpoint: expected one <root>/data.pkl, found ${pickles.join(", ")}`);
+  const root = pickles[0].slice(0, -"/data.pkl".length);
+  if (names.some((n) => n.startsWith(`${root}/code/`)) || `${root}/constants.pkl` in entries) {
+    fail(`this is a TorchScript archive (torch.jit.save); expected a state dict saved with torch.save(model.state_dict(), path)`);
+  }
+  const byteorder = entries[`${root}/byteorder`];
+  if (byteorder !== undefined && new TextDecoder().decode(byteorder).trim() !== "little") {
+    fail(`tensors are stored big-endian (byteorder "${new TextDecoder().decode(byteorder).trim()}"); only little-endian checkpoints are supported`);
+  }
+
+  const top = unpickle(entries[pickles[0]], source);
+  const stateDict = pickStateDict(top);
+  if (stateDict === null) {
+    fail(`expected a state dict (a dict of parameter names to tensors) at the top level, found ${describe(top)}`);
+  }
+
+  // Storages shared by several tensors (views, tied weights) are copied so no two tensors alias.
+  const uses = new Map<string, number>();
+  for (const v of stateDict.values()) if (isTensorRef(v)) uses.set(v.storage.key, (uses.get(v.storage.key) ?? 0) + 1);
+
+  const out = new Map<string, Tensor>();
+  for (const [key, value] of stateDict) {
+    if (typeof key !== "string" || !isTensorRef(value)) continue;
+    const recordName = `${root}/data/${value.storage.key}`;
+    const record = entries[recordName];
+    if (record === undefined) {
+      fail(`corrupt checkpoint: tensor "${key}" needs storage record ${recordName}, which is missing from the archive`);
+    }
+    out.set(key, materialize(value, record, (uses.get(value.storage.key) ?? 0) > 1, `tensor "${key}" (${recordName})`, fail));
+  }
+  if (out.size === 0) fail(`expected a state dict with tensors, found a dict of ${stateDict.size} entries and none of them is a tensor`);
+  return out;
+}
+
+function openZip(bytes: Uint8Array, source: string): Record<string, Uint8Array> {
+  const fail: (what: string) => never = (what) => {
+    throw new WeightsError(`${source}: ${what}`);
+  };
+  const startsWith = (magic: number[]): boolean => magic.every((b, i) => bytes[i] === b);
+  if (!startsWith([0x50, 0x4b, 0x03, 0x04]) && !startsWith([0x50, 0x4b, 0x05, 0x06])) {
+    if (startsWith(LEGACY_MAGIC)) {
+      fail(
+        "this is the legacy (pre-1.6) PyTorch format, which is not supported; " +
+          "re-save it with PyTorch ≥ 1.6: torch.save(torch.load(old_path), new_path)",
+      );
+    }
+    if (bytes[0] === 0x80) fail("not a PyTorch checkpoint: expected a zip archive, found a bare Python pickle");
+    const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
+    fail(`not a PyTorch checkpoint: expected a zip archive (starting with "PK"), found ${bytes.length === 0 ? "an empty file" : `bytes ${head}`}`);
+  }
+  try {
+    return unzipSync(bytes);
+  } catch (e) {
+    return fail(`truncated or corrupt zip archive (${(e as Error).message}); the file is ${bytes.length} bytes`);
+  }
+}
+
+/** The state dict inside `top`: itself, or the dict of tensors under a wrapper key. */
+function pickStateDict(top: PickleValue): Map<PickleValue, PickleValue> | null {
+  if (!(top instanceof Map)) return null;
+  for (const key of WRAPPER_KEYS) {
+    const inner = top.get(key);
+    if (inner instanceof Map && [...inner.values()].some(isTensorRef)) return inner;
+  }
+  return top;
+}
+
+/** What each storage element type becomes in a Tensor. */
+const RESULT_DTYPE: Record<StorageDType, DType> = {
+  float32: "float32",
+  float16: "float16",
+  bfloat16: "float32",
+  float64: "float64",
+  int64: "int64",
+  int32: "int32",
+  int16: "int32",
+  int8: "int8",
+  uint8: "uint8",
+  bool: "bool",
+};
+
+type RawArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint16Array | Uint8Array;
+
+/** Copies the strided window `ref` out of its storage bytes into a dense row-major tensor. */
+function materialize(ref: TorchTensorRef, record: Uint8Array, shared: boolean, what: string, fail: (m: string) => never): Tensor {
+  const { storage, dtype, storageOffset, size, stride } = ref;
+  const storageBytes = storage.numel * STORAGE_DTYPE_BYTES[storage.dtype];
+  if (record.length !== storageBytes) {
+    fail(
+      `corrupt checkpoint: ${what} is ${record.length} bytes, its pickle says ${storage.numel} ${storage.dtype} elements (${storageBytes} bytes)`,
+    );
+  }
+  const elementBytes = STORAGE_DTYPE_BYTES[dtype];
+  const available = Math.floor(record.length / elementBytes);
+  let count = 1;
+  let last = storageOffset; // the highest element index the window touches
+  for (let d = 0; d < size.length; d++) {
+    count *= size[d];
+    last += (size[d] - 1) * stride[d];
+  }
+  if (count > 0 && last >= available) {
+    fail(
+      `corrupt checkpoint: ${what} of shape [${size.join(", ")}], stride [${stride.join(", ")}] and offset ${storageOffset} ` +
+        `reaches element ${last}, the storage holds ${available}`,
+    );
+  }
+
+  const src = rawArray(dtype, record);
+  let data: RawArray;
+  if (isContiguous(size, stride)) {
+    const window = src.subarray(storageOffset, storageOffset + count);
+    data = shared ? window.slice() : window;
+  } else {
+    data = gather(src, storageOffset, size, stride, count);
+  }
+  return { dtype: RESULT_DTYPE[dtype], shape: [...size], data: widen(dtype, data) } as Tensor;
+}
+
+function rawArray(dtype: StorageDType, bytes: Uint8Array): RawArray {
+  const n = Math.floor(bytes.length / STORAGE_DTYPE_BYTES[dtype]);
+  // fflate gives each entry its own buffer, so it is aligned; copy defensively if it is not.
+  const b = bytes.byteOffset % STORAGE_DTYPE_BYTES[dtype] === 0 ? bytes : bytes.slice();
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(b.buffer, b.byteOffset, n);
+    case "float64":
+      return new Float64Array(b.buffer, b.byteOffset, n);
+    case "int64":
+      return new BigInt64Array(b.buffer, b.byteOffset, n);
+    case "int32":
+      return new Int32Array(b.buffer, b.byteOffset, n);
+    case "int16":
+      return new Int16Array(b.buffer, b.byteOffset, n);
+    case "int8":
+      return new Int8Array(b.buffer, b.byteOffset, n);
+    case "float16":
+    case "bfloat16":
+      return new Uint16Array(b.buffer, b.byteOffset, n);
+    case "uint8":
+    case "bool":
+      return new Uint8Array(b.buffer, b.byteOffset, n);
+  }
+}
+
+/** Row-major contiguity; dimensions of size 1 may carry any stride (torch does not normalize them). */
+function isContiguous(size: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1;
+  for (let d = size.length - 1; d >= 0; d--) {
+    if (size[d] === 0) return true;
+    if (size[d] !== 1 && stride[d] !== expected) return false;
+    expected *= size[d];
+  }
+  return true;
+}
+
+/** Dense copy of a strided view: walks the output in row-major order with an odometer of indices. */
+function gather(src: RawArray, offset: number, size: readonly number[], stride: readonly number[], count: number): RawArray {
+  const out = new (src.constructor as new (n: number) => RawArray)(count);
+  const s = src as unknown as { [i: number]: number | bigint };
+  const o = out as unknown as { [i: number]: number | bigint };
+  const rank = size.length;
+  const index = new Array<number>(rank).fill(0);
+  let at = offset;
+  for (let i = 0; i < count; i++) {
+    o[i] = s[at];
+    for (let d = rank - 1; d >= 0; d--) {
+      index[d]++;
+      at += stride[d];
+      if (index[d] < size[d]) break;
+      at -= stride[d] * size[d];
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** bfloat16 → float32 (it is the top half of one) and int16 → int32; other types pass through. */
+function widen(dtype: StorageDType, data: RawArray): TensorData {
+  if (dtype === "bfloat16") {
+    const bits = new Uint32Array(data.length);
+    for (let i = 0; i < data.length; i++) bits[i] = (data as Uint16Array)[i] << 16;
+    return new Float32Array(bits.buffer);
+  }
+  if (dtype === "int16") return Int32Array.from(data as Int16Array);
+  return data as TensorData;
+}

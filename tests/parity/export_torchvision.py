@@ -1,0 +1,103 @@
+"""Writes torchvision reference cases for convzoo's parity tests.
+
+For each case: seeded random weights with randomised BatchNorm statistics, saved with torch.save
+(so our .pth reader is exercised on real files), a random input batch, torchvision's logits, and
+torchvision's own parameter count and conv + linear MACs (counted with forward hooks).
+
+usage: /usr/bin/python3 export_torchvision.py OUT_DIR CASE [CASE ...]
+  CASE = name=arch[,resolution:R][,width_mult:A][,num_classes:K][,batch:B]
+Files per case: NAME.pth, NAME.input.f32, NAME.logits.f32 (raw little-endian float32), NAME.json.
+"""
+import json
+import os
+import sys
+
+import torch
+import torchvision
+
+
+def parse_case(text):
+    name, _, rest = text.partition("=")
+    fields = dict(kv.split(":", 1) for kv in rest.split(",")[1:]) if "," in rest else {}
+    return name, rest.split(",")[0], fields
+
+
+def randomise_batchnorm(model, gen):
+    # Random affine parameters and running statistics, so BN folding and eps are really tested.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.weight.data = torch.empty(n).uniform_(0.5, 1.5, generator=gen)
+            m.bias.data = torch.randn(n, generator=gen) * 0.2
+            m.running_mean = torch.randn(n, generator=gen) * 0.2
+            m.running_var = torch.empty(n).uniform_(0.5, 2.0, generator=gen)
+            m.num_batches_tracked = torch.tensor(7, dtype=torch.long)
+
+
+def count_macs(model, x):
+    total = [0]
+
+    def conv_hook(m, _inp, out):
+        per_image = out.numel() // out.shape[0]
+        total[0] += per_image * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def linear_hook(m, _inp, _out):
+        total[0] += m.in_features * m.out_features
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, torch.nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    with torch.no_grad():
+        model(x[:1])
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def export_case(out_dir, name, arch, fields):
+    resolution = int(fields.get("resolution", 224))
+    batch = int(fields.get("batch", 2))
+    kwargs = {"num_classes": int(fields.get("num_classes", 1000))}
+    if "width_mult" in fields:
+        kwargs["width_mult"] = float(fields["width_mult"])
+    torch.manual_seed(1234)
+    gen = torch.Generator().manual_seed(4321)
+    model = getattr(torchvision.models, arch)(weights=None, **kwargs)
+    randomise_batchnorm(model, gen)
+    model.eval()
+    x = torch.randn(batch, 3, resolution, resolution, generator=gen)
+    with torch.no_grad():
+        logits = model(x)
+    torch.save(model.state_dict(), os.path.join(out_dir, name + ".pth"))
+    x.numpy().astype("<f4").tofile(os.path.join(out_dir, name + ".input.f32"))
+    logits.numpy().astype("<f4").tofile(os.path.join(out_dir, name + ".logits.f32"))
+    meta = {
+        "name": name,
+        "arch": arch,
+        "resolution": resolution,
+        "batch": batch,
+        "numClasses": kwargs["num_classes"],
+        "widthMult": kwargs.get("width_mult"),
+        "params": sum(p.numel() for p in model.parameters()),
+        "macs": count_macs(model, x),
+        "logitsShape": list(logits.shape),
+    }
+    with open(os.path.join(out_dir, name + ".json"), "w") as f:
+        json.dump(meta, f)
+
+
+def main():
+    out_dir = sys.argv[1]
+    os.makedirs(out_dir, exist_ok=True)
+    torch.set_num_threads(2)
+    for text in sys.argv[2:]:
+        name, arch, fields = parse_case(text)
+        export_case(out_dir, name, arch, fields)
+        print("exported", name, flush=True)
+
+
+if __name__ == "__main__":
+    main()
