@@ -62,7 +62,8 @@ export const DTYPE_BYTES: Record<DType, number> = {
 /** A view of raw little-endian bytes as a typed array of `dtype` (copies when unaligned). */
 export function typedArrayFromBytes(dtype: DType, bytes: Uint8Array): TensorData {
   const size = DTYPE_BYTES[dtype];
-  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  // new Uint8Array(x) always copies (a Node Buffer's slice() would not).
+  const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes);
   const { buffer, byteOffset, byteLength } = aligned;
   const n = byteLength / size;
   switch (dtype) {

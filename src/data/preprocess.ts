@@ -26,10 +26,10 @@ export interface Preprocessing {
 export const IMAGENET_EVAL: Preprocessing = Object.freeze({
   resizeSize: 256,
   cropSize: 224,
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
+  mean: Object.freeze([0.485, 0.456, 0.406]) as [number, number, number],
+  std: Object.freeze([0.229, 0.224, 0.225]) as [number, number, number],
   interpolation: "bilinear",
-}) as Preprocessing;
+});
 
 /**
  * The same recipe at another input resolution, keeping base's resize/crop ratio (224/256 = 0.875 for

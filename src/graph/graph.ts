@@ -94,9 +94,15 @@ export class Graph {
     throw new ShapeError(where ? `${where}: ${message}` : message);
   }
 
-  private uniqueName(base: string): string {
+  /** An unused name derived from `base` (not yet reserved). */
+  private freshName(base: string): string {
     let name = base;
     for (let i = 1; this.usedNames.has(name); i++) name = `${base}_${i}`;
+    return name;
+  }
+
+  private uniqueName(base: string): string {
+    const name = this.freshName(base);
     this.usedNames.add(name);
     return name;
   }
@@ -125,7 +131,7 @@ export class Graph {
 
   /** An anonymous constant (axes, shapes, clip bounds). */
   constant(tensor: Tensor, hint = "const"): Value {
-    return this.addInitializer(this.uniqueName(`${this.scope ? this.scope + "/" : ""}${hint}`), tensor);
+    return this.addInitializer(this.freshName(`${this.scope ? this.scope + "/" : ""}${hint}`), tensor);
   }
 
   markOutput(value: Value, name?: string): Value {

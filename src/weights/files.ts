@@ -31,7 +31,9 @@ export async function readInputFile(path: string): Promise<Uint8Array> {
   }
   if (info.isDirectory()) throw new InputFileError(`${path}: is a directory, expected a file`);
   try {
-    return new Uint8Array(await readFile(path));
+    // A plain Uint8Array view (no copy): Buffer's slice() shares memory where Uint8Array's copies.
+    const b = await readFile(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
     throw new InputFileError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }

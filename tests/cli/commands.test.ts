@@ -1,6 +1,5 @@
 /** The CLI end to end: each command on real files, checked against independent facts. */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +8,7 @@ import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { createModel, fromOnnx, initializeWeights, saveCheckpoint, stateDict } from "../../src/index.js";
 import { convzoo } from "../helpers/cli.js";
-import { needTorch, PYTHON } from "../helpers/torch.js";
+import { requirePython, runPython } from "../helpers/python.js";
 
 describe("convzoo command", () => {
   let dir = "";
@@ -82,9 +81,9 @@ describe("convzoo command", () => {
     const logitsOut = join(dir, "mv2-logits.onnx");
     assert.equal(convzoo("export", "mobilenet_v2", "--out", logitsOut, "--resolution", "64", "--logits").status, 0);
     assert.deepEqual(fromOnnx(readFileSync(logitsOut)).outputs, ["logits"]);
-    if (!needTorch(t)) return;
+    if (!requirePython(t, "onnx")) return;
     // The reference checker: onnx.checker with full checks (types, shapes, opset).
-    execFileSync(PYTHON, ["-c", `import onnx; m = onnx.load(${JSON.stringify(out)}); onnx.checker.check_model(m, full_check=True); print(m.opset_import[0].version)`]);
+    runPython(["-c", `import onnx; m = onnx.load(${JSON.stringify(out)}); onnx.checker.check_model(m, full_check=True); print(m.opset_import[0].version)`]);
   });
 
   test("classify: sorted labels, probabilities that sum to 1, class names from the checkpoint", async () => {

@@ -6,8 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createModel, initializeWeights, saveCheckpoint, stateDict } from "../../src/index.js";
 import { convzoo, type CliResult } from "../helpers/cli.js";
-import { needTorch, PYTHON } from "../helpers/torch.js";
-import { execFileSync } from "node:child_process";
+import { requirePython, runPython } from "../helpers/python.js";
 
 function assertFails(r: CliResult, ...fragments: string[]): void {
   assert.equal(r.status, 1, `exit code 1 expected, got ${r.status}; stderr: ${r.stderr}`);
@@ -84,9 +83,9 @@ describe("bad input", () => {
   });
 
   test("a truncated .pth names the file", (t) => {
-    if (!needTorch(t)) return;
+    if (!requirePython(t, "torchvision")) return;
     const full = join(dir, "full.pth");
-    execFileSync(PYTHON, ["-c", `import torch, torchvision; torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), ${JSON.stringify(full)})`]);
+    runPython(["-c", `import torch, torchvision; torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), ${JSON.stringify(full)})`]);
     const bytes = readFileSync(full);
     const cut = join(dir, "cut.pth");
     writeFileSync(cut, bytes.subarray(0, bytes.length >> 1));

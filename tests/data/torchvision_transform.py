@@ -10,11 +10,15 @@ Default mode writes the CHW float32 (little-endian) result of
 Compose([Resize(resize), CenterCrop(crop), ToTensor(), Normalize(mean, std)]) to OUT.
 --decode writes the decoded HWC uint8 RGB pixels to OUT instead, and prints "WIDTH HEIGHT".
 
+With --jobs FILE, each line of FILE is a JSON array of the arguments above, run in order in this one
+process (importing torch takes a second or two), printing one line per --decode job.
+
 The image is opened the way torchvision's ImageFolder loader does (Image.open(...).convert("RGB")),
 plus ImageOps.exif_transpose, because convzoo applies EXIF orientation (the loader does not).
 """
 
 import argparse
+import json
 import sys
 
 import numpy as np
@@ -30,6 +34,16 @@ MODES = {
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--jobs":
+        with open(sys.argv[2]) as f:
+            for line in f:
+                if line.strip():
+                    run(json.loads(line))
+    else:
+        run(sys.argv[1:])
+
+
+def run(argv: list) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("image")
     ap.add_argument("out")
@@ -39,7 +53,7 @@ def main() -> None:
     ap.add_argument("--interpolation", choices=sorted(MODES), default="bilinear")
     ap.add_argument("--mean", type=float, nargs=3, default=[0.485, 0.456, 0.406])
     ap.add_argument("--std", type=float, nargs=3, default=[0.229, 0.224, 0.225])
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     with open(args.image, "rb") as f:
         img = Image.open(f)
@@ -47,7 +61,7 @@ def main() -> None:
 
     if args.decode:
         np.asarray(img, dtype=np.uint8).tofile(args.out)
-        print(img.width, img.height)
+        print(img.width, img.height, flush=True)
         return
 
     transform = transforms.Compose(
@@ -63,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { loadModel, Predictor, summarize } from "../../src/index.js";
-import { needTorch, runPython, torchUnavailableReason } from "../helpers/torch.js";
+import { hasPython, requirePython, runPython } from "../helpers/python.js";
 
 const EXPORTER = fileURLToPath(new URL("./export_torchvision.py", import.meta.url));
 
@@ -48,9 +48,9 @@ const f32 = (path: string) => {
 describe("parity with torchvision", () => {
   let dir = "";
   before(() => {
-    if (torchUnavailableReason() !== null) return;
+    if (!hasPython("torchvision")) return;
     dir = mkdtempSync(join(tmpdir(), "convzoo-parity-"));
-    runPython(EXPORTER, [dir, ...Object.entries(CASES).map(([name, spec]) => `${name}=${spec}`)]);
+    runPython([EXPORTER, dir, ...Object.entries(CASES).map(([name, spec]) => `${name}=${spec}`)]);
   });
   after(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -58,7 +58,7 @@ describe("parity with torchvision", () => {
 
   for (const name of Object.keys(CASES)) {
     test(name, async (t) => {
-      if (!needTorch(t)) return;
+      if (!requirePython(t, "torchvision")) return;
       const meta = JSON.parse(readFileSync(join(dir, `${name}.json`), "utf8")) as CaseMeta;
       const loaded = await loadModel({ arch: meta.arch, weights: join(dir, `${name}.pth`), widthMult: meta.widthMult ?? undefined });
       const model = loaded.model;

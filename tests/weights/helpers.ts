@@ -4,8 +4,6 @@
  * CONVZOO_REQUIRE_TORCH=1).
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import type { TestContext } from "node:test";
 import { WeightsError } from "../../src/errors.js";
 
 // --- pickle writer (opcodes as in CPython's Lib/pickletools.py) ---------------------------------
@@ -111,49 +109,7 @@ export function tensorRecord(o: { cls: string; key: string; numel: number; offse
   ];
 }
 
-// --- Python / PyTorch gate ------------------------------------------------------------------------
-
-/** Debian's interpreter, which has python3-torch; a pyenv `python3` on PATH usually does not. */
-export const PYTHON = "/usr/bin/python3";
-
-const probes = new Map<string, string | null>();
-
-/** null when `code` runs under PYTHON, else the reason it does not. */
-export function probePython(code: string): string | null {
-  let reason = probes.get(code);
-  if (reason === undefined) {
-    const r = spawnSync(PYTHON, ["-c", code], { encoding: "utf8", timeout: 120_000 });
-    if (r.error) reason = `${PYTHON}: ${r.error.message}`;
-    else if (r.status !== 0) reason = `${PYTHON} -c "${code}" failed: ${(r.stderr.trim().split("\n").pop() ?? "").trim()}`;
-    else reason = null;
-    probes.set(code, reason);
-  }
-  return reason;
-}
-
-/**
- * True when PyTorch (or plain Python, with `what: "python"`) is usable. Otherwise skips the test
- * with the reason, or fails it when CONVZOO_REQUIRE_TORCH=1 (CI installs PyTorch and makes a
- * skip an error).
- */
-export function requirePython(t: TestContext, what: "torch" | "python"): boolean {
-  const reason = probePython(what === "torch" ? "import torch" : "import json, struct");
-  if (reason === null) return true;
-  const label = what === "torch" ? "PyTorch" : "Python";
-  if (process.env.CONVZOO_REQUIRE_TORCH === "1") {
-    assert.fail(`${label} not available but CONVZOO_REQUIRE_TORCH=1: ${reason}`);
-  }
-  t.skip(`${label} not available: ${reason}`);
-  return false;
-}
-
-/** Runs a Python script under PYTHON and returns its stdout; fails the test with stderr otherwise. */
-export function runPython(args: string[], input?: string): string {
-  const r = spawnSync(PYTHON, args, { encoding: "utf8", input, timeout: 300_000, maxBuffer: 64 << 20 });
-  if (r.error) throw r.error;
-  assert.equal(r.status, 0, `${PYTHON} ${args.join(" ")} failed:\n${r.stderr}`);
-  return r.stdout;
-}
+export { PYTHON, requirePython, runPython } from "../helpers/python.js";
 
 /** Asserts `fn` throws a WeightsError whose message matches every pattern. */
 export function assertWeightsError(fn: () => unknown, ...patterns: RegExp[]): void {
