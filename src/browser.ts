@@ -1,0 +1,26 @@
+/**
+ * The browser-safe part of convzoo: graph, ONNX, modules, models, weights formats (bytes in, bytes
+ * out) and preprocessing arithmetic. Nothing here imports Node built-ins, sharp or
+ * onnxruntime-node (tests/unit/browser.test.ts bundles it for the browser to prove it), so a web
+ * app can build, load and export models and run them with onnxruntime-web.
+ */
+import "./models/index.js";
+
+export { createModel, getArch, listArchs, type ArchSpec, type Model, type ModelOptions, type ResolvedOptions } from "./models/index.js";
+export { summarize, type ModelSummary, type LayerSummary, type BlockSummary } from "./models/summary.js";
+export { inferenceGraph, initializeWeights, traceModel, type InferenceGraphOptions, type InferenceOutput } from "./models/graphs.js";
+export { exportOnnx, type ExportOnnxOptions } from "./api/export.js";
+export { loadStateDict, stateDict, stripModulePrefix, type LoadResult } from "./weights/load.js";
+export { readSafetensors, writeSafetensors } from "./weights/safetensors.js";
+export { readPth } from "./weights/pth.js";
+export { decodeMetadata, encodeMetadata, type CheckpointMetadata } from "./weights/checkpoint.js";
+export { IMAGENET_EVAL, preprocessingForResolution, evalTransformRGB, normalizeHWCToCHW, type Preprocessing } from "./data/preprocess.js";
+export { IMAGENET_CLASSES } from "./data/imagenet_classes.js";
+export { toOnnx, fromOnnx } from "./onnx/serialize.js";
+export { Graph, type Value, type Node, type Dim } from "./graph/graph.js";
+export { Module } from "./nn/module.js";
+export { ForwardContext } from "./nn/context.js";
+export * as nn from "./nn/index.js";
+export { Random } from "./random.js";
+export { ConvzooError, ShapeError, WeightsError, InputFileError, OptionError } from "./errors.js";
+export { float32, tensor, numel, type Tensor, type DType } from "./tensor.js";
