@@ -10,7 +10,7 @@ export function table(head: string[], rows: (string | number)[][], align?: ("lef
     colAligns: align ?? head.map((_, i) => (typeof rows[0]?.[i] === "number" ? "right" : "left")),
   });
   t.push(...rows.map((r) => r.map((c) => (typeof c === "number" ? c.toLocaleString("en-US") : c))));
-  return t.toString();
+  return t.toString().split("\n").map((line) => line.trimEnd()).join("\n");
 }
 
 /** 25557032 → "25.56M"; 4.1e9 → "4.11G". */
