@@ -167,6 +167,25 @@ export class Graph {
   }
 }
 
+/**
+ * Drops nodes and initializers that no graph output depends on (e.g. the classifier when only the
+ * embedding or the feature maps are exported). Returns the number of nodes removed.
+ */
+export function prune(graph: Graph): number {
+  const needed = new Set(graph.outputs.map((v) => v.name));
+  const keep: Node[] = [];
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i];
+    if (!n.outputs.some((o) => needed.has(o.name))) continue;
+    keep.push(n);
+    for (const v of n.inputs) if (v) needed.add(v.name);
+  }
+  const removed = graph.nodes.length - keep.length;
+  graph.nodes.splice(0, graph.nodes.length, ...keep.reverse());
+  for (const name of [...graph.initializers.keys()]) if (!needed.has(name)) graph.initializers.delete(name);
+  return removed;
+}
+
 export function describe(value: Value): string {
   return `${value.dtype}${formatShape(value.shape)}`;
 }

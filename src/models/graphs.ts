@@ -5,20 +5,36 @@
  * and never allocates them.
  */
 import { OptionError } from "../errors.js";
-import { Graph, type Value } from "../graph/graph.js";
+import { Graph, prune, type Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import { ForwardContext } from "../nn/context.js";
 import { Random } from "../random.js";
 import type { Model } from "./model.js";
 
-export type InferenceOutput = "probabilities" | "logits";
+/**
+ * What an inference graph outputs: softmax `probabilities` [N, K] (default), raw `logits`, the
+ * pooled `embedding` [N, D] (the final classifier's input), or the backbone's multi-scale
+ * `features`: one map per stride 4, 8, 16, 32, named `feature_stride4` … (for detection and
+ * segmentation heads).
+ */
+export type InferenceOutput = "probabilities" | "logits" | "embedding" | "features";
 
 export interface InferenceGraphOptions {
   /** Input side; the architecture's default (224) when omitted. */
   resolution?: number;
-  /** Softmax probabilities (default) or raw logits. */
   output?: InferenceOutput;
 }
+
+/** One backbone stage's feature map (timm's feature_info): module path, channels, stride. */
+export interface FeatureInfo {
+  module: string;
+  channels: number;
+  /** Input side / feature-map side: the stage's total stride. */
+  reduction: number;
+}
+
+/** Strides of the multi-scale feature maps `features` exports (FPN-style pyramids use these). */
+export const FEATURE_STRIDES = [4, 8, 16, 32] as const;
 
 /** Checks the input side against the network's minimum (each stride-2 stage needs a pixel). */
 export function checkResolution(model: Model, resolution: number): number {
@@ -41,12 +57,29 @@ function imageInput(g: Graph, resolution: number): Value {
 
 export function inferenceGraph(model: Model, options: InferenceGraphOptions = {}): Graph {
   const resolution = checkResolution(model, options.resolution ?? model.defaultResolution);
+  const output = options.output ?? "probabilities";
   initializeWeights(model);
   const g = new Graph(model.arch);
-  const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInitializer(key, p.tensor));
+  const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInitializer(key, p.tensor), {
+    inputs: output === "embedding" ? [model.classifier] : [],
+    outputs: output === "features" ? model.stages : [],
+  });
   const logits = ctx.call(model.net, imageInput(g, resolution));
-  if (options.output === "logits") g.markOutput(logits, "logits");
-  else g.markOutput(ops.softmax(g, logits, 1), "probabilities");
+  switch (output) {
+    case "logits":
+      g.markOutput(logits, "logits");
+      break;
+    case "probabilities":
+      g.markOutput(ops.softmax(g, logits, 1), "probabilities");
+      break;
+    case "embedding":
+      g.markOutput(ctx.capturedInputs.get(model.classifier)!, "embedding");
+      break;
+    case "features":
+      for (const f of multiScale(stageInfo(model, ctx, resolution))) g.markOutput(ctx.capturedOutputs.get(f.module)!, `feature_stride${f.reduction}`);
+      break;
+  }
+  prune(g);
   return g;
 }
 
@@ -54,7 +87,30 @@ export function inferenceGraph(model: Model, options: InferenceGraphOptions = {}
 export function traceModel(model: Model, resolution: number): ForwardContext {
   checkResolution(model, resolution);
   const g = new Graph(model.arch);
-  const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInput(key, p.dtype, p.shape));
+  const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInput(key, p.dtype, p.shape), { outputs: model.stages });
   ctx.call(model.net, imageInput(g, resolution));
   return ctx;
+}
+
+function stageInfo(model: Model, ctx: ForwardContext, resolution: number): FeatureInfo[] {
+  return model.stages.map((module) => {
+    const v = ctx.capturedOutputs.get(module);
+    if (!v) throw new Error(`${model.arch}: stage module "${module}" was never called`);
+    const [, channels, h] = v.shape as number[];
+    return { module, channels, reduction: Math.round(resolution / h) };
+  });
+}
+
+/** The deepest stage at each of FEATURE_STRIDES (a net lacking one is a bug in its stage list). */
+function multiScale(info: FeatureInfo[]): FeatureInfo[] {
+  return FEATURE_STRIDES.map((stride) => {
+    const f = info.filter((i) => i.reduction === stride).pop();
+    if (!f) throw new Error(`no stage with stride ${stride} among ${info.map((i) => `${i.module}/${i.reduction}`).join(", ")}`);
+    return f;
+  });
+}
+
+/** Per-stage feature maps: module path, channels and stride (at the default resolution). */
+export function featureInfo(model: Model, resolution = model.defaultResolution): FeatureInfo[] {
+  return stageInfo(model, traceModel(model, resolution), resolution);
 }

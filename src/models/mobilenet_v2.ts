@@ -89,5 +89,11 @@ registerArch({
   defaultResolution: 224,
   minResolution: 32,
   accepts: { widthMult: { min: 0, minExclusive: true, max: 4, default: 1 }, dropout: { min: 0, max: 0.99, default: 0.2 } },
-  build: (o) => ({ net: new MobileNetV2(o.numClasses, o.widthMult ?? 1, o.dropout ?? 0.2), classifier: "classifier.1" }),
+  build: (o) => ({
+    net: new MobileNetV2(o.numClasses, o.widthMult ?? 1, o.dropout ?? 0.2),
+    classifier: "classifier.1",
+    head: ["classifier"],
+    // Last block of each resolution (strides 2, 4, 8, 16) and the final 1x1 conv (stride 32).
+    stages: ["features.1", "features.3", "features.6", "features.13", "features.18"],
+  }),
 });

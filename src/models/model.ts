@@ -29,6 +29,12 @@ export interface Model {
   readonly net: Module;
   /** Path of the final classifier layer (`fc`, `classifier.1`): re-initialised for a new class count. */
   readonly classifier: string;
+  /** Path prefixes of the head (after global pooling); the rest is the backbone. */
+  readonly head: readonly string[];
+  /** Modules whose outputs are the per-stage feature maps, shallow to deep (see featureInfo). */
+  readonly stages: readonly string[];
+  /** Path prefixes a checkpoint may omit (training-only parts such as auxiliary classifiers). */
+  readonly optional: readonly string[];
   /** The resolution the architecture was designed for (224 for the ImageNet models). */
   readonly defaultResolution: number;
   /** Smallest input side the network accepts (every stride-2 stage needs at least one pixel). */

@@ -25,7 +25,26 @@ export interface ArchSpec {
   /** Ranges of the family-specific options this architecture accepts. */
   accepts?: { widthMult?: Range; dropout?: Range };
   preprocessing?: Preprocessing;
-  build(options: ResolvedOptions): { net: Module; classifier: string };
+  build(options: ResolvedOptions): BuiltNet;
+}
+
+/** What a family builder returns: the tree plus the names that split it into backbone and head. */
+export interface BuiltNet {
+  net: Module;
+  /** Path of the final classifier layer (re-initialised for a new class count). */
+  classifier: string;
+  /** Path prefixes of the head (everything after global pooling: what `--strategy head` trains). */
+  head: string[];
+  /**
+   * Paths of the modules whose outputs are the backbone's feature maps, shallow to deep, one per
+   * stage (reduction 2, 4, 8, 16, 32 as the net has them); the last is the final feature map.
+   */
+  stages: string[];
+  /**
+   * Path prefixes a checkpoint may lack (GoogLeNet's training-only auxiliary classifiers, which
+   * torchvision's pretrained files omit); they keep their initialisation when absent.
+   */
+  optional?: string[];
 }
 
 const specs = new Map<string, ArchSpec>();
@@ -71,12 +90,15 @@ export function createModel(arch: string, options: ModelOptions = {}): Model {
   if (options.dropout !== undefined) {
     resolved.dropout = checkRange(arch, "dropout", options.dropout, spec.accepts?.dropout ?? { min: 0, max: 0.99, default: 0 });
   }
-  const { net, classifier } = spec.build(resolved);
+  const { net, classifier, head, stages, optional } = spec.build(resolved);
   return {
     arch,
     options: resolved,
     net,
     classifier,
+    head,
+    stages,
+    optional: optional ?? [],
     defaultResolution: spec.defaultResolution,
     minResolution: spec.minResolution,
     preprocessing: spec.preprocessing ?? IMAGENET_EVAL,

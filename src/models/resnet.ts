@@ -126,6 +126,11 @@ for (const [name, row] of Object.entries(RESNETS)) {
     defaultResolution: 224,
     // Five stride-2 steps (conv1, maxpool, layer2-4) must each leave at least one pixel.
     minResolution: 32,
-    build: (o) => ({ net: new ResNet(row.block, row.layers, o.numClasses), classifier: "fc" }),
+    build: (o) => ({
+      net: new ResNet(row.block, row.layers, o.numClasses),
+      classifier: "fc",
+      head: ["fc"],
+      stages: ["relu", "layer1", "layer2", "layer3", "layer4"],
+    }),
   });
 }

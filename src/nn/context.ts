@@ -25,8 +25,25 @@ export interface LayerRecord {
 /** Maps a parameter (by its state_dict key) to the graph value that stands for it. */
 export type ParameterBinding = (key: string, p: Parameter) => Value;
 
+export interface CaptureRequest {
+  /** Module paths whose output to keep (feature maps). */
+  outputs?: Iterable<string>;
+  /** Module paths whose input to keep (the embedding is the final classifier's input). */
+  inputs?: Iterable<string>;
+}
+
 export class ForwardContext {
   readonly records: LayerRecord[] = [];
+  /** Captured values by module path (see CaptureRequest); the first call of a module wins. */
+  readonly capturedOutputs = new Map<string, Value>();
+  readonly capturedInputs = new Map<string, Value>();
+  /**
+   * Extra training-only outputs (GoogLeNet's auxiliary classifiers), keyed by module path. Nets
+   * add them only when `training` is true, so inference and export graphs never contain them.
+   */
+  readonly auxOutputs = new Map<string, Value>();
+  private readonly captureOutputs: Set<string>;
+  private readonly captureInputs: Set<string>;
   private readonly paths = new Map<Module, string>();
   private readonly bound = new Map<string, Value>();
   private macsSoFar = 0;
@@ -36,7 +53,10 @@ export class ForwardContext {
     readonly root: Module,
     readonly training: boolean,
     private readonly bind: ParameterBinding,
+    capture: CaptureRequest = {},
   ) {
+    this.captureOutputs = new Set(capture.outputs ?? []);
+    this.captureInputs = new Set(capture.inputs ?? []);
     for (const [path, m] of root.namedModules()) if (!this.paths.has(m)) this.paths.set(m, path);
   }
 
@@ -65,6 +85,7 @@ export class ForwardContext {
     const path = this.pathOf(m);
     const macsBefore = this.macsSoFar;
     const index = this.records.length;
+    if (this.captureInputs.has(path) && !this.capturedInputs.has(path)) this.capturedInputs.set(path, x);
     const y = this.g.withAbsoluteScope(path, () => m.forward(this, x));
     const leaf = m.children().length === 0;
     if (leaf) this.macsSoFar += m.macs(x, y);
@@ -79,6 +100,7 @@ export class ForwardContext {
     };
     // Parents are inserted before their children so records read top-down.
     this.records.splice(index, 0, record);
+    if (this.captureOutputs.has(path) && !this.capturedOutputs.has(path)) this.capturedOutputs.set(path, y);
     return y;
   }
 

@@ -47,10 +47,11 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
   const wrongType: string[] = [];
   const classifierMismatch: string[] = [];
 
+  const optional = (key: string) => OPTIONAL_SUFFIXES.some((s) => key.endsWith(s)) || model.optional.some((prefix) => key.startsWith(`${prefix}.`));
   for (const [key, p] of expected) {
     const t = tensors.get(key);
     if (!t) {
-      if (!OPTIONAL_SUFFIXES.some((s) => key.endsWith(s))) missing.push(key);
+      if (!optional(key)) missing.push(key);
       continue;
     }
     if (!sameShape(t.shape, p.shape)) {

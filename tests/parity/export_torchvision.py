@@ -5,7 +5,10 @@ For each case: seeded random weights with randomised BatchNorm statistics, saved
 torchvision's own parameter count and conv + linear MACs (counted with forward hooks).
 
 usage: /usr/bin/python3 export_torchvision.py OUT_DIR CASE [CASE ...]
-  CASE = name=arch[,resolution:R][,width_mult:A][,num_classes:K][,batch:B]
+  CASE = name=arch[,resolution:R][,batch:B][,KEY:VALUE ...]
+  resolution (default 224) and batch (default 2) shape the input; every other KEY:VALUE is passed
+  to the torchvision constructor (num_classes:10, width_mult:0.5, aux_logits:True …), with ints,
+  floats and True/False parsed.
 Files per case: NAME.pth, NAME.input.f32, NAME.logits.f32 (raw little-endian float32), NAME.json.
 """
 import json
@@ -20,6 +23,17 @@ def parse_case(text):
     name, _, rest = text.partition("=")
     fields = dict(kv.split(":", 1) for kv in rest.split(",")[1:]) if "," in rest else {}
     return name, rest.split(",")[0], fields
+
+
+def parse_value(text):
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def randomise_batchnorm(model, gen):
@@ -60,9 +74,8 @@ def count_macs(model, x):
 def export_case(out_dir, name, arch, fields):
     resolution = int(fields.get("resolution", 224))
     batch = int(fields.get("batch", 2))
-    kwargs = {"num_classes": int(fields.get("num_classes", 1000))}
-    if "width_mult" in fields:
-        kwargs["width_mult"] = float(fields["width_mult"])
+    kwargs = {k: parse_value(v) for k, v in fields.items() if k not in ("resolution", "batch")}
+    kwargs.setdefault("num_classes", 1000)
     torch.manual_seed(1234)
     gen = torch.Generator().manual_seed(4321)
     model = getattr(torchvision.models, arch)(weights=None, **kwargs)
