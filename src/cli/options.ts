@@ -16,3 +16,11 @@ export function positiveNumber(flag: string) {
     return n;
   };
 }
+
+export function nonNegativeNumber(flag: string) {
+  return (text: string): number => {
+    const n = Number(text);
+    if (text.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} expects a number ≥ 0, got "${text}"`);
+    return n;
+  };
+}

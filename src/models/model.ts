@@ -13,6 +13,8 @@ export interface ModelOptions {
   widthMult?: number;
   /** Classifier dropout rate override. */
   dropout?: number;
+  /** Compound scaling coefficient φ (EfficientNet): depth 1.2^φ, width 1.1^φ, resolution 1.15^φ. */
+  phi?: number;
 }
 
 /** Options after defaults were applied and ranges checked; stored in checkpoints' metadata. */
@@ -20,6 +22,7 @@ export interface ResolvedOptions {
   numClasses: number;
   widthMult?: number;
   dropout?: number;
+  phi?: number;
 }
 
 export interface Model {
@@ -39,6 +42,8 @@ export interface Model {
   readonly defaultResolution: number;
   /** Smallest input side the network accepts (every stride-2 stage needs at least one pixel). */
   readonly minResolution: number;
+  /** Family-specific derived figures shown by `summary` (e.g. EfficientNet's scaling factors). */
+  readonly details: Readonly<Record<string, number | string>>;
   /** The eval transform of the reference weights; weights files may carry their own. */
   readonly preprocessing: Preprocessing;
 }

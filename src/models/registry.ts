@@ -20,11 +20,14 @@ export interface ArchSpec {
   name: string;
   family: string;
   description: string;
-  defaultResolution: number;
+  /** The input side the architecture was designed for; may depend on options (EfficientNet's φ). */
+  defaultResolution: number | ((options: ResolvedOptions) => number);
   minResolution: number;
   /** Ranges of the family-specific options this architecture accepts. */
-  accepts?: { widthMult?: Range; dropout?: Range };
-  preprocessing?: Preprocessing;
+  accepts?: { widthMult?: Range; dropout?: Range; phi?: Range };
+  preprocessing?: Preprocessing | ((options: ResolvedOptions) => Preprocessing);
+  /** Derived figures `summary` shows (scaling factors, block counts …). */
+  details?: (options: ResolvedOptions) => Record<string, number | string>;
   build(options: ResolvedOptions): BuiltNet;
 }
 
@@ -87,6 +90,10 @@ export function createModel(arch: string, options: ModelOptions = {}): Model {
     if (!spec.accepts?.widthMult) throw new OptionError(`${arch} has no width multiplier (--width-mult); it applies to the MobileNet families`);
     resolved.widthMult = checkRange(arch, "width multiplier α", options.widthMult ?? spec.accepts.widthMult.default, spec.accepts.widthMult);
   }
+  if (options.phi !== undefined || spec.accepts?.phi) {
+    if (!spec.accepts?.phi) throw new OptionError(`${arch} has no compound coefficient φ (--phi); it applies to \`efficientnet\``);
+    resolved.phi = checkRange(arch, "compound coefficient φ", options.phi ?? spec.accepts.phi.default, spec.accepts.phi);
+  }
   if (options.dropout !== undefined) {
     resolved.dropout = checkRange(arch, "dropout", options.dropout, spec.accepts?.dropout ?? { min: 0, max: 0.99, default: 0 });
   }
@@ -99,8 +106,9 @@ export function createModel(arch: string, options: ModelOptions = {}): Model {
     head,
     stages,
     optional: optional ?? [],
-    defaultResolution: spec.defaultResolution,
+    defaultResolution: typeof spec.defaultResolution === "function" ? spec.defaultResolution(resolved) : spec.defaultResolution,
     minResolution: spec.minResolution,
-    preprocessing: spec.preprocessing ?? IMAGENET_EVAL,
+    details: spec.details?.(resolved) ?? {},
+    preprocessing: (typeof spec.preprocessing === "function" ? spec.preprocessing(resolved) : spec.preprocessing) ?? IMAGENET_EVAL,
   };
 }

@@ -19,6 +19,8 @@ export interface BlockSummary extends LayerSummary {
 export interface ModelSummary {
   arch: string;
   options: Model["options"];
+  /** Family-specific derived figures (e.g. EfficientNet's depth/width/resolution factors). */
+  details: Model["details"];
   resolution: number;
   /** Trainable parameters (torchvision's count: BatchNorm running statistics excluded). */
   params: number;
@@ -45,6 +47,7 @@ export function summarize(model: Model, resolution = model.defaultResolution): M
   return {
     arch: model.arch,
     options: model.options,
+    details: model.details,
     resolution,
     params: model.net.parameterCount(),
     macs: ctx.totalMacs,

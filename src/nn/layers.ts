@@ -186,6 +186,25 @@ export class Dropout extends Module {
   }
 }
 
+/**
+ * Stochastic depth (Huang et al. 2016), torchvision.ops.StochasticDepth in "row" mode: drops a
+ * residual branch per sample while training; the identity at inference.
+ */
+export class StochasticDepth extends Module {
+  constructor(
+    public p: number,
+    readonly mode: "row" | "batch" = "row",
+  ) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new Error(`StochasticDepth probability must be in [0, 1), got ${p}`);
+  }
+
+  forward(ctx: ForwardContext, x: Value): Value {
+    if (ctx.training && this.p > 0) throw new Error("StochasticDepth: training-mode graphs are not implemented yet");
+    return x;
+  }
+}
+
 export class Flatten extends Module {
   constructor(readonly startDim = 1) {
     super();

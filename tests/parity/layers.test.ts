@@ -46,6 +46,7 @@ test("building blocks match torch.nn / torchvision.ops", async (t) => {
       head: ["12"],
       stages: [],
       optional: [],
+      details: {},
       defaultResolution: 37,
       minResolution: 37,
       preprocessing: IMAGENET_EVAL,

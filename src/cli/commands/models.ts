@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { listArchs } from "../../models/registry.js";
+import { createModel, listArchs } from "../../models/registry.js";
 import { table } from "../format.js";
 
 export function registerModels(program: Command): void {
@@ -11,7 +11,7 @@ export function registerModels(program: Command): void {
       const rows = listArchs().map((a) => ({
         arch: a.name,
         family: a.family,
-        defaultResolution: a.defaultResolution,
+        defaultResolution: createModel(a.name).defaultResolution,
         minResolution: a.minResolution,
         widthMult: a.accepts?.widthMult ? { min: a.accepts.widthMult.min, max: a.accepts.widthMult.max, default: a.accepts.widthMult.default } : null,
         description: a.description,

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { createModel } from "../../models/registry.js";
 import { summarize } from "../../models/summary.js";
 import { humanCount, shapeText, table } from "../format.js";
-import { positiveInt, positiveNumber } from "../options.js";
+import { nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
 
 export function registerSummary(program: Command): void {
   program
@@ -10,10 +10,11 @@ export function registerSummary(program: Command): void {
     .description("parameters, multiply-accumulates and per-layer output shapes of an architecture")
     .option("--resolution <N>", "input side in pixels (default: the architecture's)", positiveInt("--resolution"))
     .option("--width-mult <A>", "width multiplier α (MobileNets)", positiveNumber("--width-mult"))
+    .option("--phi <φ>", "compound scaling coefficient φ (efficientnet)", nonNegativeNumber("--phi"))
     .option("--num-classes <K>", "classifier outputs", positiveInt("--num-classes"), 1000)
     .option("--json", "print JSON")
-    .action((arch: string, opts: { resolution?: number; widthMult?: number; numClasses: number; json?: boolean }) => {
-      const model = createModel(arch, { widthMult: opts.widthMult, numClasses: opts.numClasses });
+    .action((arch: string, opts: { resolution?: number; widthMult?: number; phi?: number; numClasses: number; json?: boolean }) => {
+      const model = createModel(arch, { widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses });
       const s = summarize(model, opts.resolution ?? model.defaultResolution);
       if (opts.json) {
         console.log(JSON.stringify(s, null, 2));
