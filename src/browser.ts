@@ -8,7 +8,7 @@ import "./models/index.js";
 
 export { createModel, getArch, listArchs, type ArchSpec, type Model, type ModelOptions, type ResolvedOptions } from "./models/index.js";
 export { summarize, type ModelSummary, type LayerSummary, type BlockSummary } from "./models/summary.js";
-export { inferenceGraph, initializeWeights, traceModel, type InferenceGraphOptions, type InferenceOutput } from "./models/graphs.js";
+export { featureInfo, inferenceGraph, initializeWeights, traceModel, FEATURE_STRIDES, type FeatureInfo, type InferenceGraphOptions, type InferenceOutput } from "./models/graphs.js";
 export { exportOnnx, type ExportOnnxOptions } from "./api/export.js";
 export { loadStateDict, stateDict, stripModulePrefix, type LoadResult } from "./weights/load.js";
 export { readSafetensors, writeSafetensors } from "./weights/safetensors.js";

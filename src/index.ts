@@ -7,7 +7,7 @@ import "./models/index.js";
 
 export { createModel, getArch, listArchs, type ArchSpec, type Model, type ModelOptions, type ResolvedOptions } from "./models/index.js";
 export { summarize, type ModelSummary, type LayerSummary, type BlockSummary } from "./models/summary.js";
-export { inferenceGraph, initializeWeights, traceModel, type InferenceGraphOptions, type InferenceOutput } from "./models/graphs.js";
+export { featureInfo, inferenceGraph, initializeWeights, traceModel, FEATURE_STRIDES, type FeatureInfo, type InferenceGraphOptions, type InferenceOutput } from "./models/graphs.js";
 export { exportOnnx, type ExportOnnxOptions } from "./api/export.js";
 export { loadModel, defaultClassNames, type LoadModelOptions, type LoadedModel } from "./api/load.js";
 export { Predictor, type PredictorOptions, type Prediction, type Classification } from "./api/predictor.js";
