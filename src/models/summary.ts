@@ -13,6 +13,7 @@ export interface LayerSummary {
 }
 
 export interface BlockSummary extends LayerSummary {
+  /** Nesting below the root, counting only plain Sequential containers (for indentation). */
   depth: number;
 }
 
@@ -28,7 +29,11 @@ export interface ModelSummary {
   macs: number;
   /** Every leaf layer in execution order. */
   layers: LayerSummary[];
-  /** Every module with children (stages and blocks), top-down, for a structural view. */
+  /**
+   * The structure by block: plain Sequential containers (stages) are opened, every other module
+   * with children (Bottleneck, InvertedResidual, MBConv, Inception, Conv2dNormActivation …) is one
+   * row with its totals, and top-level layers appear as they are.
+   */
   blocks: BlockSummary[];
 }
 
@@ -38,11 +43,15 @@ export function summarize(model: Model, resolution = model.defaultResolution): M
   const ctx = traceModel(model, resolution);
   const layers: LayerSummary[] = [];
   const blocks: BlockSummary[] = [];
+  const typeOf = new Map(ctx.records.map((r) => [r.name, r.type]));
   for (const r of ctx.records) {
     if (r.depth === 0) continue;
     const row = { name: r.name, type: r.type, outputShape: concrete(r.outputShape), params: r.params, macs: r.macs };
     if (r.leaf) layers.push(row);
-    else blocks.push({ ...row, depth: r.depth });
+    // Show a module unless an ancestor is a block (a non-Sequential module with children).
+    const ancestors = r.name.split(".").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("."));
+    const insideBlock = ancestors.some((a) => typeOf.get(a) !== "Sequential" && typeOf.has(a));
+    if (!insideBlock) blocks.push({ ...row, depth: ancestors.filter((a) => typeOf.get(a) === "Sequential").length });
   }
   return {
     arch: model.arch,

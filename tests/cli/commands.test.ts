@@ -44,8 +44,16 @@ describe("convzoo command", () => {
     assert.deepEqual(conv1.outputShape, [1, 64, 112, 112]);
     assert.equal(s.layers.reduce((n: number, l: { params: number }) => n + l.params, 0), s.params, "layer params add up");
     const human = convzoo("summary", "resnet50");
-    assert.match(human.stdout, /^layer\s+type\s+output\s+params\s+MACs$/m);
+    assert.match(human.stdout, /^block\s+type\s+output\s+params\s+MACs$/m);
+    assert.match(human.stdout, /^ {2}layer3\.5\s+Bottleneck\s+\[1, 1024, 14, 14\]\s+1,117,184/m, "blocks indented under their stage");
     assert.match(human.stdout, /resnet50 at 224x224: 25,557,032 parameters/);
+    const flat = convzoo("summary", "resnet50", "--layers");
+    assert.match(flat.stdout, /^layer\s+type\s+output\s+params\s+MACs$/m);
+    assert.match(flat.stdout, /^layer3\.5\.conv2\s+Conv2d\s+\[1, 256, 14, 14\]\s+589,824\s+115,605,504$/m);
+    // The block view's rows partition the model: top-level rows add up to the totals.
+    const top = s.blocks.filter((b: { depth: number }) => b.depth === 0);
+    assert.equal(top.reduce((n: number, b: { params: number }) => n + b.params, 0), s.params);
+    assert.equal(top.reduce((n: number, b: { macs: number }) => n + b.macs, 0), s.macs);
   });
 
   test("summary mobilenet_v2 with α and resolution", () => {

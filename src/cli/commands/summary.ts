@@ -12,17 +12,21 @@ export function registerSummary(program: Command): void {
     .option("--width-mult <A>", "width multiplier α (MobileNets)", positiveNumber("--width-mult"))
     .option("--phi <φ>", "compound scaling coefficient φ (efficientnet)", nonNegativeNumber("--phi"))
     .option("--num-classes <K>", "classifier outputs", positiveInt("--num-classes"), 1000)
+    .option("--layers", "list every layer instead of the structure by block")
     .option("--json", "print JSON")
-    .action((arch: string, opts: { resolution?: number; widthMult?: number; phi?: number; numClasses: number; json?: boolean }) => {
+    .action((arch: string, opts: { resolution?: number; widthMult?: number; phi?: number; numClasses: number; layers?: boolean; json?: boolean }) => {
       const model = createModel(arch, { widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses });
       const s = summarize(model, opts.resolution ?? model.defaultResolution);
       if (opts.json) {
         console.log(JSON.stringify(s, null, 2));
         return;
       }
-      console.log(table(["layer", "type", "output", "params", "MACs"], s.layers.map((l) => [l.name, l.type, shapeText(l.outputShape), l.params, l.macs])));
+      const rows = opts.layers ? s.layers.map((l) => ({ ...l, depth: 0 })) : s.blocks;
+      console.log(table([opts.layers ? "layer" : "block", "type", "output", "params", "MACs"], rows.map((l) => ["  ".repeat(l.depth) + l.name, l.type, shapeText(l.outputShape), l.params, l.macs])));
       console.log();
       const alpha = s.options.widthMult !== undefined ? `, α = ${s.options.widthMult}` : "";
+      const details = Object.entries(s.details).map(([k, v]) => `${k} ${typeof v === "number" ? +v.toFixed(4) : v}`);
+      if (details.length) console.log(details.join(", "));
       console.log(`${s.arch} at ${s.resolution}x${s.resolution}${alpha}: ${s.params.toLocaleString("en-US")} parameters (${humanCount(s.params)}), ${s.macs.toLocaleString("en-US")} MACs (${humanCount(s.macs)})`);
     });
 }
