@@ -9,6 +9,7 @@ import { ConvzooError } from "../errors.js";
 import "../models/index.js";
 import { registerBench } from "./commands/bench.js";
 import { registerClassify } from "./commands/classify.js";
+import { registerCompare } from "./commands/compare.js";
 import { registerExport } from "./commands/export.js";
 import { registerModels } from "./commands/models.js";
 import { registerSummary } from "./commands/summary.js";
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerSummary(program);
   registerClassify(program);
   registerExport(program);
+  registerCompare(program);
   registerBench(program);
   return program;
 }

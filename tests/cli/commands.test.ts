@@ -120,6 +120,25 @@ describe("convzoo command", () => {
     assert.equal(human.stdout.trim().split("\n").length, 3);
   });
 
+  test("compare: params, MACs, published top-1 with its source, measured latency", () => {
+    const r = convzoo("compare", "resnet18", "mobilenet_v2:alpha=1.4", "resnet50:res=128", "--no-latency", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    const rows = JSON.parse(r.stdout);
+    assert.deepEqual(rows.map((x: { name: string }) => x.name), ["resnet18", "mobilenet_v2 α=1.4", "resnet50"]);
+    assert.equal(rows[0].params, 11_689_512);
+    assert.equal(rows[0].paperTop1, 72.12);
+    assert.match(rows[0].paperSource, /He et al\. 2015/);
+    assert.equal(rows[1].paperTop1, 74.7, "the α=1.4 row of the MobileNetV2 paper");
+    assert.equal(rows[1].torchvisionTop1, undefined, "torchvision has no α=1.4 weights");
+    assert.equal(rows[2].resolution, 128);
+    assert.equal(rows[2].paperTop1, undefined, "the paper's figure is for 224 only");
+    assert.ok(rows.every((x: { latencyMs?: number }) => x.latencyMs === undefined));
+    const timed = JSON.parse(convzoo("compare", "mobilenet_v2:res=64", "--runs", "2", "--json").stdout);
+    assert.ok(timed[0].latencyMs > 0);
+    const human = convzoo("compare", "resnet18", "--no-latency");
+    assert.match(human.stdout, /^model\s+input\s+params\s+MACs\s+latency \(ms\)\s+paper top-1/m);
+  });
+
   test("bench infer reports images per second", () => {
     const r = convzoo("bench", "infer", "--arch", "mobilenet_v2", "--resolution", "64", "--runs", "3", "--warmup", "1", "--json");
     assert.equal(r.status, 0, r.stderr);

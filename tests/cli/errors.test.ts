@@ -94,6 +94,12 @@ describe("bad input", () => {
     assert.match(r.stderr, /truncated|corrupt/i);
   });
 
+  test("compare: a malformed entry or an unknown preset", () => {
+    assertFails(convzoo("compare", "mobilenet_v1:alpha", "--no-latency"), 'compare entry "mobilenet_v1:alpha": expected ARCH[:alpha=A][,res=N][,phi=P]');
+    assertFails(convzoo("compare", "--preset", "nope"), 'unknown preset "nope"');
+    assertFails(convzoo("compare"), "name at least one architecture");
+  });
+
   test("flags: missing required option and bad numbers", () => {
     const r = convzoo("classify", "x.jpg", "--arch", "resnet18");
     assert.equal(r.status, 1);
