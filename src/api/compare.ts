@@ -59,7 +59,7 @@ export const COMPARE_PRESETS: Record<string, { description: string; entries: str
     entries: ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"],
   },
   "efficientnet-b": {
-    description: "EfficientNet B0–B7 at their native resolutions (EfficientNet paper, Table 2)",
+    description: "EfficientNet B0–B7 at torchvision's native resolutions (B2: 288, the paper's 260) (EfficientNet paper, Table 2)",
     entries: [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `efficientnet_b${i}`),
   },
   "efficientnet-v2": {

@@ -66,5 +66,6 @@ function definedOnly(o: LoadModelOptions): ModelOptions {
   if (o.numClasses !== undefined) out.numClasses = o.numClasses;
   if (o.widthMult !== undefined) out.widthMult = o.widthMult;
   if (o.dropout !== undefined) out.dropout = o.dropout;
+  if (o.phi !== undefined) out.phi = o.phi;
   return out;
 }

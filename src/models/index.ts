@@ -1,6 +1,7 @@
 /** Importing this module registers every architecture family. */
 import "./resnet.js";
 import "./mobilenet_v2.js";
+import "./efficientnet.js";
 
 export { createModel, getArch, listArchs, registerArch, type ArchSpec } from "./registry.js";
 export type { Model, ModelOptions, ResolvedOptions } from "./model.js";
