@@ -40,6 +40,14 @@ describe("loading weights", () => {
     assert.equal(loaded.classes[3], "class_3");
   });
 
+  test("family options (φ, α) pass through loadModel", async () => {
+    const { model } = await loadModel({ arch: "efficientnet", phi: 1 });
+    assert.equal(model.options.phi, 1);
+    assert.equal(model.defaultResolution, 258);
+    const { model: mv2 } = await loadModel({ arch: "mobilenet_v2", widthMult: 0.75 });
+    assert.equal(mv2.options.widthMult, 0.75);
+  });
+
   test("`module.` prefixes (DataParallel) are stripped", () => {
     const model = createModel("resnet18");
     const prefixed = new Map([...reference].map(([k, t]) => [`module.${k}`, t]));
