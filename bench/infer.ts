@@ -43,8 +43,8 @@ const quick = args.includes("--quick");
 const json = args.includes("--json");
 
 /** Rounds per config, and warm-up and timed runs per contender per round (batch 1 is cheap: more runs). */
-const ROUNDS = quick ? 2 : 3;
-const plan = (batch: number) => (quick ? { warmup: 1, runs: batch === 1 ? 3 : 1 } : { warmup: 2, runs: batch === 1 ? 20 : 5 });
+const ROUNDS = quick ? 2 : 5;
+const plan = (batch: number) => (quick ? { warmup: 1, runs: batch === 1 ? 3 : 1 } : batch === 1 ? { warmup: 3, runs: 10 } : { warmup: 1, runs: 3 });
 
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 const ms = (t: number) => `${t.toFixed(1)} ms`;
