@@ -1,6 +1,8 @@
 /** Importing this module registers every architecture family. */
 import "./resnet.js";
 import "./mobilenet_v2.js";
+import "./vgg.js";
+import "./googlenet.js";
 import "./efficientnet.js";
 
 export { createModel, getArch, listArchs, registerArch, type ArchSpec } from "./registry.js";

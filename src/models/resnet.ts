@@ -17,12 +17,21 @@ interface ResidualBlock extends Module {
   readonly outChannels: number;
 }
 
-/** Two 3x3 convs; the shortcut adds the input (projected by `downsample` when shapes change). */
+/**
+ * Two 3x3 convs; the shortcut adds the input (projected by `downsample` when shapes change).
+ * `residual: false` is the paper's plain block (Fig. 3, middle): the same two convs, no shortcut.
+ */
 export class BasicBlock extends Module implements ResidualBlock {
   static readonly expansion = 1;
   readonly outChannels: number;
 
-  constructor(inplanes: number, planes: number, stride: number, downsample: Module | null) {
+  constructor(
+    inplanes: number,
+    planes: number,
+    stride: number,
+    downsample: Module | null,
+    readonly residual = true,
+  ) {
     super();
     this.outChannels = planes;
     this.addModule("conv1", conv3x3(inplanes, planes, stride));
@@ -37,6 +46,7 @@ export class BasicBlock extends Module implements ResidualBlock {
     const c = (name: string) => this.child(name)!;
     let out = ctx.call(c("relu"), ctx.call(c("bn1"), ctx.call(c("conv1"), x)));
     out = ctx.call(c("bn2"), ctx.call(c("conv2"), out));
+    if (!this.residual) return ctx.call(c("relu"), out);
     const shortcut = this.child("downsample") ? ctx.call(c("downsample"), x) : x;
     return ctx.call(c("relu"), ops.add(ctx.g, out, shortcut));
   }
@@ -74,8 +84,10 @@ export class Bottleneck extends Module implements ResidualBlock {
 type BlockClass = (typeof BasicBlock | typeof Bottleneck) & { expansion: number };
 
 export class ResNet extends Module {
-  constructor(block: BlockClass, layers: readonly number[], numClasses: number) {
+  /** `residual: false` builds the paper's plain net (basic blocks only): no shortcuts, no projections. */
+  constructor(block: BlockClass, layers: readonly number[], numClasses: number, residual = true) {
     super();
+    if (!residual && block !== BasicBlock) throw new Error("plain (non-residual) nets are defined for basic blocks only (He et al. 2015, Table 2)");
     let inplanes = 64;
     this.addModule("conv1", new Conv2d(3, 64, 7, { stride: 2, padding: 3, bias: false }));
     this.addModule("bn1", new BatchNorm2d(64));
@@ -86,9 +98,10 @@ export class ResNet extends Module {
       const blocks: Module[] = [];
       for (let b = 0; b < layers[i]; b++) {
         const s = b === 0 ? stride : 1;
-        const needsProjection = b === 0 && (s !== 1 || inplanes !== planes * block.expansion);
+        // Without a shortcut there is nothing to project: the stage's first conv alone changes stride and width.
+        const needsProjection = residual && b === 0 && (s !== 1 || inplanes !== planes * block.expansion);
         const downsample = needsProjection ? new Sequential(conv1x1(inplanes, planes * block.expansion, s), new BatchNorm2d(planes * block.expansion)) : null;
-        blocks.push(new block(inplanes, planes, s, downsample));
+        blocks.push(residual ? new block(inplanes, planes, s, downsample) : new BasicBlock(inplanes, planes, s, null, false));
         inplanes = planes * block.expansion;
       }
       this.addModule(`layer${i + 1}`, new Sequential(...blocks));
@@ -128,6 +141,32 @@ for (const [name, row] of Object.entries(RESNETS)) {
     minResolution: 32,
     build: (o) => ({
       net: new ResNet(row.block, row.layers, o.numClasses),
+      classifier: "fc",
+      head: ["fc"],
+      stages: ["relu", "layer1", "layer2", "layer3", "layer4"],
+    }),
+  });
+}
+
+/**
+ * The paper's plain baselines (He et al. 2015, Fig. 3 middle, Table 2 "plain-18/34"): ResNet-18/34's
+ * layers without the shortcuts. Plain-34 trains worse than plain-18 (degradation, Fig. 4 left),
+ * while ResNet-34 beats ResNet-18: the comparison the residual connection was introduced with.
+ */
+const PLAIN: Record<string, { layers: number[]; description: string }> = {
+  resnet18_plain: { layers: [2, 2, 2, 2], description: "Plain-18: ResNet-18's 3x3 conv pairs [2,2,2,2] without shortcuts" },
+  resnet34_plain: { layers: [3, 4, 6, 3], description: "Plain-34: ResNet-34's 3x3 conv pairs [3,4,6,3] without shortcuts" },
+};
+
+for (const [name, row] of Object.entries(PLAIN)) {
+  registerArch({
+    name,
+    family: "resnet",
+    description: `${row.description}, the paper's baseline (He et al. 2015, Table 2)`,
+    defaultResolution: 224,
+    minResolution: 32,
+    build: (o) => ({
+      net: new ResNet(BasicBlock, row.layers, o.numClasses, false),
       classifier: "fc",
       head: ["fc"],
       stages: ["relu", "layer1", "layer2", "layer3", "layer4"],

@@ -23,8 +23,13 @@ export interface ModelSummary {
   /** Family-specific derived figures (e.g. EfficientNet's depth/width/resolution factors). */
   details: Model["details"];
   resolution: number;
-  /** Trainable parameters (torchvision's count: BatchNorm running statistics excluded). */
+  /**
+   * Trainable parameters of the inference network (BatchNorm running statistics excluded, as
+   * torchvision counts; training-only parts such as GoogLeNet's auxiliary heads excluded too).
+   */
   params: number;
+  /** Parameters of the training-only parts (auxiliary classifiers); 0 for most nets. */
+  trainingOnlyParams: number;
   /** Conv + linear multiply-accumulates for one image at `resolution`. */
   macs: number;
   /** Every leaf layer in execution order. */
@@ -41,6 +46,10 @@ const concrete = (shape: readonly Dim[]): number[] => shape.map((d) => (typeof d
 
 export function summarize(model: Model, resolution = model.defaultResolution): ModelSummary {
   const ctx = traceModel(model, resolution);
+  let trainingOnly = 0;
+  for (const [key, p] of model.net.namedParameters()) {
+    if (p.kind === "parameter" && model.optional.some((prefix) => key.startsWith(`${prefix}.`))) trainingOnly += p.numel;
+  }
   const layers: LayerSummary[] = [];
   const blocks: BlockSummary[] = [];
   const typeOf = new Map(ctx.records.map((r) => [r.name, r.type]));
@@ -58,7 +67,8 @@ export function summarize(model: Model, resolution = model.defaultResolution): M
     options: model.options,
     details: model.details,
     resolution,
-    params: model.net.parameterCount(),
+    params: model.net.parameterCount() - trainingOnly,
+    trainingOnlyParams: trainingOnly,
     macs: ctx.totalMacs,
     layers,
     blocks,

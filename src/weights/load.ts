@@ -46,8 +46,11 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
   const wrongShape: string[] = [];
   const wrongType: string[] = [];
   const classifierMismatch: string[] = [];
+  /** Optional parts (auxiliary classifiers) whose shapes differ: they keep their initialisation. */
+  const optionalMismatch: string[] = [];
 
-  const optional = (key: string) => OPTIONAL_SUFFIXES.some((s) => key.endsWith(s)) || model.optional.some((prefix) => key.startsWith(`${prefix}.`));
+  const inOptionalPart = (key: string) => model.optional.some((prefix) => key.startsWith(`${prefix}.`));
+  const optional = (key: string) => OPTIONAL_SUFFIXES.some((s) => key.endsWith(s)) || inOptionalPart(key);
   for (const [key, p] of expected) {
     const t = tensors.get(key);
     if (!t) {
@@ -55,6 +58,10 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
       continue;
     }
     if (!sameShape(t.shape, p.shape)) {
+      if (inOptionalPart(key)) {
+        optionalMismatch.push(key);
+        continue;
+      }
       // A classifier differing only in its output dimension is the transfer-learning case.
       const outputDimOnly = key.startsWith(classifierPrefix) && t.shape.length === p.shape.length && t.shape.slice(1).every((d, i) => d === p.shape[i + 1]);
       (outputDimOnly ? classifierMismatch : wrongShape).push(`${key}: expected ${formatShape(p.shape)}, found ${formatShape(t.shape)}`);
@@ -83,7 +90,7 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
   let loaded = 0;
   for (const [key, p] of expected) {
     const t = tensors.get(key);
-    if (reinit && key.startsWith(classifierPrefix)) {
+    if ((reinit && key.startsWith(classifierPrefix)) || optionalMismatch.includes(key)) {
       p.reset();
       continue;
     }
@@ -95,6 +102,9 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
   if (reinit) {
     const found = tensors.get(classifierKeys[0])?.shape[0];
     notes.push(`${source}: classifier ${model.classifier} was trained for ${found} classes, the model has ${model.options.numClasses}: ${model.classifier} is re-initialised (the transfer-learning case)`);
+  }
+  if (optionalMismatch.length) {
+    notes.push(`${source}: ${optionalMismatch.join(", ")} differ in shape (auxiliary heads for another class count): re-initialised`);
   }
   return { loaded, notes, classifierReinitialized: reinit };
 }

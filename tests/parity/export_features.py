@@ -23,7 +23,7 @@ def main():
     torch.manual_seed(99)
     gen = torch.Generator().manual_seed(98)
     model = getattr(torchvision.models, arch)(weights=None, **kwargs)
-    randomise_batchnorm(model, gen)
+    randomise_batchnorm(model, gen, resolution)
     model.eval()
     named = dict(model.named_modules())
     captured = {}

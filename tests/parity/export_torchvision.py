@@ -36,16 +36,37 @@ def parse_value(text):
     return text
 
 
-def randomise_batchnorm(model, gen):
-    # Random affine parameters and running statistics, so BN folding and eps are really tested.
+def randomise_batchnorm(model, gen, resolution=64):
+    """Realistic, then perturbed BatchNorm statistics.
+
+    Purely random running statistics let activations drift so far through a deep net that its
+    logits barely depend on the input (the parity check would then test weights, not the data
+    path). So the statistics are first measured on random batches in train mode (cumulative
+    average), then perturbed, and the affine parameters randomised, so BN folding and eps are
+    still exercised with non-trivial values.
+    """
+    # Non-zero biases everywhere (torchvision zero-initialises most), so bias handling is tested too.
     for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            n = m.num_features
-            m.weight.data = torch.empty(n).uniform_(0.5, 1.5, generator=gen)
-            m.bias.data = torch.randn(n, generator=gen) * 0.2
-            m.running_mean = torch.randn(n, generator=gen) * 0.2
-            m.running_var = torch.empty(n).uniform_(0.5, 2.0, generator=gen)
-            m.num_batches_tracked = torch.tensor(7, dtype=torch.long)
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.bias is not None:
+            m.bias.data = torch.randn(m.bias.shape, generator=gen) * 0.05
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(4, 3, resolution, resolution, generator=gen))
+    model.eval()
+    for m, momentum in zip(bns, saved):
+        n = m.num_features
+        m.momentum = momentum
+        m.weight.data = torch.empty(n).uniform_(0.8, 1.25, generator=gen)
+        m.bias.data = torch.randn(n, generator=gen) * 0.1
+        m.running_mean += torch.randn(n, generator=gen) * 0.1 * m.running_var.sqrt()
+        m.running_var *= torch.empty(n).uniform_(0.8, 1.25, generator=gen)
+        m.num_batches_tracked = torch.tensor(7, dtype=torch.long)
 
 
 def count_macs(model, x):
@@ -79,7 +100,7 @@ def export_case(out_dir, name, arch, fields):
     torch.manual_seed(1234)
     gen = torch.Generator().manual_seed(4321)
     model = getattr(torchvision.models, arch)(weights=None, **kwargs)
-    randomise_batchnorm(model, gen)
+    randomise_batchnorm(model, gen, resolution)
     model.eval()
     x = torch.randn(batch, 3, resolution, resolution, generator=gen)
     with torch.no_grad():

@@ -15,6 +15,8 @@ const EXPORTER = fileURLToPath(new URL("./export_features.py", import.meta.url))
 
 /** Torchvision archs and the resolution to check them at (small: this is about wiring, not size). */
 const RESOLUTION: Record<string, number> = { resnet18: 96, resnet50: 64, mobilenet_v2: 96 };
+/** Constructor arguments that make torchvision's model the one convzoo builds. */
+const KWARGS: Record<string, string[]> = { googlenet: ["transform_input:True", "init_weights:True"] };
 /** Archs without a torchvision counterpart (checked elsewhere against the paper). */
 const NOT_IN_TORCHVISION = new Set(["mobilenet_v1", "efficientnet", "efficientnet_v2_xl", "resnet18_plain", "resnet34_plain"]);
 
@@ -46,7 +48,7 @@ describe("backbone features and embeddings match torchvision's modules", () => {
       if (!requirePython(t, "torchvision")) return;
       const resolution = RESOLUTION[arch] ?? 96;
       const { model: probe } = await loadModel({ arch, numClasses: 10 });
-      runPython([EXPORTER, dir, arch, arch, String(resolution), probe.classifier, probe.stages.join(","), "num_classes:10"]);
+      runPython([EXPORTER, dir, arch, arch, String(resolution), probe.classifier, probe.stages.join(","), "num_classes:10", ...(KWARGS[arch] ?? [])]);
       const { model } = await loadModel({ arch, weights: join(dir, `${arch}.pth`) });
       const shapes = JSON.parse(readFileSync(join(dir, `${arch}.features.json`), "utf8")) as Record<string, number[]>;
 

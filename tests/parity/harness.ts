@@ -75,6 +75,13 @@ export function torchvisionParity(title: string, cases: Record<string, string>):
           }
           t.diagnostic(`max |logit| ${maxAbs.toExponential(3)}, max |Δ| ${maxDiff.toExponential(3)}, ratio ${(maxDiff / maxAbs).toExponential(2)}`);
           assert.ok(maxAbs > 0, "reference logits are not all zero");
+          // The two images of the batch must give clearly different logits, or the comparison
+          // would test the weights but not the data path.
+          const k = meta.logitsShape[1];
+          let rowDiff = 0;
+          for (let j = 0; j < k; j++) rowDiff = Math.max(rowDiff, Math.abs(expected[j] - expected[k + j]));
+          t.diagnostic(`input sensitivity: max |row0 − row1| / max |logit| = ${(rowDiff / maxAbs).toExponential(2)}`);
+          assert.ok(rowDiff > 1e-2 * maxAbs, `logits barely depend on the input (${rowDiff} vs ${maxAbs})`);
           assert.ok(maxDiff <= 1e-4 * maxAbs, `max |Δlogit| ${maxDiff} exceeds 1e-4 × ${maxAbs}`);
         } finally {
           await predictor.release();

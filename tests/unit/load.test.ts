@@ -48,6 +48,18 @@ describe("loading weights", () => {
     assert.equal(mv2.options.widthMult, 0.75);
   });
 
+  test("GoogLeNet with its auxiliary heads transfers to another class count", () => {
+    const source = createModel("googlenet");
+    initializeWeights(source, 4);
+    const target = createModel("googlenet", { numClasses: 10 });
+    const r = loadStateDict(target, stateDict(source), "googlenet.safetensors");
+    assert.ok(r.classifierReinitialized);
+    assert.match(r.notes[1], /aux1\.fc2\.weight, aux1\.fc2\.bias, aux2\.fc2\.weight, aux2\.fc2\.bias differ in shape .*re-initialised/);
+    initializeWeights(target, 1);
+    assert.deepEqual(stateDict(target).get("aux1.fc2.weight")!.shape, [10, 1024]);
+    assert.deepEqual(stateDict(target).get("aux1.fc1.weight")!.data, stateDict(source).get("aux1.fc1.weight")!.data, "the rest of the aux head loads");
+  });
+
   test("`module.` prefixes (DataParallel) are stripped", () => {
     const model = createModel("resnet18");
     const prefixed = new Map([...reference].map(([k, t]) => [`module.${k}`, t]));

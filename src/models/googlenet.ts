@@ -1,0 +1,226 @@
+/**
+ * GoogLeNet / Inception v1 (Szegedy et al., "Going Deeper with Convolutions", 2014), built as
+ * torchvision's models/googlenet.py builds it, so parameter paths are its state_dict keys.
+ *
+ * The Inception module runs 1x1, 3x3 and "5x5" convolutions and a 3x3 max-pool side by side on the
+ * same input and concatenates them along channels (same height and width). The naive module's cost
+ * explodes with depth, so 1x1 convolutions (Network-in-Network) first reduce the channels before the
+ * 3x3 and 5x5 branches and project the pool branch (the paper's Fig. 2b). Two auxiliary classifiers
+ * on inception4a and inception4d add gradient to the middle of the net during training; they are
+ * dropped at inference.
+ *
+ * torchvision's differences from the paper, kept for weight compatibility (DESIGN.md, known pitfalls):
+ * - the "5x5" branch is a 3x3 conv (pytorch/vision#906), still named branch3;
+ * - every conv is followed by BatchNorm (eps 0.001), which the paper's net (2014) did not have;
+ * - max-pools use ceil_mode=True (Caffe's rounding);
+ * - the pretrained weights expect `transform_input` (see GOOGLENET_TRANSFORM_INPUT below).
+ */
+import type { Value } from "../graph/graph.js";
+import * as ops from "../graph/ops.js";
+import type { ForwardContext } from "../nn/context.js";
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, Sequential } from "../nn/layers.js";
+import { Module } from "../nn/module.js";
+import { init } from "../nn/parameter.js";
+import { registerArch } from "./registry.js";
+
+/** Conv (no bias) → BatchNorm (eps 0.001) → ReLU; the ReLU is functional in torchvision (no module). */
+export class BasicConv2d extends Module {
+  constructor(inChannels: number, outChannels: number, kernelSize: number, options: { stride?: number; padding?: number } = {}) {
+    super();
+    this.addModule("conv", new Conv2d(inChannels, outChannels, kernelSize, { ...options, bias: false }));
+    this.addModule("bn", new BatchNorm2d(outChannels, { eps: 0.001 }));
+  }
+
+  forward(ctx: ForwardContext, x: Value): Value {
+    return ops.relu(ctx.g, ctx.call(this.child("bn")!, ctx.call(this.child("conv")!, x)));
+  }
+}
+
+/**
+ * One row of the paper's Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj. The
+ * module's output channels are #1x1 + #3x3 + #5x5 + pool proj.
+ */
+export type InceptionRow = readonly [ch1x1: number, ch3x3red: number, ch3x3: number, ch5x5red: number, ch5x5: number, poolProj: number];
+
+const outChannels = ([ch1x1, , ch3x3, , ch5x5, poolProj]: InceptionRow) => ch1x1 + ch3x3 + ch5x5 + poolProj;
+
+/** The Inception module with dimension reductions (Fig. 2b): four branches, concatenated. */
+export class Inception extends Module {
+  constructor(inChannels: number, [ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, poolProj]: InceptionRow) {
+    super();
+    this.addModule("branch1", new BasicConv2d(inChannels, ch1x1, 1));
+    this.addModule("branch2", new Sequential(new BasicConv2d(inChannels, ch3x3red, 1), new BasicConv2d(ch3x3red, ch3x3, 3, { padding: 1 })));
+    // The paper's 5x5 branch; torchvision's is 3x3 (a known bug kept so its weights load).
+    this.addModule("branch3", new Sequential(new BasicConv2d(inChannels, ch5x5red, 1), new BasicConv2d(ch5x5red, ch5x5, 3, { padding: 1 })));
+    this.addModule("branch4", new Sequential(new MaxPool2d(3, { stride: 1, padding: 1, ceilMode: true }), new BasicConv2d(inChannels, poolProj, 1)));
+  }
+
+  forward(ctx: ForwardContext, x: Value): Value {
+    const branches = ["branch1", "branch2", "branch3", "branch4"].map((name) => ctx.call(this.child(name)!, x));
+    return ops.concat(ctx.g, branches, 1);
+  }
+}
+
+/**
+ * An auxiliary classifier (paper §5: 5x5/3 average pool → 1x1 conv with 128 filters → FC 1024 with
+ * ReLU → dropout 0.7 → linear softmax classifier). torchvision pools adaptively to 4x4 (what the
+ * paper's pool gives at 224) and keeps the children's order conv, fc1, fc2, dropout.
+ */
+export class InceptionAux extends Module {
+  /** torchvision calls F.adaptive_avg_pool2d: functional, so not a child in the module tree. */
+  private readonly pool = new AdaptiveAvgPool2d(4);
+
+  constructor(inChannels: number, numClasses: number, dropout = 0.7) {
+    super();
+    this.addModule("conv", new BasicConv2d(inChannels, 128, 1));
+    this.addModule("fc1", new Linear(128 * 4 * 4, 1024));
+    this.addModule("fc2", new Linear(1024, numClasses));
+    this.addModule("dropout", new Dropout(dropout));
+  }
+
+  forward(ctx: ForwardContext, x: Value): Value {
+    const c = (name: string) => this.child(name)!;
+    let y = ctx.call(c("conv"), this.pool.forward(ctx, x));
+    y = ops.relu(ctx.g, ctx.call(c("fc1"), ops.flatten(ctx.g, y, 1)));
+    return ctx.call(c("fc2"), ctx.call(c("dropout"), y));
+  }
+}
+
+/** Table 1 of the paper, the nine Inception modules in order. */
+const INCEPTIONS: readonly [name: string, row: InceptionRow][] = [
+  ["inception3a", [64, 96, 128, 16, 32, 32]],
+  ["inception3b", [128, 128, 192, 32, 96, 64]],
+  ["inception4a", [192, 96, 208, 16, 48, 64]],
+  ["inception4b", [160, 112, 224, 24, 64, 64]],
+  ["inception4c", [128, 128, 256, 24, 64, 64]],
+  ["inception4d", [112, 144, 288, 32, 64, 64]],
+  ["inception4e", [256, 160, 320, 32, 128, 128]],
+  ["inception5a", [256, 160, 320, 32, 128, 128]],
+  ["inception5b", [384, 192, 384, 48, 128, 128]],
+];
+
+/** The max-pool inserted after a module (Table 1's "max pool 3x3/2" rows; torchvision's last is 2x2/2). */
+const POOL_AFTER: Readonly<Record<string, [name: string, kernel: number]>> = {
+  conv1: ["maxpool1", 3],
+  conv3: ["maxpool2", 3],
+  inception3b: ["maxpool3", 3],
+  inception4e: ["maxpool4", 2],
+};
+
+/** Where the auxiliary classifiers tap the trunk (paper §5: on top of 4a and 4d). */
+const AUX_TAPS: Readonly<Record<string, { name: string; inChannels: number }>> = {
+  inception4a: { name: "aux1", inChannels: 512 },
+  inception4d: { name: "aux2", inChannels: 528 },
+};
+
+/**
+ * `transform_input`: torchvision's pretrained GoogLeNet (like its Inception v3) expects images scaled
+ * to [-1, 1] ((x − 0.5) / 0.5, the Inception preprocessing), so with transform_input=True the net
+ * first turns an ImageNet-normalised input ((x − mean) / std) into that range, per channel:
+ * x' = x · std / 0.5 + (mean − 0.5) / 0.5.
+ *
+ * Default: true. convzoo feeds every model ImageNet-normalised input (IMAGENET_EVAL), and
+ * torchvision's pretrained `googlenet-1378be20.pth` is only right with the transform: torchvision's
+ * `googlenet(weights=…)` switches it on itself, and so does fine-tuning from those weights. (A bare
+ * `GoogLeNet()` in torchvision defaults to false; weights trained from scratch that way need
+ * `new GoogLeNet({ transformInput: false })`. For training from scratch either setting works: the
+ * transform is a fixed per-channel affine map in front of conv1.)
+ */
+export const GOOGLENET_TRANSFORM_INPUT = true;
+
+/** torchvision's constants in `_transform_input` (the ImageNet mean and std). */
+const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+
+export interface GoogLeNetOptions {
+  numClasses?: number;
+  /** See GOOGLENET_TRANSFORM_INPUT (default true). */
+  transformInput?: boolean;
+  /** Dropout before `fc` (0.2, torchvision; the paper used 0.4). */
+  dropout?: number;
+  /** Dropout in the auxiliary classifiers (0.7, paper §5). */
+  dropoutAux?: number;
+}
+
+export class GoogLeNet extends Module {
+  readonly transformInput: boolean;
+  /** The trunk in execution order (stem convs, max-pools, Inception modules). */
+  private readonly trunk: string[] = [];
+
+  constructor(options: GoogLeNetOptions = {}) {
+    super();
+    const numClasses = options.numClasses ?? 1000;
+    this.transformInput = options.transformInput ?? GOOGLENET_TRANSFORM_INPUT;
+    const add = (name: string, m: Module) => {
+      this.addModule(name, m);
+      this.trunk.push(name);
+      const pool = POOL_AFTER[name];
+      if (pool) {
+        this.addModule(pool[0], new MaxPool2d(pool[1], { stride: 2, ceilMode: true }));
+        this.trunk.push(pool[0]);
+      }
+    };
+    // The stem (Table 1's first rows): 7x7/2 conv, pool, 1x1 reduce, 3x3 conv, pool.
+    add("conv1", new BasicConv2d(3, 64, 7, { stride: 2, padding: 3 }));
+    add("conv2", new BasicConv2d(64, 64, 1));
+    add("conv3", new BasicConv2d(64, 192, 3, { padding: 1 }));
+    let channels = 192;
+    for (const [name, row] of INCEPTIONS) {
+      add(name, new Inception(channels, row));
+      channels = outChannels(row);
+    }
+    // Training-only heads: part of the tree (so checkpoints that have them load, and training can
+    // use them) but never called at inference. Registered after the trunk, as torchvision does.
+    for (const tap of Object.values(AUX_TAPS)) this.addModule(tap.name, new InceptionAux(tap.inChannels, numClasses, options.dropoutAux ?? 0.7));
+    this.addModule("avgpool", new AdaptiveAvgPool2d(1));
+    this.addModule("dropout", new Dropout(options.dropout ?? 0.2));
+    this.addModule("fc", new Linear(channels, numClasses));
+
+    // torchvision: trunc_normal_(std 0.01, a=-2, b=2) for conv and linear weights — the cut-off at
+    // ±2 = ±200σ never bites, so a plain normal — and BN γ=1 β=0; linear biases keep torch's default.
+    for (const [, m] of this.namedModules()) {
+      if (m instanceof Conv2d || m instanceof Linear) m.weight.init = init.normal(0.01);
+    }
+  }
+
+  forward(ctx: ForwardContext, x: Value): Value {
+    let y = this.transformInput ? toInceptionRange(ctx, x) : x;
+    for (const name of this.trunk) {
+      y = ctx.call(this.child(name)!, y);
+      const tap = AUX_TAPS[name];
+      // Auxiliary logits only exist in training graphs (the lecture: removed for inference).
+      if (tap && ctx.training) ctx.auxOutputs.set(tap.name, ctx.call(this.child(tap.name)!, y));
+    }
+    y = ops.flatten(ctx.g, ctx.call(this.child("avgpool")!, y), 1);
+    return ctx.call(this.child("fc")!, ctx.call(this.child("dropout")!, y));
+  }
+}
+
+/** torchvision's `_transform_input`: x · (std / 0.5) + (mean − 0.5) / 0.5, per channel. */
+function toInceptionRange(ctx: ForwardContext, x: Value): Value {
+  const perChannel = (values: number[]) => ctx.g.constant({ dtype: "float32", shape: [1, 3, 1, 1], data: Float32Array.from(values) }, "transform_input");
+  const scale = perChannel(IMAGENET_STD.map((s) => s / 0.5));
+  const shift = perChannel(IMAGENET_MEAN.map((m) => (m - 0.5) / 0.5));
+  return ops.add(ctx.g, ops.mul(ctx.g, x, scale), shift);
+}
+
+registerArch({
+  name: "googlenet",
+  family: "googlenet",
+  description: "GoogLeNet / Inception v1: 9 Inception modules with 1x1 bottlenecks, auxiliary classifiers for training (Szegedy et al. 2014)",
+  defaultResolution: 224,
+  // The smallest side for which every max-pool window fits inside its input (maxpool4 needs 2x2).
+  minResolution: 31,
+  accepts: { dropout: { min: 0, max: 0.99, default: 0.2 } },
+  details: () => ({ transformInput: GOOGLENET_TRANSFORM_INPUT ? "on" : "off", auxClassifiers: "aux1, aux2 (training only)" }),
+  build: (o) => ({
+    net: new GoogLeNet({ numClasses: o.numClasses, dropout: o.dropout }),
+    classifier: "fc",
+    // The inference head. The auxiliary classifiers are heads too, but training-only ones hanging
+    // off the middle of the backbone; they are `optional` (torchvision's pretrained file omits them).
+    head: ["fc"],
+    // Strides 2, 4, 8, 16, 32: the last module before each max-pool, and the final Inception module.
+    stages: ["conv1", "conv3", "inception3b", "inception4e", "inception5b"],
+    optional: ["aux1", "aux2"],
+  }),
+});

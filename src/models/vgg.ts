@@ -1,0 +1,138 @@
+/**
+ * VGG (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition",
+ * 2014/ICLR 2015), built as torchvision's models/vgg.py builds it, so parameter paths are its
+ * state_dict keys. The paper's point: depth with nothing but stacked 3x3 convolutions — three 3x3
+ * layers see as far as one 7x7 with fewer weights (27C² vs 49C²) and three non-linearities.
+ *
+ * Every variant is a column of the paper's Table 1 (configurations A, B, D, E), stored as data and
+ * decoded by one builder; the `_bn` variants are torchvision's, with BatchNorm after every conv
+ * (not in the paper, which predates batch normalisation).
+ */
+import type { Value } from "../graph/graph.js";
+import * as ops from "../graph/ops.js";
+import type { ForwardContext } from "../nn/context.js";
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential } from "../nn/layers.js";
+import { Module } from "../nn/module.js";
+import { init } from "../nn/parameter.js";
+import { registerArch } from "./registry.js";
+
+/** A conv layer's output channels (3x3, stride 1, padding 1, then ReLU), or "M": 2x2 max-pool, stride 2. */
+type ConfigEntry = number | "M";
+
+/**
+ * Table 1 of the paper, one column per configuration (torchvision's `cfgs`). Every conv is 3x3 with
+ * stride 1 and padding 1, so only the five max-pools change the resolution (stride 32 in total).
+ * Configuration C (1x1 convs in the last three blocks) has no torchvision weights and is left out.
+ */
+const CONFIGS = {
+  A: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+  B: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+  D: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+  E: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+} as const satisfies Record<string, readonly ConfigEntry[]>;
+
+type ConfigName = keyof typeof CONFIGS;
+
+/** The side of the pooled grid the first FC layer sees (7x7 at 224, the paper's input size). */
+const POOLED = 7;
+
+/**
+ * torchvision's make_layers: the `features` Sequential (Conv2d[, BatchNorm2d], ReLU per conv,
+ * MaxPool2d per "M"), plus the index of each max-pool in it — the outputs at strides 2 … 32.
+ */
+export function makeLayers(cfg: readonly ConfigEntry[], batchNorm: boolean): { features: Sequential; poolIndices: number[] } {
+  const layers: Module[] = [];
+  const poolIndices: number[] = [];
+  let inChannels = 3;
+  for (const v of cfg) {
+    if (v === "M") {
+      poolIndices.push(layers.length);
+      layers.push(new MaxPool2d(2, { stride: 2 }));
+    } else {
+      layers.push(new Conv2d(inChannels, v, 3, { padding: 1 }));
+      if (batchNorm) layers.push(new BatchNorm2d(v));
+      layers.push(new ReLU());
+      inChannels = v;
+    }
+  }
+  return { features: new Sequential(...layers), poolIndices };
+}
+
+export class VGG extends Module {
+  constructor(features: Sequential, numClasses: number, dropout = 0.5) {
+    super();
+    this.addModule("features", features);
+    // Adaptive, so any input ≥ 32 works: at 224 the last map already is 7x7 and this is the identity.
+    this.addModule("avgpool", new AdaptiveAvgPool2d(POOLED));
+    // The paper's "FC-4096, FC-4096, FC-1000 (soft-max)", with dropout 0.5 after the first two (§3.1).
+    this.addModule(
+      "classifier",
+      new Sequential(
+        new Linear(512 * POOLED * POOLED, 4096),
+        new ReLU(),
+        new Dropout(dropout),
+        new Linear(4096, 4096),
+        new ReLU(),
+        new Dropout(dropout),
+        new Linear(4096, numClasses),
+      ),
+    );
+
+    // torchvision (init_weights=True): kaiming_normal_(fan_out, relu) convs with zero bias, BN γ=1 β=0,
+    // Linear N(0, 0.01) with zero bias.
+    for (const [, m] of this.namedModules()) {
+      if (m instanceof Conv2d) {
+        m.weight.init = init.kaimingNormalFanOut(m.weight.shape);
+        if (m.bias) m.bias.init = init.zeros;
+      } else if (m instanceof Linear) {
+        m.weight.init = init.normal(0.01);
+        if (m.bias) m.bias.init = init.zeros;
+      }
+    }
+  }
+
+  forward(ctx: ForwardContext, x: Value): Value {
+    const y = ctx.call(this.child("avgpool")!, ctx.call(this.child("features")!, x));
+    return ctx.call(this.child("classifier")!, ops.flatten(ctx.g, y, 1));
+  }
+}
+
+/** The registered variants: configuration, and the weight-layer count the name refers to. */
+const VARIANTS: readonly { depth: number; config: ConfigName }[] = [
+  { depth: 11, config: "A" },
+  { depth: 13, config: "B" },
+  { depth: 16, config: "D" },
+  { depth: 19, config: "E" },
+];
+
+for (const { depth, config } of VARIANTS) {
+  const cfg = CONFIGS[config];
+  const convs = cfg.filter((v) => v !== "M").length;
+  // The name counts weight layers: the convs plus the three FC layers (paper, Table 1).
+  if (convs + 3 !== depth) throw new Error(`VGG-${depth}: configuration ${config} has ${convs} conv layers`);
+  for (const batchNorm of [false, true]) {
+    const name = `vgg${depth}${batchNorm ? "_bn" : ""}`;
+    const base = `VGG-${depth} (configuration ${config}): ${convs} conv 3x3 + 3 FC weight layers (Simonyan & Zisserman 2014)`;
+    registerArch({
+      name,
+      family: "vgg",
+      description: batchNorm ? `${base}, with BatchNorm after every conv (torchvision)` : base,
+      defaultResolution: 224,
+      // Five 2x2/2 max-pools, each needing at least a 2x2 input: 32 → 1.
+      minResolution: 32,
+      accepts: { dropout: { min: 0, max: 0.99, default: 0.5 } },
+      build: (o) => {
+        const { features, poolIndices } = makeLayers(cfg, batchNorm);
+        return {
+          net: new VGG(features, o.numClasses, o.dropout ?? 0.5),
+          classifier: "classifier.6",
+          // The three FC layers. `avgpool` (parameter-free) only resizes the last feature map to the
+          // 7x7 grid the first FC layer was trained on, so the backbone ends at the last max-pool.
+          head: ["classifier"],
+          // The five max-pool outputs (strides 2, 4, 8, 16, 32); the last is the final feature map.
+          stages: poolIndices.map((i) => `features.${i}`),
+        };
+      },
+    });
+  }
+}
