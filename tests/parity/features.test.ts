@@ -8,17 +8,28 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { featureInfo, inferenceGraph, listArchs, loadModel, Session, toOnnx, type Tensor } from "../../src/index.js";
+import { featureInfo, inferenceGraph, loadModel, Session, toOnnx, type Tensor } from "../../src/index.js";
 import { requirePython, runPython } from "../helpers/python.js";
 
 const EXPORTER = fileURLToPath(new URL("./export_features.py", import.meta.url));
 
-/** Torchvision archs and the resolution to check them at (small: this is about wiring, not size). */
-const RESOLUTION: Record<string, number> = { resnet18: 96, resnet50: 64, mobilenet_v2: 96 };
+/**
+ * One representative per family and block type, and the resolution to check it at (small: this is
+ * about wiring, not size). tests/unit/features.test.ts checks every arch's strides without torch.
+ */
+const RESOLUTION: Record<string, number> = {
+  resnet18: 96,
+  resnet50: 64,
+  vgg11_bn: 64,
+  googlenet: 96,
+  mobilenet_v2: 96,
+  mobilenet_v3_large: 96,
+  mobilenet_v3_small: 96,
+  efficientnet_b0: 96,
+  efficientnet_v2_s: 64,
+};
 /** Constructor arguments that make torchvision's model the one convzoo builds. */
 const KWARGS: Record<string, string[]> = { googlenet: ["transform_input:True", "init_weights:True"] };
-/** Archs without a torchvision counterpart (checked elsewhere against the paper). */
-const NOT_IN_TORCHVISION = new Set(["mobilenet_v1", "efficientnet", "efficientnet_v2_xl", "resnet18_plain", "resnet34_plain"]);
 
 const f32 = (path: string) => {
   const b = readFileSync(path);
@@ -42,11 +53,10 @@ describe("backbone features and embeddings match torchvision's modules", () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  for (const spec of listArchs().filter((a) => !NOT_IN_TORCHVISION.has(a.name))) {
-    const arch = spec.name;
+  for (const arch of Object.keys(RESOLUTION)) {
     test(arch, async (t) => {
       if (!requirePython(t, "torchvision")) return;
-      const resolution = RESOLUTION[arch] ?? 96;
+      const resolution = RESOLUTION[arch];
       const { model: probe } = await loadModel({ arch, numClasses: 10 });
       runPython([EXPORTER, dir, arch, arch, String(resolution), probe.classifier, probe.stages.join(","), "num_classes:10", ...(KWARGS[arch] ?? [])]);
       const { model } = await loadModel({ arch, weights: join(dir, `${arch}.pth`) });
