@@ -1,5 +1,5 @@
 /** Flag parsers: each rejects a bad value with a message naming the flag and the expected form. */
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 
 export function positiveInt(flag: string) {
   return (text: string): number => {
@@ -23,4 +23,16 @@ export function nonNegativeNumber(flag: string) {
     if (text.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} expects a number ≥ 0, got "${text}"`);
     return n;
   };
+}
+
+/** The architecture options every model-building command takes (α for MobileNets, φ for EfficientNet). */
+export interface ArchFlags {
+  widthMult?: number;
+  phi?: number;
+}
+
+export function addArchFlags(command: Command): Command {
+  return command
+    .option("--width-mult <A>", "width multiplier α (MobileNets)", positiveNumber("--width-mult"))
+    .option("--phi <φ>", "compound scaling coefficient φ (efficientnet)", nonNegativeNumber("--phi"));
 }

@@ -1,31 +1,28 @@
 import type { Command } from "commander";
 import { loadModel } from "../../api/load.js";
 import { Predictor } from "../../api/predictor.js";
-import { positiveInt, positiveNumber } from "../options.js";
+import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
 
-interface ClassifyOptions {
+interface ClassifyOptions extends ArchFlags {
   arch?: string;
   weights: string;
   topk: number;
   resolution?: number;
-  widthMult?: number;
   threads?: number;
   json?: boolean;
 }
 
 export function registerClassify(program: Command): void {
-  program
-    .command("classify <image...>")
+  addArchFlags(program.command("classify <image...>"))
     .description("classify image files: top-k labels with probabilities")
     .option("--arch <arch>", "architecture (optional for convzoo checkpoints)")
     .requiredOption("--weights <file>", "torchvision .pth or safetensors weights")
     .option("--topk <K>", "labels per image", positiveInt("--topk"), 5)
     .option("--resolution <N>", "input side (default: the checkpoint's or the architecture's)", positiveInt("--resolution"))
-    .option("--width-mult <A>", "width multiplier α (MobileNets)", positiveNumber("--width-mult"))
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--json", "print JSON")
     .action(async (images: string[], opts: ClassifyOptions) => {
-      const loaded = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult });
+      const loaded = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi });
       for (const note of loaded.notes) console.error(`note: ${note}`);
       const resolution = opts.resolution ?? (loaded.metadata?.resolution as number | undefined) ?? loaded.model.defaultResolution;
       const predictor = await Predictor.create(loaded.model, { resolution, classes: loaded.classes, preprocessing: loaded.preprocessing, threads: opts.threads });

@@ -5,13 +5,12 @@ import type { InferenceOutput } from "../../models/graphs.js";
 import { loadModel } from "../../api/load.js";
 import { writeFileAtomic } from "../../weights/files.js";
 import { humanCount } from "../format.js";
-import { positiveInt, positiveNumber } from "../options.js";
+import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
 
-interface ExportOptions {
+interface ExportOptions extends ArchFlags {
   weights?: string;
   out: string;
   resolution?: number;
-  widthMult?: number;
   numClasses?: number;
   logits?: boolean;
   embedding?: boolean;
@@ -25,20 +24,18 @@ function outputKind(opts: ExportOptions): InferenceOutput {
 }
 
 export function registerExport(program: Command): void {
-  program
-    .command("export <arch>")
+  addArchFlags(program.command("export <arch>"))
     .description("write an ONNX inference model: input [N,3,H,W] float32 normalised; output probabilities, logits, the pooled embedding or multi-scale feature maps")
     .option("--weights <file>", "torchvision .pth or safetensors weights (default: seeded random init)")
     .requiredOption("--out <model.onnx>", "output file")
     .option("--resolution <N>", "input side (default: the architecture's)", positiveInt("--resolution"))
-    .option("--width-mult <A>", "width multiplier α (MobileNets)", positiveNumber("--width-mult"))
     .option("--num-classes <K>", "classifier outputs when no weights are given", positiveInt("--num-classes"))
     .option("--logits", "output logits instead of softmax probabilities")
     .option("--embedding", "output the pooled features [N, D] that feed the final classifier layer")
     .option("--features", "output the backbone's feature maps at strides 4, 8, 16, 32 (feature_stride4 …) for detection/segmentation heads")
     .action(async (arch: string, opts: ExportOptions) => {
       const output = outputKind(opts);
-      const loaded = await loadModel({ arch, weights: opts.weights, widthMult: opts.widthMult, numClasses: opts.numClasses });
+      const loaded = await loadModel({ arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses });
       for (const note of loaded.notes) console.error(`note: ${note}`);
       if (!opts.weights) console.error(`note: no --weights given: ${arch} is exported with seeded random weights`);
       const bytes = exportOnnx(loaded.model, {

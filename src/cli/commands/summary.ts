@@ -2,19 +2,16 @@ import type { Command } from "commander";
 import { createModel } from "../../models/registry.js";
 import { summarize } from "../../models/summary.js";
 import { humanCount, shapeText, table } from "../format.js";
-import { nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
+import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
 
 export function registerSummary(program: Command): void {
-  program
-    .command("summary <arch>")
+  addArchFlags(program.command("summary <arch>"))
     .description("parameters, multiply-accumulates and per-layer output shapes of an architecture")
     .option("--resolution <N>", "input side in pixels (default: the architecture's)", positiveInt("--resolution"))
-    .option("--width-mult <A>", "width multiplier α (MobileNets)", positiveNumber("--width-mult"))
-    .option("--phi <φ>", "compound scaling coefficient φ (efficientnet)", nonNegativeNumber("--phi"))
     .option("--num-classes <K>", "classifier outputs", positiveInt("--num-classes"), 1000)
     .option("--layers", "list every layer instead of the structure by block")
     .option("--json", "print JSON")
-    .action((arch: string, opts: { resolution?: number; widthMult?: number; phi?: number; numClasses: number; layers?: boolean; json?: boolean }) => {
+    .action((arch: string, opts: ArchFlags & { resolution?: number; numClasses: number; layers?: boolean; json?: boolean }) => {
       const model = createModel(arch, { widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses });
       const s = summarize(model, opts.resolution ?? model.defaultResolution);
       if (opts.json) {
