@@ -1,6 +1,8 @@
 /** Importing this module registers every architecture family. */
 import "./resnet.js";
+import "./mobilenet_v1.js";
 import "./mobilenet_v2.js";
+import "./mobilenet_v3.js";
 import "./vgg.js";
 import "./googlenet.js";
 import "./efficientnet.js";

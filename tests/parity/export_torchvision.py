@@ -52,6 +52,10 @@ def randomise_batchnorm(model, gen, resolution=64):
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     saved = [m.momentum for m in bns]
     for m in bns:
+        n = m.num_features
+        # Affine parameters first, so the statistics measured next fit the network as it will be.
+        m.weight.data = torch.empty(n).uniform_(0.8, 1.25, generator=gen)
+        m.bias.data = torch.randn(n, generator=gen) * 0.1
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the calibration batches
     model.train()
@@ -62,8 +66,6 @@ def randomise_batchnorm(model, gen, resolution=64):
     for m, momentum in zip(bns, saved):
         n = m.num_features
         m.momentum = momentum
-        m.weight.data = torch.empty(n).uniform_(0.8, 1.25, generator=gen)
-        m.bias.data = torch.randn(n, generator=gen) * 0.1
         m.running_mean += torch.randn(n, generator=gen) * 0.1 * m.running_var.sqrt()
         m.running_var *= torch.empty(n).uniform_(0.8, 1.25, generator=gen)
         m.num_batches_tracked = torch.tensor(7, dtype=torch.long)
