@@ -54,7 +54,11 @@ def randomise_batchnorm(model, gen, resolution=64):
     for m in bns:
         n = m.num_features
         # Affine parameters first, so the statistics measured next fit the network as it will be.
-        m.weight.data = torch.empty(n).uniform_(0.8, 1.25, generator=gen)
+        # A γ the constructor zeroed (zero_init_residual) ends a residual branch: keep it small, as
+        # in trained ResNets, or 50 unit-variance branches summed make the logits of a deep net
+        # cancel down to where float32 rounding (torch's own too) exceeds the 1e-4 tolerance.
+        low, high = (0.05, 0.2) if bool((m.weight == 0).all()) else (0.8, 1.25)
+        m.weight.data = torch.empty(n).uniform_(low, high, generator=gen)
         m.bias.data = torch.randn(n, generator=gen) * 0.1
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the calibration batches
@@ -66,6 +70,9 @@ def randomise_batchnorm(model, gen, resolution=64):
     for m, momentum in zip(bns, saved):
         n = m.num_features
         m.momentum = momentum
+        # A channel that was (nearly) constant on the calibration batches would get a huge 1/σ and
+        # turn float32 rounding into visible error; real trained nets have no such channels.
+        m.running_var.clamp_(min=0.05 * float(m.running_var.mean()) + 1e-3)
         m.running_mean += torch.randn(n, generator=gen) * 0.1 * m.running_var.sqrt()
         m.running_var *= torch.empty(n).uniform_(0.8, 1.25, generator=gen)
         m.num_batches_tracked = torch.tensor(7, dtype=torch.long)
