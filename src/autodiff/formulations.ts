@@ -1,0 +1,439 @@
+/**
+ * Gradient formulations for the expensive ops (Conv, MaxPool, AveragePool), in standard ONNX ops.
+ * Each is a candidate that bench/grad_ops.ts times against PyTorch's backward of the same op;
+ * rules.ts picks one per case and records the measured numbers next to the choice.
+ *
+ * Conventions (ONNX Conv, opset 11+): pads are [x1_begin, x2_begin, x1_end, x2_end]; output size
+ * per axis o = ⌊(i + p_begin + p_end − ((k − 1)·d + 1)) / s⌋ + 1; weight [C_out, C_in/group, kH, kW].
+ * The forward Conv reads y[o] = Σ_k x[o·s + k·d − p_begin] · w[k] (per axis), so
+ *   dx[i] = Σ_k dy_up[i + p_begin − k·d] · w[k],   dy_up[o·s] = dy[o], zero between;
+ *   dw[k] = Σ_o dy[o] · x[o·s + k·d − p_begin].
+ */
+import type { Dim, Graph, Node, Value } from "../graph/graph.js";
+import * as ops from "../graph/ops.js";
+
+export interface ConvGeometry {
+  n: Dim;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  group: number;
+  kernel: [number, number];
+  strides: [number, number];
+  dilations: [number, number];
+  /** [top, left, bottom, right], ONNX order. */
+  pads: [number, number, number, number];
+  oh: number;
+  ow: number;
+}
+
+function ints(node: Node, name: string, fallback: number[]): number[] {
+  const a = node.attrs[name];
+  return a && a.type === "ints" ? [...a.value] : fallback;
+}
+
+function int(node: Node, name: string, fallback: number): number {
+  const a = node.attrs[name];
+  return a && a.type === "int" ? a.value : fallback;
+}
+
+function staticNumber(g: Graph, d: Dim, what: string): number {
+  if (typeof d !== "number") g.fail(`gradient of ${what} needs a static size, got "${d}"`);
+  return d;
+}
+
+/** The geometry of a 2-D Conv node as convzoo's builders emit it (explicit pads, no auto_pad). */
+export function convGeometry(g: Graph, node: Node): ConvGeometry {
+  const [x, w] = node.inputs as [Value, Value];
+  const y = node.outputs[0];
+  if (x.shape.length !== 4) g.fail(`gradient of ${node.op} supports 2-D (NCHW) inputs only, got rank ${x.shape.length}`);
+  if (node.attrs.auto_pad && node.attrs.auto_pad.type === "string" && node.attrs.auto_pad.value !== "NOTSET") g.fail(`gradient of ${node.op} needs explicit pads, not auto_pad`);
+  const kernel = [staticNumber(g, w.shape[2], "Conv"), staticNumber(g, w.shape[3], "Conv")] as [number, number];
+  return {
+    n: x.shape[0],
+    cin: staticNumber(g, x.shape[1], "Conv"),
+    h: staticNumber(g, x.shape[2], "Conv"),
+    w: staticNumber(g, x.shape[3], "Conv"),
+    cout: staticNumber(g, w.shape[0], "Conv"),
+    group: int(node, "group", 1),
+    kernel,
+    strides: ints(node, "strides", [1, 1]) as [number, number],
+    dilations: ints(node, "dilations", [1, 1]) as [number, number],
+    pads: ints(node, "pads", [0, 0, 0, 0]) as [number, number, number, number],
+    oh: staticNumber(g, y.shape[2], "Conv"),
+    ow: staticNumber(g, y.shape[3], "Conv"),
+  };
+}
+
+/**
+ * dy [N, C, Ho, Wo] → [N, C, Ho·sh, Wo·sw] with dy[o] at o·s and zeros between (and after the
+ * last), as a free Reshape to [N, C, Ho, 1, Wo, 1], a Pad of s − 1 after each 1, and a Reshape.
+ */
+export function zeroUpsample(g: Graph, dy: Value, strides: readonly [number, number]): Value {
+  const [sh, sw] = strides;
+  if (sh === 1 && sw === 1) return dy;
+  const [, , ho, wo] = dy.shape as [Dim, Dim, number, number];
+  const six = ops.reshape(g, dy, [0, 0, ho, 1, wo, 1]);
+  const padded = ops.pad(g, six, [0, 0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1]);
+  return ops.reshape(g, padded, [0, 0, ho * sh, wo * sw]);
+}
+
+/** Pads (or, with negative amounts, crops) the two spatial axes: [top, left, bottom, right]. */
+function padSpatial(g: Graph, x: Value, p: readonly [number, number, number, number]): Value {
+  if (p.every((v) => v === 0)) return x;
+  return ops.pad(g, x, [0, 0, p[0], p[1], 0, 0, p[2], p[3]]);
+}
+
+/**
+ * The weight of the "transposed" conv: W [Cout, Cin/g, kH, kW] → W' [Cin, Cout/g, kH, kW] with
+ * the kernel flipped (Slice with steps −1), so dx is a plain Conv of dy with W'.
+ */
+export function flippedTransposedWeight(g: Graph, w: Value, geo: ConvGeometry): Value {
+  const [kh, kw] = geo.kernel;
+  const flipped = ops.slice(g, w, [kh - 1, kw - 1], [-kh - 1, -kw - 1], [2, 3], [-1, -1]);
+  const gr = geo.group;
+  const coutG = geo.cout / gr;
+  const cinG = geo.cin / gr;
+  if (gr === 1) return ops.transpose(g, flipped, [1, 0, 2, 3]);
+  if (cinG === 1 && coutG === 1) return flipped; // depthwise: [C, 1, k, k] is its own transpose
+  const five = ops.reshape(g, flipped, [gr, coutG, cinG, kh, kw]);
+  return ops.reshape(g, ops.transpose(g, five, [0, 2, 1, 3, 4]), [geo.cin, coutG, kh, kw]);
+}
+
+/** dx as ConvTranspose of dy with the same weights; output_padding restores the rows a strided conv dropped. */
+export function convInputGradTranspose(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value {
+  const full = (ax: 0 | 1) => (ax === 0 ? geo.oh : geo.ow) - 1;
+  const covered = (ax: 0 | 1) => geo.strides[ax] * full(ax) + (geo.kernel[ax] - 1) * geo.dilations[ax] + 1 - geo.pads[ax] - geo.pads[ax + 2];
+  const outputPadding: [number, number] = [geo.h - covered(0), geo.w - covered(1)];
+  return ops.convTranspose2d(g, dy, w, null, { strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: geo.group, outputPadding });
+}
+
+/**
+ * dx as a stride-1 Conv of the zero-upsampled dy with the flipped, transposed weights:
+ * pad_begin = (k − 1)·d − p_begin, pad_end = size − len(dy_up) + p_begin (negative: crop).
+ */
+export function convInputGradFlipped(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value {
+  const up = zeroUpsample(g, dy, geo.strides);
+  const lens = [geo.oh * geo.strides[0], geo.ow * geo.strides[1]];
+  const begin = [0, 1].map((ax) => (geo.kernel[ax] - 1) * geo.dilations[ax] - geo.pads[ax]);
+  const end = [0, 1].map((ax) => [geo.h, geo.w][ax] - lens[ax] + geo.pads[ax]);
+  const all = [begin[0], begin[1], end[0], end[1]];
+  // Negative amounts are crops of dy_up (Pad crops); the rest are the Conv's own pads.
+  const crop = all.map((v) => Math.min(v, 0)) as [number, number, number, number];
+  const pads = all.map((v) => Math.max(v, 0)) as [number, number, number, number];
+  const wt = flippedTransposedWeight(g, w, geo);
+  return ops.conv2dWithPads(g, padSpatial(g, up, crop), wt, null, { strides: [1, 1], pads, dilations: geo.dilations, group: geo.group });
+}
+
+/**
+ * 1x1 convolutions without padding: dx = Wᵀ·dy per pixel (a 1x1 Conv with W transposed), then,
+ * for a strided conv, placed at the sampled pixels (zero-upsample, then pad/crop to H, W).
+ */
+export function convInputGrad1x1(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value {
+  const dxs = ops.conv2dWithPads(g, dy, flippedTransposedWeight(g, w, geo), null, { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: geo.group });
+  if (geo.strides[0] === 1 && geo.strides[1] === 1) return dxs;
+  const up = zeroUpsample(g, dxs, geo.strides);
+  return padSpatial(g, up, [0, 0, geo.h - geo.oh * geo.strides[0], geo.w - geo.ow * geo.strides[1]]);
+}
+
+/**
+ * dw by the "batch as channels" trick: a Conv of xᵀ [Cin, N, H, W] with dyᵀ [Cout, N, Ho, Wo]
+ * as the weight (stride ↔ dilation swapped) gives [Cin, Cout, kH', kW'] (kH' ≥ kH when the
+ * forward dropped rows); slice and transpose to [Cout, Cin, kH, kW]. Dense convs only.
+ */
+export function convWeightGradBatchAsChannels(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  if (geo.group !== 1) g.fail("convWeightGradBatchAsChannels: dense convs only");
+  const xt = ops.transpose(g, x, [1, 0, 2, 3]);
+  const dyt = ops.transpose(g, dy, [1, 0, 2, 3]);
+  const c = ops.conv2dWithPads(g, xt, dyt, null, { strides: geo.dilations, pads: geo.pads, dilations: geo.strides, group: 1 });
+  const [kh, kw] = geo.kernel;
+  const cut = c.shape[2] === kh && c.shape[3] === kw ? c : ops.slice(g, c, [0, 0], [kh, kw], [2, 3]);
+  return ops.transpose(g, cut, [1, 0, 2, 3]);
+}
+
+/** The kH·kW shifted (strided, dilated) windows of the padded x, each [.., Ho, Wo] on axes 2, 3. */
+function taps(g: Graph, xp: Value, geo: ConvGeometry): Value[] {
+  const out: Value[] = [];
+  for (let i = 0; i < geo.kernel[0]; i++) {
+    for (let j = 0; j < geo.kernel[1]; j++) {
+      const s = [i * geo.dilations[0], j * geo.dilations[1]];
+      const e = [s[0] + (geo.oh - 1) * geo.strides[0] + 1, s[1] + (geo.ow - 1) * geo.strides[1] + 1];
+      out.push(ops.slice(g, xp, s, e, [2, 3], geo.strides));
+    }
+  }
+  return out;
+}
+
+/**
+ * dw by explicit im2col: xᵀ padded [Cin, N, Hp, Wp], its kH·kW taps stacked to
+ * [Cin·kH·kW, N·Ho·Wo], and one Gemm with dyᵀ [Cout, N·Ho·Wo] (transB). Dense convs only.
+ */
+export function convWeightGradIm2colGemm(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  if (geo.group !== 1) g.fail("convWeightGradIm2colGemm: dense convs only");
+  const [kh, kw] = geo.kernel;
+  const xp = padSpatial(g, ops.transpose(g, x, [1, 0, 2, 3]), geo.pads);
+  const t = taps(g, xp, geo);
+  const cols = t.length === 1 ? t[0] : ops.concat(g, t.map((v) => ops.unsqueeze(g, v, [1])), 1);
+  const p = ops.reshape(g, cols, [geo.cin * kh * kw, -1]);
+  const dyt = ops.reshape(g, ops.transpose(g, dy, [1, 0, 2, 3]), [geo.cout, -1]);
+  return ops.reshape(g, ops.gemm(g, dyt, p, null, { transB: true }), [geo.cout, geo.cin, kh, kw]);
+}
+
+/**
+ * dw by per-image im2col: taps of padded x stacked to [N, Cin·kH·kW, Ho·Wo], a batched MatMul
+ * with dy [N, Cout, Ho·Wo] (patches transposed), summed over N. Dense convs only.
+ */
+export function convWeightGradIm2colBatched(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  if (geo.group !== 1) g.fail("convWeightGradIm2colBatched: dense convs only");
+  const [kh, kw] = geo.kernel;
+  const xp = padSpatial(g, x, geo.pads);
+  const t = taps(g, xp, geo);
+  const cols = t.length === 1 ? t[0] : ops.concat(g, t.map((v) => ops.unsqueeze(g, v, [2])), 2);
+  const p = ops.reshape(g, cols, [0, geo.cin * kh * kw, geo.oh * geo.ow]);
+  const dyr = ops.reshape(g, dy, [0, geo.cout, geo.oh * geo.ow]);
+  const per = ops.matmul(g, dyr, ops.transpose(g, p, [0, 2, 1]));
+  return ops.reshape(g, ops.reduceSum(g, per, [0], false), [geo.cout, geo.cin, kh, kw]);
+}
+
+/** 1x1, unpadded: dw = Σ_n dy[n] · x_s[n]ᵀ with x_s the strided samples; as one Gemm on [C, N·H·W] layouts. */
+export function convWeightGrad1x1Gemm(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  const xs = geo.strides[0] === 1 && geo.strides[1] === 1 ? x : taps(g, x, geo)[0];
+  const a = ops.reshape(g, ops.transpose(g, dy, [1, 0, 2, 3]), [geo.cout, -1]);
+  const b = ops.reshape(g, ops.transpose(g, xs, [1, 0, 2, 3]), [geo.cin, -1]);
+  return ops.reshape(g, ops.gemm(g, a, b, null, { transB: true }), [geo.cout, geo.cin, 1, 1]);
+}
+
+/** 1x1, unpadded: batched MatMul dy[n] [Cout, HW] · x[n]ᵀ [HW, Cin], then ReduceSum over N. */
+export function convWeightGrad1x1Batched(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  const xs = geo.strides[0] === 1 && geo.strides[1] === 1 ? x : taps(g, x, geo)[0];
+  const a = ops.reshape(g, dy, [0, geo.cout, geo.oh * geo.ow]);
+  const b = ops.reshape(g, xs, [0, geo.cin, geo.oh * geo.ow]);
+  const per = ops.matmul(g, a, ops.transpose(g, b, [0, 2, 1]));
+  return ops.reshape(g, ops.reduceSum(g, per, [0], false), [geo.cout, geo.cin, 1, 1]);
+}
+
+/**
+ * Depthwise dw by the batch-as-channels trick with group = C: input xᵀ as [1, C·N, H, W],
+ * weight dyᵀ [C, N, Ho, Wo], stride ↔ dilation swapped.
+ */
+export function depthwiseWeightGradGroupedConv(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  const c = geo.cin;
+  const xt = ops.reshape(g, ops.transpose(g, x, [1, 0, 2, 3]), [1, -1, geo.h, geo.w]);
+  const dyt = ops.transpose(g, dy, [1, 0, 2, 3]);
+  const out = ops.conv2dWithPads(g, xt, dyt, null, { strides: geo.dilations, pads: geo.pads, dilations: geo.strides, group: c });
+  const [kh, kw] = geo.kernel;
+  const cut = out.shape[2] === kh && out.shape[3] === kw ? out : ops.slice(g, out, [0, 0], [kh, kw], [2, 3]);
+  return ops.reshape(g, cut, [c, 1, kh, kw]);
+}
+
+/** Depthwise dw tap by tap: dw[c, k] = Σ_{n,o} dy · x_tap(k), as Mul + ReduceSum per tap, then Concat. */
+export function depthwiseWeightGradTaps(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  const t = taps(g, padSpatial(g, x, geo.pads), geo);
+  const sums = t.map((v) => ops.reduceSum(g, ops.mul(g, v, dy), [0, 2, 3], false));
+  const [kh, kw] = geo.kernel;
+  return ops.reshape(g, ops.concat(g, sums.map((s) => ops.unsqueeze(g, s, [1])), 1), [geo.cin, 1, kh, kw]);
+}
+
+/**
+ * Depthwise dw as one batched MatMul per channel: taps of xᵀ stacked to [C, kH·kW, N·Ho·Wo]
+ * times dyᵀ [C, N·Ho·Wo, 1].
+ */
+export function depthwiseWeightGradBatchedMatMul(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  const [kh, kw] = geo.kernel;
+  const xp = padSpatial(g, ops.transpose(g, x, [1, 0, 2, 3]), geo.pads);
+  const t = taps(g, xp, geo);
+  const cols = ops.reshape(g, ops.concat(g, t.map((v) => ops.unsqueeze(g, v, [1])), 1), [geo.cin, kh * kw, -1]);
+  const dyt = ops.reshape(g, ops.transpose(g, dy, [1, 0, 2, 3]), [geo.cin, -1, 1]);
+  return ops.reshape(g, ops.matmul(g, cols, dyt), [geo.cin, 1, kh, kw]);
+}
+
+/**
+ * dx by sub-pixel phases: for a stride-s conv, output pixels i = q·s + r of one phase r only
+ * meet the taps k ≡ r + p_begin (mod s), so each of the s² phases is a small stride-1 Conv of dy
+ * (no zero-upsampled input, no wasted multiplies); the phases are interleaved by a Concat and a
+ * DepthToSpace (DCR: channel block r_h·s + r_w goes to pixel offset (r_h, r_w)). Dilation 1 only.
+ */
+export function convInputGradSubpixel(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value {
+  const [sh, sw] = geo.strides;
+  if (geo.dilations[0] !== 1 || geo.dilations[1] !== 1) g.fail("convInputGradSubpixel: dilation 1 only");
+  const wt = flippedTransposedWeight(g, w, geo);
+  const q = [Math.ceil(geo.h / sh), Math.ceil(geo.w / sw)];
+  /** Per axis and phase: first flipped tap, tap count, Conv pads (negative: crop dy). */
+  const phase = (ax: 0 | 1, r: number) => {
+    const s = geo.strides[ax];
+    const k = geo.kernel[ax];
+    const p = geo.pads[ax];
+    const o = ax === 0 ? geo.oh : geo.ow;
+    const k0 = (((r + p) % s) + s) % s;
+    const m = k0 < k ? Math.ceil((k - k0) / s) : 0;
+    const c = (r + p - k0) / s;
+    const begin = m - 1 - c;
+    const end = q[ax] - o + m - 1 - begin;
+    // W'[j] = W[k − 1 − j]; the phase's taps W[k0 + (m − 1 − m')·s] are W'[k − 1 − k0 − (m − 1)·s + m'·s].
+    return { first: k - 1 - k0 - (m - 1) * s, m, begin, end };
+  };
+  const pieces: Value[] = [];
+  let zeroShape: number[] | null = null;
+  const outs: (Value | null)[] = [];
+  for (let rh = 0; rh < sh; rh++) {
+    for (let rw = 0; rw < sw; rw++) {
+      const a = phase(0, rh);
+      const b = phase(1, rw);
+      if (a.m === 0 || b.m === 0) {
+        outs.push(null);
+        continue;
+      }
+      const sub = ops.slice(g, wt, [a.first, b.first], [a.first + (a.m - 1) * sh + 1, b.first + (b.m - 1) * sw + 1], [2, 3], [sh, sw]);
+      const all = [a.begin, b.begin, a.end, b.end];
+      const crop = all.map((v) => Math.min(v, 0)) as [number, number, number, number];
+      const pads = all.map((v) => Math.max(v, 0)) as [number, number, number, number];
+      const y = ops.conv2dWithPads(g, padSpatial(g, dy, crop), sub, null, { strides: [1, 1], pads, dilations: [1, 1], group: geo.group });
+      zeroShape ??= y.shape.map((d) => staticNumber(g, d, "Conv"));
+      outs.push(y);
+    }
+  }
+  if (!zeroShape) g.fail("convInputGradSubpixel: no phase has taps");
+  const zeros = outs.some((o) => o === null) ? ops.constantOfShape(g, zeroShape, 0, dy.dtype) : null;
+  for (const o of outs) pieces.push(o ?? zeros!);
+  if (sh !== sw) g.fail("convInputGradSubpixel: equal strides only (DepthToSpace has one block size)");
+  const d2s = ops.depthToSpace(g, ops.concat(g, pieces, 1), sh, "DCR");
+  return q[0] * sh === geo.h && q[1] * sw === geo.w ? d2s : ops.slice(g, d2s, [0, 0], [geo.h, geo.w], [2, 3]);
+}
+
+/**
+ * dw of a dense conv tap by tap: each tap's strided window of the padded x, as [N, Cin, Ho·Wo],
+ * in a batched MatMul with dy [N, Cout, Ho·Wo] (ORT fuses the transpose into the MatMul), summed
+ * over N; no im2col buffer (its Concat costs a pass over 9× the input).
+ */
+export function convWeightGradTapsBatched(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  if (geo.group !== 1) g.fail("convWeightGradTapsBatched: dense convs only");
+  const hw = geo.oh * geo.ow;
+  const dyr = ops.reshape(g, dy, [0, geo.cout, hw]);
+  const per = taps(g, padSpatial(g, x, geo.pads), geo).map((t) => {
+    const m = ops.matmul(g, dyr, ops.transpose(g, ops.reshape(g, t, [0, geo.cin, hw]), [0, 2, 1]));
+    return ops.unsqueeze(g, ops.reduceSum(g, m, [0], false), [2]);
+  });
+  const [kh, kw] = geo.kernel;
+  return ops.reshape(g, per.length === 1 ? per[0] : ops.concat(g, per, 2), [geo.cout, geo.cin, kh, kw]);
+}
+
+/** dw of a dense conv tap by tap as 2-D Gemms on [C, N·Ho·Wo] layouts (xᵀ and dyᵀ transposed once). */
+export function convWeightGradTapsGemm(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  if (geo.group !== 1) g.fail("convWeightGradTapsGemm: dense convs only");
+  const dyt = ops.reshape(g, ops.transpose(g, dy, [1, 0, 2, 3]), [geo.cout, -1]);
+  const xt = padSpatial(g, ops.transpose(g, x, [1, 0, 2, 3]), geo.pads);
+  const per = taps(g, xt, geo).map((t) => ops.unsqueeze(g, ops.gemm(g, dyt, ops.reshape(g, t, [geo.cin, -1]), null, { transB: true }), [2]));
+  const [kh, kw] = geo.kernel;
+  return ops.reshape(g, per.length === 1 ? per[0] : ops.concat(g, per, 2), [geo.cout, geo.cin, kh, kw]);
+}
+
+/**
+ * dw of a dense conv with im2col done by a Conv: every input channel as its own image
+ * [N·Cin, 1, H, W] through a constant one-hot kernel [kH·kW, 1, kH, kW] (same strides, pads,
+ * dilations) gives the patches [N, Cin·kH·kW, Ho·Wo] in one op; then a batched MatMul with
+ * dy [N, Cout, Ho·Wo] (transpose fused by ORT) summed over N.
+ */
+export function convWeightGradIm2colConv(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  if (geo.group !== 1) g.fail("convWeightGradIm2colConv: dense convs only");
+  const [kh, kw] = geo.kernel;
+  const kk = kh * kw;
+  const eye = new Float32Array(kk * kk);
+  for (let t = 0; t < kk; t++) eye[t * kk + t] = 1;
+  const onehot = g.constant({ dtype: "float32", shape: [kk, 1, kh, kw], data: eye }, "im2col_kernel");
+  const xr = ops.reshape(g, x, [-1, 1, geo.h, geo.w]);
+  const p = ops.conv2dWithPads(g, xr, onehot, null, { strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: 1 });
+  const hw = geo.oh * geo.ow;
+  const pr = ops.reshape(g, p, [-1, geo.cin * kk, hw]);
+  const per = ops.matmul(g, ops.reshape(g, dy, [0, geo.cout, hw]), ops.transpose(g, pr, [0, 2, 1]));
+  return ops.reshape(g, ops.reduceSum(g, per, [0], false), [geo.cout, geo.cin, kh, kw]);
+}
+
+/**
+ * Depthwise dw with no im2col: ORT's Conv runs a kernel that spans the whole input width, with
+ * one input channel per group, as a GEMM straight on the input (MLAS "GemmDirect": the kH' rows
+ * of each window are contiguous). Groups = (n, c): the input is the padded x[n, c] [Hp, Wp]; the
+ * kW filters of a group are dy[n, c] (zero-upsampled by the stride) shifted right by kw inside a
+ * [Hu, Wp] frame, so output row kh is Σ dy[r, w − kw]·x_p[r + kh, w] = dw_n[c, kh, kw]; then
+ * ReduceSum over n. Depthwise (channel multiplier 1), dilation 1 only.
+ */
+export function depthwiseWeightGradFullWidth(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  if (geo.dilations[0] !== 1 || geo.dilations[1] !== 1) g.fail("depthwiseWeightGradFullWidth: dilation 1 only");
+  const [kh, kw] = geo.kernel;
+  const c = geo.cin;
+  const n = staticNumber(g, geo.n, "a depthwise Conv");
+  const hp = geo.h + geo.pads[0] + geo.pads[2];
+  const wp = geo.w + geo.pads[1] + geo.pads[3];
+  const hu = (geo.oh - 1) * geo.strides[0] + 1;
+  const wu = (geo.ow - 1) * geo.strides[1] + 1;
+  let up = zeroUpsample(g, dy, geo.strides);
+  if (up.shape[2] !== hu || up.shape[3] !== wu) up = ops.slice(g, up, [0, 0], [hu, wu], [2, 3]);
+  const framed = Array.from({ length: kw }, (_, j) => ops.unsqueeze(g, ops.pad(g, up, [0, 0, 0, j, 0, 0, 0, wp - wu - j]), [2]));
+  const filters = ops.reshape(g, kw === 1 ? framed[0] : ops.concat(g, framed, 2), [n * c * kw, 1, hu, wp]);
+  const input = ops.reshape(g, padSpatial(g, x, geo.pads), [1, n * c, hp, wp]);
+  let out = ops.conv2dWithPads(g, input, filters, null, { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: n * c });
+  if (out.shape[2] !== kh) out = ops.slice(g, out, [0], [kh], [2]);
+  const summed = ops.reduceSum(g, ops.reshape(g, out, [n, c, kw, kh]), [0], false);
+  return ops.reshape(g, ops.transpose(g, summed, [0, 2, 1]), [c, 1, kh, kw]);
+}
+
+/**
+ * MaxPool dx: re-run the pool with its Indices output (flat positions in x, ONNX MaxPool-12) and
+ * scatter-add dy there into zeros (ScatterElements-16 reduction "add": overlapping windows that
+ * pick the same maximum add up, as in PyTorch).
+ */
+export function maxPoolGradIndicesScatter(g: Graph, x: Value, dy: Value, a: ops.Pool2dAttrs & { dilation?: [number, number] }): Value {
+  const shape = x.shape.map((d) => staticNumber(g, d, "MaxPool"));
+  const { indices } = ops.maxPool2dWithIndices(g, x, a);
+  const zeros = ops.constantOfShape(g, [shape.reduce((p, d) => p * d, 1)], 0, x.dtype);
+  const flat = ops.scatterElements(g, zeros, ops.reshape(g, indices, [-1]), ops.reshape(g, dy, [-1]), 0, "add");
+  return ops.reshape(g, flat, shape);
+}
+
+export interface AvgPoolGeometry {
+  kernel: [number, number];
+  strides: [number, number];
+  /** [top, left, bottom, right] */
+  pads: [number, number, number, number];
+  countIncludePad: boolean;
+}
+
+/**
+ * The divisor of each output of an AveragePool, as ONNX Runtime (and PyTorch) count it: the
+ * window clipped to the padded input (ceil_mode windows may run past it); without
+ * count_include_pad, clipped to the input itself.
+ */
+export function avgPoolDivisors(size: readonly [number, number], out: readonly [number, number], a: AvgPoolGeometry): Float32Array {
+  const counts = (ax: 0 | 1) =>
+    Array.from({ length: out[ax] }, (_, o) => {
+      const start = o * a.strides[ax] - a.pads[ax];
+      const end = Math.min(start + a.kernel[ax], size[ax] + a.pads[ax + 2]);
+      return a.countIncludePad ? end - start : Math.min(end, size[ax]) - Math.max(start, 0);
+    });
+  const [ch, cw] = [counts(0), counts(1)];
+  const d = new Float32Array(out[0] * out[1]);
+  for (let i = 0; i < out[0]; i++) for (let j = 0; j < out[1]; j++) d[i * out[1] + j] = ch[i] * cw[j];
+  return d;
+}
+
+/**
+ * AveragePool dx: every output spreads dy / divisor over its window. With dy rescaled to
+ * dy · kH·kW / divisor, that is a stride-1 AveragePool (count_include_pad, so it divides by
+ * kH·kW) over the zero-upsampled dy, padded like a transposed conv (begin k − 1 − p_begin).
+ */
+export function avgPoolGrad(g: Graph, x: Value, dy: Value, a: AvgPoolGeometry): Value {
+  const size: [number, number] = [staticNumber(g, x.shape[2], "AveragePool"), staticNumber(g, x.shape[3], "AveragePool")];
+  const out: [number, number] = [staticNumber(g, dy.shape[2], "AveragePool"), staticNumber(g, dy.shape[3], "AveragePool")];
+  const kk = a.kernel[0] * a.kernel[1];
+  const div = avgPoolDivisors(size, out, a);
+  let scaled = dy;
+  if (div.some((d) => d !== kk)) {
+    const factor = g.constant({ dtype: "float32", shape: [1, 1, out[0], out[1]], data: div.map((d) => kk / d) }, "avgpool_scale");
+    scaled = ops.mul(g, dy, factor);
+  }
+  const up = zeroUpsample(g, scaled, a.strides);
+  const all = [0, 1, 0, 1].map((ax, i) => (i < 2 ? a.kernel[ax] - 1 - a.pads[ax] : size[ax] - out[ax] * a.strides[ax] + a.pads[ax]));
+  const crop = all.map((v) => Math.min(v, 0)) as [number, number, number, number];
+  const pads = all.map((v) => Math.max(v, 0)) as [number, number, number, number];
+  return ops.avgPool2dWithPads(g, padSpatial(g, up, crop), { kernel: a.kernel, strides: [1, 1], pads, ceilMode: false, countIncludePad: true });
+}
