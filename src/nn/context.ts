@@ -42,6 +42,16 @@ export class ForwardContext {
    * add them only when `training` is true, so inference and export graphs never contain them.
    */
   readonly auxOutputs = new Map<string, Value>();
+  /**
+   * Training graphs: updated buffers (BatchNorm running statistics) keyed by state_dict key
+   * (`bn1.running_mean`), written by layers that update state in training mode.
+   */
+  readonly bufferUpdates = new Map<string, Value>();
+  /**
+   * Training graphs: module paths that run with eval semantics although `training` is true (frozen
+   * layers: BatchNorm uses and keeps its running statistics). Nothing is frozen by default.
+   */
+  frozen: (path: string) => boolean = () => false;
   private readonly captureOutputs: Set<string>;
   private readonly captureInputs: Set<string>;
   private readonly paths = new Map<Module, string>();
@@ -78,6 +88,11 @@ export class ForwardContext {
       this.bound.set(key, v);
     }
     return v;
+  }
+
+  /** True when `m` runs in training mode: a training graph and `m` not frozen. */
+  isTraining(m: Module): boolean {
+    return this.training && !this.frozen(this.pathOf(m));
   }
 
   /** Runs `m.forward` under its path as scope (so shape errors name it) and records the call. */

@@ -99,9 +99,44 @@ export class BatchNorm2d extends Module {
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    if (ctx.training) throw new Error("BatchNorm2d: training-mode graphs are not implemented yet");
     const p = (name: string) => ctx.param(this, name);
+    if (ctx.isTraining(this)) return this.forwardTraining(ctx, x);
     return ops.batchNormInference(ctx.g, x, p("weight"), p("bias"), p("running_mean"), p("running_var"), this.eps);
+  }
+
+  /**
+   * Training mode (PyTorch semantics), as explicit ops: batch mean and biased variance over N, H, W
+   * normalise (y = x·a + b, a = γ/√(var + ε), b = β − mean·a); the running statistics are updated
+   * as (1 − m)·running + m·batch with the unbiased variance (n/(n − 1)), recorded in
+   * ctx.bufferUpdates under their state_dict keys.
+   */
+  private forwardTraining(ctx: ForwardContext, x: Value): Value {
+    const g: Graph = ctx.g;
+    const c = this.numFeatures;
+    const axes = [0, ...x.shape.slice(2).map((_, i) => i + 2)];
+    const n = axes.reduce((acc, a) => {
+      const d = x.shape[a];
+      if (typeof d !== "number") g.fail(`BatchNorm2d in training mode needs a static batch size and spatial sizes, got [${x.shape.join(", ")}]`);
+      return acc * d;
+    }, 1);
+    if (n < 2) g.fail(`BatchNorm2d in training mode needs more than one value per channel, got input [${x.shape.join(", ")}]`);
+    const bc = [1, c, ...x.shape.slice(2).map(() => 1)];
+    const mean = ops.reduceMean(g, x, axes, true);
+    const xc = ops.sub(g, x, mean);
+    const variance = ops.reduceMean(g, ops.mul(g, xc, xc), axes, true);
+    const a = ops.div(g, ops.reshape(g, ctx.param(this, "weight"), bc), ops.sqrt(g, ops.add(g, variance, ops.scalarConstant(g, this.eps))));
+    const b = ops.sub(g, ops.reshape(g, ctx.param(this, "bias"), bc), ops.mul(g, mean, a));
+    const y = ops.add(g, ops.mul(g, x, a), b);
+    const m = this.momentum;
+    const update = (name: string, batch: Value, scale: number) => {
+      const running = ctx.param(this, name);
+      const next = ops.add(g, ops.mul(g, running, ops.scalarConstant(g, 1 - m)), ops.mul(g, ops.reshape(g, batch, [c]), ops.scalarConstant(g, m * scale)));
+      const path = ctx.pathOf(this);
+      ctx.bufferUpdates.set(path ? `${path}.${name}` : name, next);
+    };
+    update("running_mean", mean, 1);
+    update("running_var", variance, n / (n - 1));
+    return y;
   }
 }
 
@@ -181,7 +216,7 @@ export class Dropout extends Module {
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    if (ctx.training && this.p > 0) throw new Error("Dropout: training-mode graphs are not implemented yet");
+    if (ctx.isTraining(this) && this.p > 0) throw new Error(`Dropout(p=${this.p}): training graphs support only p = 0 for now (random masks are not implemented yet): build the model with dropout 0`);
     return x;
   }
 }
@@ -200,7 +235,7 @@ export class StochasticDepth extends Module {
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    if (ctx.training && this.p > 0) throw new Error("StochasticDepth: training-mode graphs are not implemented yet");
+    if (ctx.isTraining(this) && this.p > 0) throw new Error(`StochasticDepth(p=${this.p}): training graphs support only p = 0 for now (random masks are not implemented yet): build the model with drop-path 0`);
     return x;
   }
 }

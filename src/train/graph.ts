@@ -1,0 +1,184 @@
+/**
+ * The training step as one graph: forward in training mode, softmax cross-entropy against a target
+ * distribution, reverse-mode gradients for the trainable parameters only, and the optimizer update.
+ * Everything that changes from step to step is a graph input with its next value as a graph output
+ * (`<key>` → `<key>.new`), so one ONNX Runtime session runs every step with the outputs fed back:
+ *   - `input` [B, 3, R, R] normalised images, `target` [B, K] the target distribution (one-hot, or
+ *     label-smoothed, built on the host: see targetDistribution), `lr` a scalar;
+ *   - trainable parameters, named by their state_dict key;
+ *   - SGD momentum buffers (`<key>.momentum`);
+ *   - running_mean / running_var of every BatchNorm that is not frozen.
+ * Frozen parameters (under a frozen prefix) stay initializers, and frozen BatchNorm layers run with
+ * eval semantics (their running statistics, not updated), as PyTorch's module.eval().
+ * Outputs: `loss` (mean cross-entropy; GoogLeNet adds 0.3 × each auxiliary head's) and the new state.
+ */
+import { OptionError } from "../errors.js";
+import { gradients } from "../autodiff/gradients.js";
+import { Graph, type Value } from "../graph/graph.js";
+import * as ops from "../graph/ops.js";
+import { checkResolution, initializeWeights } from "../models/graphs.js";
+import type { Model } from "../models/model.js";
+import { ForwardContext } from "../nn/context.js";
+
+export interface SgdOptions {
+  kind: "sgd";
+  /** Default 0 (plain SGD, no momentum buffers). */
+  momentum?: number;
+  /** L2 penalty added to the gradient (torch.optim.SGD's weight_decay); default 0. */
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+export type OptimizerOptions = SgdOptions;
+
+export interface TrainingGraphOptions {
+  /** Images per step: fixed in the graph (a last short batch needs its own graph). */
+  batchSize: number;
+  /** Input side; the architecture's default when omitted. */
+  resolution?: number;
+  /**
+   * Path prefixes whose parameters stay fixed (`conv1`, `layer1`, `features.0`): matched on
+   * dotted boundaries. Their BatchNorm layers use and keep their running statistics.
+   */
+  frozen?: readonly string[];
+  optimizer?: OptimizerOptions;
+  /** Weight of each auxiliary classifier's loss (GoogLeNet); default 0.3. */
+  auxLossWeight?: number;
+}
+
+/** One piece of state carried from a step to the next: fed as `input`, read back from `output`. */
+export interface StateEntry {
+  kind: "parameter" | "momentum" | "running_mean" | "running_var";
+  /** The state_dict key of the parameter or buffer it belongs to. */
+  key: string;
+  input: string;
+  output: string;
+  shape: readonly number[];
+}
+
+export interface TrainingGraph {
+  graph: Graph;
+  state: StateEntry[];
+  batchSize: number;
+  resolution: number;
+  numClasses: number;
+  /** Trainable parameter keys, state_dict order. */
+  trainable: string[];
+  /** Non-frozen BatchNorm running-statistics keys whose `num_batches_tracked` advances per step. */
+  trackedBatchNorms: string[];
+  optimizer: Required<SgdOptions>;
+}
+
+/** True when `key` (a parameter or module path) lies under one of the prefixes. */
+export function underPrefix(key: string, prefixes: readonly string[]): boolean {
+  return prefixes.some((p) => p === "" || key === p || key.startsWith(`${p}.`));
+}
+
+function resolveSgd(o: OptimizerOptions | undefined): Required<SgdOptions> {
+  const r = { kind: "sgd" as const, momentum: o?.momentum ?? 0, weightDecay: o?.weightDecay ?? 0, nesterov: o?.nesterov ?? false };
+  if (!(r.momentum >= 0 && r.momentum < 1)) throw new OptionError(`SGD momentum must be in [0, 1), got ${r.momentum}`);
+  if (!(r.weightDecay >= 0)) throw new OptionError(`SGD weight decay must be >= 0, got ${r.weightDecay}`);
+  if (r.nesterov && r.momentum === 0) throw new OptionError("SGD: nesterov needs a momentum > 0");
+  return r;
+}
+
+/**
+ * Host-side target distribution [B, K] for class indices: one-hot, or with label smoothing ε
+ * (1 − ε)·one-hot + ε/K, as torch.nn.CrossEntropyLoss(label_smoothing=ε).
+ */
+export function targetDistribution(labels: readonly number[], numClasses: number, smoothing = 0): Float32Array {
+  if (!(smoothing >= 0 && smoothing < 1)) throw new OptionError(`label smoothing must be in [0, 1), got ${smoothing}`);
+  const t = new Float32Array(labels.length * numClasses).fill(smoothing / numClasses);
+  labels.forEach((label, i) => {
+    if (!Number.isInteger(label) || label < 0 || label >= numClasses) throw new OptionError(`label ${label} is not a class index in [0, ${numClasses})`);
+    t[i * numClasses + label] += 1 - smoothing;
+  });
+  return t;
+}
+
+/** Mean softmax cross-entropy of logits [B, K] against the target distribution [B, K]. */
+function crossEntropy(g: Graph, logits: Value, target: Value, batchSize: number): Value {
+  const logp = ops.logSoftmax(g, logits, 1);
+  const total = ops.reduceSum(g, ops.mul(g, target, logp), [0, 1], false);
+  return ops.mul(g, total, ops.scalarConstant(g, -1 / batchSize));
+}
+
+export function trainingGraph(model: Model, options: TrainingGraphOptions): TrainingGraph {
+  const batchSize = options.batchSize;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new OptionError(`batch size must be a positive integer, got ${batchSize}`);
+  const resolution = checkResolution(model, options.resolution ?? model.defaultResolution);
+  const frozen = options.frozen ?? [];
+  const optimizer = resolveSgd(options.optimizer);
+  const numClasses = model.options.numClasses;
+  initializeWeights(model);
+
+  const g = new Graph(`${model.arch}_train`);
+  const input = g.addInput("input", "float32", [batchSize, 3, resolution, resolution]);
+  const target = g.addInput("target", "float32", [batchSize, numClasses]);
+  const lr = g.addInput("lr", "float32", []);
+
+  const isFrozen = (path: string) => underPrefix(path, frozen);
+  const paramInputs = new Map<string, Value>();
+  const statInputs = new Map<string, Value>();
+  const ctx = new ForwardContext(g, model.net, true, (key, p) => {
+    const running = key.endsWith(".running_mean") || key.endsWith(".running_var");
+    if (p.dtype === "float32" && !isFrozen(key) && (p.kind === "parameter" || running)) {
+      const v = g.addInput(key, "float32", p.shape);
+      (p.kind === "parameter" ? paramInputs : statInputs).set(key, v);
+      return v;
+    }
+    return g.addInitializer(key, p.tensor);
+  });
+  ctx.frozen = isFrozen;
+  const logits = ctx.call(model.net, input);
+  let loss = crossEntropy(g, logits, target, batchSize);
+  const auxWeight = options.auxLossWeight ?? 0.3;
+  for (const aux of ctx.auxOutputs.values()) {
+    loss = ops.add(g, loss, ops.mul(g, crossEntropy(g, aux, target, batchSize), ops.scalarConstant(g, auxWeight)));
+  }
+  g.markOutput(loss, "loss");
+
+  // Trainable parameters in state_dict order (the binding saw them in call order).
+  const trainable = [...model.net.namedParameters()].filter(([k]) => paramInputs.has(k)).map(([k]) => k);
+  if (trainable.length === 0) throw new OptionError(`${model.arch}: nothing to train: every parameter is frozen (${frozen.join(", ")})`);
+  const grads = gradients(g, loss, trainable.map((k) => paramInputs.get(k)!));
+
+  const state: StateEntry[] = [];
+  const m = optimizer.momentum;
+  for (const key of trainable) {
+    const p = paramInputs.get(key)!;
+    const shape = p.shape as number[];
+    const grad = grads.get(p.name);
+    if (!grad) {
+      // No gradient reaches it (as PyTorch's None): SGD leaves it and its buffer alone.
+      state.push({ kind: "parameter", key, input: key, output: g.markOutput(ops.identity(g, p), `${key}.new`).name, shape });
+      if (m > 0) {
+        const buf = g.addInput(`${key}.momentum`, "float32", shape);
+        state.push({ kind: "momentum", key, input: buf.name, output: g.markOutput(ops.identity(g, buf), `${key}.momentum.new`).name, shape });
+      }
+      continue;
+    }
+    g.withAbsoluteScope(`sgd/${key}`, () => {
+      let d = grad;
+      if (optimizer.weightDecay > 0) d = ops.add(g, d, ops.mul(g, p, ops.scalarConstant(g, optimizer.weightDecay)));
+      let step = d;
+      if (m > 0) {
+        const buf = g.addInput(`${key}.momentum`, "float32", shape);
+        const next = ops.add(g, ops.mul(g, buf, ops.scalarConstant(g, m)), d);
+        state.push({ kind: "momentum", key, input: buf.name, output: g.markOutput(next, `${key}.momentum.new`).name, shape });
+        step = optimizer.nesterov ? ops.add(g, d, ops.mul(g, next, ops.scalarConstant(g, m))) : next;
+      }
+      const updated = ops.sub(g, p, ops.mul(g, step, lr));
+      state.push({ kind: "parameter", key, input: key, output: g.markOutput(updated, `${key}.new`).name, shape });
+    });
+  }
+  const trackedBatchNorms: string[] = [];
+  for (const [key, v] of statInputs) {
+    const next = ctx.bufferUpdates.get(key);
+    if (!next) throw new Error(`${key} is a training input but its layer produced no update`);
+    const kind = key.endsWith(".running_mean") ? "running_mean" : "running_var";
+    state.push({ kind, key, input: v.name, output: g.markOutput(next, `${key}.new`).name, shape: v.shape as number[] });
+    if (kind === "running_mean") trackedBatchNorms.push(key.slice(0, -".running_mean".length));
+  }
+  return { graph: g, state, batchSize, resolution, numClasses, trainable, trackedBatchNorms, optimizer };
+}
