@@ -11,7 +11,7 @@ export { featureInfo, inferenceGraph, initializeWeights, traceModel, FEATURE_STR
 export { exportOnnx, type ExportOnnxOptions } from "./api/export.js";
 export { loadModel, defaultClassNames, type LoadModelOptions, type LoadedModel } from "./api/load.js";
 export { Predictor, type PredictorOptions, type Prediction, type Classification } from "./api/predictor.js";
-export { benchInference, type BenchOptions, type BenchResult } from "./api/bench.js";
+export { benchInference, benchTraining, type BenchOptions, type BenchResult, type TrainBenchOptions, type TrainBenchResult } from "./api/bench.js";
 export { Session, type SessionOptions } from "./runtime/session.js";
 export { loadStateDict, stateDict, type LoadResult } from "./weights/load.js";
 export { readWeightsFile, saveCheckpoint, writeFileAtomic, type WeightsFile } from "./weights/files.js";

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { benchInference } from "../../api/bench.js";
+import { benchInference, benchTraining } from "../../api/bench.js";
 import { loadModel } from "../../api/load.js";
 import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
 
-interface BenchInferOptions extends ArchFlags {
+interface BenchOptionsBase extends ArchFlags {
   arch: string;
   weights?: string;
   batchSize: number;
@@ -12,6 +12,12 @@ interface BenchInferOptions extends ArchFlags {
   warmup: number;
   threads?: number;
   json?: boolean;
+}
+
+type BenchInferOptions = BenchOptionsBase;
+
+interface BenchTrainOptions extends BenchOptionsBase {
+  classes: number;
 }
 
 export function registerBench(program: Command): void {
@@ -31,5 +37,25 @@ export function registerBench(program: Command): void {
       const r = await benchInference(model, opts);
       if (opts.json) console.log(JSON.stringify(r));
       else console.log(`${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads: median ${r.medianMs.toFixed(2)} ms (min ${r.minMs.toFixed(2)}), ${r.imagesPerSecond.toFixed(1)} images/s over ${r.runs} runs`);
+    });
+  addArchFlags(bench.command("train"))
+    .description("training step time and throughput: SGD (momentum 0.9) on a random batch, the whole network trained")
+    .requiredOption("--arch <arch>", "architecture")
+    .option("--weights <file>", "weights (default: seeded random init; speed does not depend on values)")
+    .option("--classes <K>", "classifier outputs (default 1000)", positiveInt("--classes"), 1000)
+    .option("--batch-size <B>", "images per step", positiveInt("--batch-size"), 16)
+    .option("--resolution <N>", "input side (default: the architecture's)", positiveInt("--resolution"))
+    .option("--runs <R>", "timed steps", positiveInt("--runs"), 5)
+    .option("--warmup <W>", "untimed warm-up steps", positiveInt("--warmup"), 1)
+    .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
+    .option("--json", "print JSON")
+    .action(async (opts: BenchTrainOptions) => {
+      const { model } = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.weights ? undefined : opts.classes, dropout: 0 });
+      const r = await benchTraining(model, opts);
+      if (opts.json) console.log(JSON.stringify(r));
+      else {
+        console.log(`${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads, SGD step: median ${r.medianMs.toFixed(1)} ms (min ${r.minMs.toFixed(1)}), ${r.imagesPerSecond.toFixed(1)} images/s over ${r.runs} steps`);
+        console.log(`set-up ${(r.setupMs / 1000).toFixed(1)} s (graph build ${(r.graphBuildMs / 1000).toFixed(1)} s), peak RSS ${r.peakRssMB.toFixed(0)} MB (the whole process)`);
+      }
     });
 }
