@@ -2,7 +2,9 @@
  * The browser-safe part of convzoo: graph, ONNX, modules, models, weights formats (bytes in, bytes
  * out) and preprocessing arithmetic. Nothing here imports Node built-ins, sharp or
  * onnxruntime-node (tests/unit/browser.test.ts bundles it for the browser to prove it), so a web
- * app can build, load and export models and run them with onnxruntime-web.
+ * app can build, load and export models and run them with onnxruntime-web — and train them: the
+ * training graph is plain ONNX and WebTrainer runs it with the onnxruntime-web module the app
+ * passes in (convzoo itself does not import onnxruntime-web).
  */
 import "./models/index.js";
 
@@ -17,6 +19,10 @@ export { decodeMetadata, encodeMetadata, type CheckpointMetadata } from "./weigh
 export { IMAGENET_EVAL, preprocessingForResolution, evalTransformRGB, normalizeHWCToCHW, type Preprocessing } from "./data/preprocess.js";
 export { IMAGENET_CLASSES } from "./data/imagenet_classes.js";
 export { toOnnx, fromOnnx } from "./onnx/serialize.js";
+export { targetDistribution, trainingGraph, underPrefix, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./train/graph.js";
+export { resolveOptimizer, type AdamWOptions, type OptimizerOptions, type ResolvedOptimizer, type SgdOptions } from "./train/optimizers.js";
+export { TrainingState } from "./train/state.js";
+export { WebTrainer, type OrtLike, type OrtSessionLike, type OrtTensorLike, type WebTrainerOptions } from "./train/web.js";
 export { Graph, type Value, type Node, type Dim } from "./graph/graph.js";
 export { Module } from "./nn/module.js";
 export { ForwardContext } from "./nn/context.js";
