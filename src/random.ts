@@ -67,6 +67,11 @@ export class Random {
     return items;
   }
 
+  /** An independent generator seeded from this one's next draw. */
+  fork(): Random {
+    return new Random(this.nextUint32());
+  }
+
   getState(): number[] {
     return [...this.s, this.spareNormal === null ? NaN : this.spareNormal];
   }

@@ -67,5 +67,6 @@ function definedOnly(o: LoadModelOptions): ModelOptions {
   if (o.widthMult !== undefined) out.widthMult = o.widthMult;
   if (o.dropout !== undefined) out.dropout = o.dropout;
   if (o.phi !== undefined) out.phi = o.phi;
+  if (o.dropPath !== undefined) out.dropPath = o.dropPath;
   return out;
 }

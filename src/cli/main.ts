@@ -13,6 +13,7 @@ import { registerCompare } from "./commands/compare.js";
 import { registerExport } from "./commands/export.js";
 import { registerModels } from "./commands/models.js";
 import { registerSummary } from "./commands/summary.js";
+import { registerTrain } from "./commands/train.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerClassify(program);
   registerExport(program);
   registerCompare(program);
+  registerTrain(program);
   registerBench(program);
   return program;
 }

@@ -285,6 +285,8 @@ const V1_VARIANTS: Record<string, V1Variant> = {
 };
 
 const DROPOUT_RANGE = { min: 0, max: 0.99, default: 0.2 };
+/** torchvision's stochastic_depth_prob, 0.2 for every EfficientNet (V1 and V2). */
+const DROP_PATH_RANGE = { min: 0, max: 0.99, default: 0.2 };
 
 for (const [name, v] of Object.entries(V1_VARIANTS)) {
   const stages = scaleStages(B0_TABLE, v.width, v.depth);
@@ -295,10 +297,10 @@ for (const [name, v] of Object.entries(V1_VARIANTS)) {
     description: `EfficientNet-${name.slice(-2).toUpperCase()}: MBConv + SE + SiLU, B0 scaled by width ${v.width}, depth ${v.depth}, resolution ${v.preprocessing.cropSize} (Tan & Le 2019)`,
     defaultResolution: v.preprocessing.cropSize,
     minResolution: 32,
-    accepts: { dropout: { ...DROPOUT_RANGE, default: v.dropout } },
+    accepts: { dropout: { ...DROPOUT_RANGE, default: v.dropout }, dropPath: DROP_PATH_RANGE },
     preprocessing: v.preprocessing,
     details: () => ({ widthMult: v.width, depthMult: v.depth, resolution: v.preprocessing.cropSize, blocks }),
-    build: (o) => built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: null, norm: v.norm }, o.numClasses),
+    build: (o) => built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: null, norm: v.norm, stochasticDepthProb: o.dropPath }, o.numClasses),
   });
 }
 
@@ -348,14 +350,14 @@ registerArch({
     "φ = 0 is B0; B1–B7 use hand-rounded coefficients, so φ = 1 is not efficientnet_b1",
   defaultResolution: (o) => compoundScaling(o.phi ?? 0).resolution,
   minResolution: 32,
-  accepts: { phi: { min: 0, max: MAX_PHI, default: 0 }, dropout: DROPOUT_RANGE },
+  accepts: { phi: { min: 0, max: MAX_PHI, default: 0 }, dropout: DROPOUT_RANGE, dropPath: DROP_PATH_RANGE },
   // B0's recipe at the scaled crop: resize = floor(crop · 256/224), bicubic, ImageNet mean/std.
   preprocessing: (o: ResolvedOptions) => preprocessingForResolution(B0.preprocessing, compoundScaling(o.phi ?? 0).resolution),
   details: (o) => ({ ...compoundScaling(o.phi ?? 0) }),
   build: (o) => {
     const s = compoundScaling(o.phi ?? 0);
     // B0's BN and dropout: the paper raises dropout with size, but gives no rule in φ (--dropout overrides).
-    return built({ stages: scaleStages(B0_TABLE, s.widthMult, s.depthMult), dropout: o.dropout ?? B0.dropout, lastChannel: null, norm: B0.norm }, o.numClasses);
+    return built({ stages: scaleStages(B0_TABLE, s.widthMult, s.depthMult), dropout: o.dropout ?? B0.dropout, lastChannel: null, norm: B0.norm, stochasticDepthProb: o.dropPath }, o.numClasses);
   },
 });
 
@@ -450,10 +452,10 @@ for (const [name, v] of Object.entries(V2_VARIANTS)) {
     description: v.description,
     defaultResolution: v.preprocessing.cropSize,
     minResolution: 32,
-    accepts: { dropout: { ...DROPOUT_RANGE, default: v.dropout } },
+    accepts: { dropout: { ...DROPOUT_RANGE, default: v.dropout }, dropPath: DROP_PATH_RANGE },
     preprocessing: v.preprocessing,
     details: () => ({ fusedBlocks: count("fused"), mbconvBlocks: count("mbconv"), resolution: v.preprocessing.cropSize }),
     // Head: always 1280 channels (not 4 × the last stage as in V1).
-    build: (o) => built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: 1280, norm: BN_V2 }, o.numClasses),
+    build: (o) => built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: 1280, norm: BN_V2, stochasticDepthProb: o.dropPath }, o.numClasses),
   });
 }

@@ -15,6 +15,8 @@ export interface ModelOptions {
   dropout?: number;
   /** Compound scaling coefficient φ (EfficientNet): depth 1.2^φ, width 1.1^φ, resolution 1.15^φ. */
   phi?: number;
+  /** Maximum stochastic-depth rate (EfficientNet; the last block's, growing linearly from 0). */
+  dropPath?: number;
 }
 
 /** Options after defaults were applied and ranges checked; stored in checkpoints' metadata. */
@@ -23,6 +25,7 @@ export interface ResolvedOptions {
   widthMult?: number;
   dropout?: number;
   phi?: number;
+  dropPath?: number;
 }
 
 export interface Model {

@@ -24,7 +24,7 @@ export interface ArchSpec {
   defaultResolution: number | ((options: ResolvedOptions) => number);
   minResolution: number;
   /** Ranges of the family-specific options this architecture accepts. */
-  accepts?: { widthMult?: Range; dropout?: Range; phi?: Range };
+  accepts?: { widthMult?: Range; dropout?: Range; phi?: Range; dropPath?: Range };
   preprocessing?: Preprocessing | ((options: ResolvedOptions) => Preprocessing);
   /** Derived figures `summary` shows (scaling factors, block counts …). */
   details?: (options: ResolvedOptions) => Record<string, number | string>;
@@ -96,6 +96,10 @@ export function createModel(arch: string, options: ModelOptions = {}): Model {
   }
   if (options.dropout !== undefined) {
     resolved.dropout = checkRange(arch, "dropout", options.dropout, spec.accepts?.dropout ?? { min: 0, max: 0.99, default: 0 });
+  }
+  if (options.dropPath !== undefined) {
+    if (!spec.accepts?.dropPath) throw new OptionError(`${arch} has no stochastic depth (--drop-path); it applies to the EfficientNet families`);
+    resolved.dropPath = checkRange(arch, "drop-path rate", options.dropPath, spec.accepts.dropPath);
   }
   const { net, classifier, head, stages, optional } = spec.build(resolved);
   return {

@@ -32,6 +32,13 @@ export interface CaptureRequest {
   inputs?: Iterable<string>;
 }
 
+/** A Bernoulli mask input: each entry is 1/keep with probability `keep`, else 0 (inverted dropout). */
+export interface RandomMask {
+  name: string;
+  keep: number;
+  shape: readonly number[];
+}
+
 export class ForwardContext {
   readonly records: LayerRecord[] = [];
   /** Captured values by module path (see CaptureRequest); the first call of a module wins. */
@@ -52,6 +59,12 @@ export class ForwardContext {
    * layers: BatchNorm uses and keeps its running statistics). Nothing is frozen by default.
    */
   frozen: (path: string) => boolean = () => false;
+  /**
+   * Training graphs: the random masks of dropout and stochastic depth, as graph inputs the trainer
+   * fills each step from its seeded generator (so a run is reproducible and resumable), keyed by
+   * input name (`classifier.0.mask`).
+   */
+  readonly randomMasks = new Map<string, RandomMask>();
   private readonly captureOutputs: Set<string>;
   private readonly captureInputs: Set<string>;
   private readonly paths = new Map<Module, string>();
@@ -93,6 +106,19 @@ export class ForwardContext {
   /** True when `m` runs in training mode: a training graph and `m` not frozen. */
   isTraining(m: Module): boolean {
     return this.training && !this.frozen(this.pathOf(m));
+  }
+
+  /** A fresh random-mask input for `m` (see randomMasks); the shape must be static. */
+  randomMask(m: Module, keep: number, shape: Shape): Value {
+    const dims = shape.map((d) => {
+      if (typeof d !== "number") this.g.fail(`${m.typeName} in training mode needs a static batch size, got [${shape.join(", ")}]`);
+      return d;
+    });
+    const path = this.pathOf(m);
+    const name = path ? `${path}.mask` : "mask";
+    if (this.randomMasks.has(name)) this.g.fail(`${m.typeName} at ${path} is called twice in one training graph; each call needs its own mask`);
+    this.randomMasks.set(name, { name, keep, shape: dims });
+    return this.g.addInput(name, "float32", dims);
   }
 
   /** Runs `m.forward` under its path as scope (so shape errors name it) and records the call. */

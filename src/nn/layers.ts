@@ -208,7 +208,10 @@ export class Identity extends Module {
   }
 }
 
-/** Dropout: the identity at inference. */
+/**
+ * Dropout (Srivastava et al. 2014), inverted as in PyTorch: in training each activation is kept
+ * with probability 1 − p and scaled by 1/(1 − p), so inference is the identity.
+ */
 export class Dropout extends Module {
   constructor(public p = 0.5) {
     super();
@@ -216,8 +219,8 @@ export class Dropout extends Module {
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    if (ctx.isTraining(this) && this.p > 0) throw new Error(`Dropout(p=${this.p}): training graphs support only p = 0 for now (random masks are not implemented yet): build the model with dropout 0`);
-    return x;
+    if (!ctx.isTraining(this) || this.p === 0) return x;
+    return ops.mul(ctx.g, x, ctx.randomMask(this, 1 - this.p, x.shape));
   }
 }
 
@@ -235,8 +238,10 @@ export class StochasticDepth extends Module {
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    if (ctx.isTraining(this) && this.p > 0) throw new Error(`StochasticDepth(p=${this.p}): training graphs support only p = 0 for now (random masks are not implemented yet): build the model with drop-path 0`);
-    return x;
+    if (!ctx.isTraining(this) || this.p === 0) return x;
+    // "row": one draw per sample, [N, 1, 1, 1]; "batch": one draw for the whole batch.
+    const shape = this.mode === "row" ? [x.shape[0], ...x.shape.slice(1).map(() => 1)] : x.shape.map(() => 1);
+    return ops.mul(ctx.g, x, ctx.randomMask(this, 1 - this.p, shape));
   }
 }
 

@@ -4,13 +4,17 @@
  * Everything that changes from step to step is a graph input with its next value as a graph output
  * (`<key>` → `<key>.new`), so one ONNX Runtime session runs every step with the outputs fed back:
  *   - `input` [B, 3, R, R] normalised images, `target` [B, K] the target distribution (one-hot, or
- *     label-smoothed, built on the host: see targetDistribution), `lr` a scalar;
- *   - trainable parameters, named by their state_dict key;
- *   - SGD momentum buffers (`<key>.momentum`);
- *   - running_mean / running_var of every BatchNorm that is not frozen.
- * Frozen parameters (under a frozen prefix) stay initializers, and frozen BatchNorm layers run with
- * eval semantics (their running statistics, not updated), as PyTorch's module.eval().
- * Outputs: `loss` (mean cross-entropy; GoogLeNet adds 0.3 × each auxiliary head's) and the new state.
+ *     label-smoothed, built on the host: see targetDistribution);
+ *   - the optimizer's per-step scalars (`lr`; AdamW's bias corrections), see optimizers.ts;
+ *   - trainable parameters, named by their state_dict key, and their optimizer slots
+ *     (`<key>.momentum`, `<key>.exp_avg` …);
+ *   - running_mean / running_var of every BatchNorm that is not frozen;
+ *   - the random masks of dropout and stochastic depth (`<module>.mask`), drawn on the host from a
+ *     seeded generator, so a run is reproducible and can resume exactly.
+ * Frozen parameters (under a frozen prefix) stay initializers, and frozen layers run with eval
+ * semantics (BatchNorm uses and keeps its running statistics, dropout is off), as PyTorch's
+ * module.eval(). Outputs: `loss` (mean cross-entropy; GoogLeNet adds 0.3 × each auxiliary head's),
+ * `logits` (the main head's, for accuracy) and the new state.
  */
 import { OptionError } from "../errors.js";
 import { gradients } from "../autodiff/gradients.js";
@@ -18,18 +22,9 @@ import { Graph, type Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import { checkResolution, initializeWeights } from "../models/graphs.js";
 import type { Model } from "../models/model.js";
-import { ForwardContext } from "../nn/context.js";
-
-export interface SgdOptions {
-  kind: "sgd";
-  /** Default 0 (plain SGD, no momentum buffers). */
-  momentum?: number;
-  /** L2 penalty added to the gradient (torch.optim.SGD's weight_decay); default 0. */
-  weightDecay?: number;
-  nesterov?: boolean;
-}
-
-export type OptimizerOptions = SgdOptions;
+import { ForwardContext, type RandomMask } from "../nn/context.js";
+import { Dropout } from "../nn/layers.js";
+import { optimizerScalars, optimizerSlots, optimizerUpdate, resolveOptimizer, type OptimizerOptions, type ResolvedOptimizer } from "./optimizers.js";
 
 export interface TrainingGraphOptions {
   /** Images per step: fixed in the graph (a last short batch needs its own graph). */
@@ -44,13 +39,20 @@ export interface TrainingGraphOptions {
   optimizer?: OptimizerOptions;
   /** Weight of each auxiliary classifier's loss (GoogLeNet); default 0.3. */
   auxLossWeight?: number;
+  /**
+   * Overrides the rate of every Dropout layer (the classifier's, and GoogLeNet's auxiliary heads');
+   * the stochastic-depth rate is a model option (`dropPath`).
+   */
+  dropout?: number;
 }
 
 /** One piece of state carried from a step to the next: fed as `input`, read back from `output`. */
 export interface StateEntry {
-  kind: "parameter" | "momentum" | "running_mean" | "running_var";
+  kind: "parameter" | "slot" | "running_mean" | "running_var";
   /** The state_dict key of the parameter or buffer it belongs to. */
   key: string;
+  /** For optimizer slots: the slot's name (`momentum`, `exp_avg`, `exp_avg_sq`). */
+  slot?: string;
   input: string;
   output: string;
   shape: readonly number[];
@@ -66,20 +68,16 @@ export interface TrainingGraph {
   trainable: string[];
   /** Non-frozen BatchNorm running-statistics keys whose `num_batches_tracked` advances per step. */
   trackedBatchNorms: string[];
-  optimizer: Required<SgdOptions>;
+  optimizer: ResolvedOptimizer;
+  /** Scalar inputs fed per step (see optimizers.ts). */
+  scalars: string[];
+  /** Random-mask inputs fed per step (dropout, stochastic depth). */
+  masks: RandomMask[];
 }
 
 /** True when `key` (a parameter or module path) lies under one of the prefixes. */
 export function underPrefix(key: string, prefixes: readonly string[]): boolean {
   return prefixes.some((p) => p === "" || key === p || key.startsWith(`${p}.`));
-}
-
-function resolveSgd(o: OptimizerOptions | undefined): Required<SgdOptions> {
-  const r = { kind: "sgd" as const, momentum: o?.momentum ?? 0, weightDecay: o?.weightDecay ?? 0, nesterov: o?.nesterov ?? false };
-  if (!(r.momentum >= 0 && r.momentum < 1)) throw new OptionError(`SGD momentum must be in [0, 1), got ${r.momentum}`);
-  if (!(r.weightDecay >= 0)) throw new OptionError(`SGD weight decay must be >= 0, got ${r.weightDecay}`);
-  if (r.nesterov && r.momentum === 0) throw new OptionError("SGD: nesterov needs a momentum > 0");
-  return r;
 }
 
 /**
@@ -108,14 +106,16 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new OptionError(`batch size must be a positive integer, got ${batchSize}`);
   const resolution = checkResolution(model, options.resolution ?? model.defaultResolution);
   const frozen = options.frozen ?? [];
-  const optimizer = resolveSgd(options.optimizer);
+  const optimizer = resolveOptimizer(options.optimizer);
   const numClasses = model.options.numClasses;
   initializeWeights(model);
+  if (options.dropout !== undefined) setDropout(model, options.dropout);
 
   const g = new Graph(`${model.arch}_train`);
   const input = g.addInput("input", "float32", [batchSize, 3, resolution, resolution]);
   const target = g.addInput("target", "float32", [batchSize, numClasses]);
-  const lr = g.addInput("lr", "float32", []);
+  const scalarNames = optimizerScalars(optimizer);
+  const scalars = Object.fromEntries(scalarNames.map((n) => [n, g.addInput(n, "float32", [])]));
 
   const isFrozen = (path: string) => underPrefix(path, frozen);
   const paramInputs = new Map<string, Value>();
@@ -137,6 +137,7 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
     loss = ops.add(g, loss, ops.mul(g, crossEntropy(g, aux, target, batchSize), ops.scalarConstant(g, auxWeight)));
   }
   g.markOutput(loss, "loss");
+  g.markOutput(ops.identity(g, logits), "logits");
 
   // Trainable parameters in state_dict order (the binding saw them in call order).
   const trainable = [...model.net.namedParameters()].filter(([k]) => paramInputs.has(k)).map(([k]) => k);
@@ -144,33 +145,20 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   const grads = gradients(g, loss, trainable.map((k) => paramInputs.get(k)!));
 
   const state: StateEntry[] = [];
-  const m = optimizer.momentum;
+  const slotNames = optimizerSlots(optimizer);
   for (const key of trainable) {
     const p = paramInputs.get(key)!;
     const shape = p.shape as number[];
+    const slots = Object.fromEntries(slotNames.map((n) => [n, g.addInput(`${key}.${n}`, "float32", shape)]));
     const grad = grads.get(p.name);
-    if (!grad) {
-      // No gradient reaches it (as PyTorch's None): SGD leaves it and its buffer alone.
-      state.push({ kind: "parameter", key, input: key, output: g.markOutput(ops.identity(g, p), `${key}.new`).name, shape });
-      if (m > 0) {
-        const buf = g.addInput(`${key}.momentum`, "float32", shape);
-        state.push({ kind: "momentum", key, input: buf.name, output: g.markOutput(ops.identity(g, buf), `${key}.momentum.new`).name, shape });
-      }
-      continue;
+    // No gradient reaches it (PyTorch's None): the optimizer leaves it and its slots alone.
+    const next = grad
+      ? g.withAbsoluteScope(`${optimizer.kind}/${key}`, () => optimizerUpdate(optimizer, { g, param: p, grad, slots, scalars }))
+      : { param: ops.identity(g, p), slots: Object.fromEntries(slotNames.map((n) => [n, ops.identity(g, slots[n])])) };
+    state.push({ kind: "parameter", key, input: key, output: g.markOutput(next.param, `${key}.new`).name, shape });
+    for (const n of slotNames) {
+      state.push({ kind: "slot", key, slot: n, input: slots[n].name, output: g.markOutput(next.slots[n], `${key}.${n}.new`).name, shape });
     }
-    g.withAbsoluteScope(`sgd/${key}`, () => {
-      let d = grad;
-      if (optimizer.weightDecay > 0) d = ops.add(g, d, ops.mul(g, p, ops.scalarConstant(g, optimizer.weightDecay)));
-      let step = d;
-      if (m > 0) {
-        const buf = g.addInput(`${key}.momentum`, "float32", shape);
-        const next = ops.add(g, ops.mul(g, buf, ops.scalarConstant(g, m)), d);
-        state.push({ kind: "momentum", key, input: buf.name, output: g.markOutput(next, `${key}.momentum.new`).name, shape });
-        step = optimizer.nesterov ? ops.add(g, d, ops.mul(g, next, ops.scalarConstant(g, m))) : next;
-      }
-      const updated = ops.sub(g, p, ops.mul(g, step, lr));
-      state.push({ kind: "parameter", key, input: key, output: g.markOutput(updated, `${key}.new`).name, shape });
-    });
   }
   const trackedBatchNorms: string[] = [];
   for (const [key, v] of statInputs) {
@@ -180,5 +168,11 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
     state.push({ kind, key, input: v.name, output: g.markOutput(next, `${key}.new`).name, shape: v.shape as number[] });
     if (kind === "running_mean") trackedBatchNorms.push(key.slice(0, -".running_mean".length));
   }
-  return { graph: g, state, batchSize, resolution, numClasses, trainable, trackedBatchNorms, optimizer };
+  return { graph: g, state, batchSize, resolution, numClasses, trainable, trackedBatchNorms, optimizer, scalars: scalarNames, masks: [...ctx.randomMasks.values()] };
+}
+
+/** Sets the rate of every Dropout layer of the model. */
+export function setDropout(model: Model, p: number): void {
+  if (!(p >= 0 && p < 1)) throw new OptionError(`dropout must be in [0, 1), got ${p}`);
+  for (const [, m] of model.net.namedModules()) if (m instanceof Dropout) m.p = p;
 }
