@@ -68,14 +68,18 @@ for (const v of spec.graph.inputs) {
   feeds[v.name] = new ort.Tensor("float32", new Float32Array(shape.reduce((a, d) => a * d, 1)).fill(1), shape);
 }
 const wall: number[] = [];
+const cpu: number[] = [];
 for (let i = 0; i <= steps; i++) {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const out = await session.run(feeds);
   wall.push(performance.now() - t0);
+  const c = process.cpuUsage(c0);
+  cpu.push((c.user + c.system) / 1000);
   for (const s of spec.state) feeds[s.input] = out[s.output];
 }
 const log = (m: string) => process.stderr.write(`${m}\n`);
-log(`${arch} b${batchSize} @${resolution} opt=${opt}: wall ms per step ${wall.map((t) => t.toFixed(0)).join(", ")} (median of timed ${median(wall.slice(1)).toFixed(0)}), peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+log(`${arch} b${batchSize} @${resolution} opt=${opt}: wall ms per step ${wall.map((t) => t.toFixed(0)).join(", ")} (median of timed ${median(wall.slice(1)).toFixed(0)}), CPU ms per step (both threads; spinning included unless --no-spin) ${median(cpu.slice(1)).toFixed(0)}, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
 if (!profile) process.exit(0);
 session.endProfiling();
 await session.release();
