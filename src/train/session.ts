@@ -1,18 +1,16 @@
 /**
  * Trainer (Node): ONNX Runtime sessions over the training graph, created once per batch size (the
- * graph's batch is static; a last short batch gets its own session, built once). Each step feeds
- * the batch, the target distribution, the optimizer's scalars, fresh dropout / stochastic-depth masks
- * from the trainer's seeded generator and the current state, and keeps the state outputs as the next
- * step's inputs: no graph rebuild, no session re-creation, no copies.
+ * graph's batch is static; a last short batch gets its own session, built once, over the same
+ * state). The host side of each step (feeds, masks, optimizer scalars, taking the outputs as the
+ * next state) is TrainingState's, shared with the browser's WebTrainer: no graph rebuild, no
+ * session re-creation, no copies per step.
  */
 import { OptionError } from "../errors.js";
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
-import { Random } from "../random.js";
 import { Session, type SessionOptions } from "../runtime/session.js";
-import { numel, type Tensor } from "../tensor.js";
 import { trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./graph.js";
-import { optimizerScalarValues } from "./optimizers.js";
+import { TrainingState, type TrainerState } from "./state.js";
 
 export interface TrainerOptions extends TrainingGraphOptions, SessionOptions {
   /** Seed of the generator that draws the dropout and stochastic-depth masks; default 0. */
@@ -24,22 +22,9 @@ interface Compiled {
   session: Session;
 }
 
-/** What resume needs besides the weights: optimizer slots, the step count and the mask generator. */
-export interface TrainerState {
-  steps: number;
-  random: number[];
-  /** Optimizer slots by `<key>.<slot>` (`layer1.0.conv1.weight.momentum`). */
-  slots: Map<string, Float32Array>;
-}
-
 export class Trainer {
-  private readonly values = new Map<string, Float32Array>();
   private readonly compiled = new Map<number, Compiled>();
-  private readonly random: Random;
-  private steps = 0;
-  /** Steps since the last writeBack (for num_batches_tracked). */
-  private pending = 0;
-  private logits: Float32Array = new Float32Array(0);
+  private readonly state: TrainingState;
 
   private constructor(
     private readonly model: Model,
@@ -47,13 +32,7 @@ export class Trainer {
     first: Compiled,
   ) {
     this.compiled.set(first.spec.batchSize, first);
-    this.random = new Random(options.seed ?? 0);
-    const params = new Map(model.net.namedParameters());
-    for (const s of first.spec.state) {
-      // Parameters and running statistics start from the model (copied: the model keeps its
-      // own data until writeBack); optimizer slots from zero (as torch's first step).
-      this.values.set(s.input, s.kind === "slot" ? new Float32Array(numel(s.shape)) : (params.get(s.key)!.tensor.data as Float32Array).slice());
-    }
+    this.state = new TrainingState(first.spec, model, options.seed ?? 0);
   }
 
   static async create(model: Model, options: TrainerOptions): Promise<Trainer> {
@@ -62,17 +41,17 @@ export class Trainer {
 
   /** The graph of the main batch size. */
   get spec(): TrainingGraph {
-    return this.compiled.get(this.options.batchSize)!.spec;
+    return this.state.spec;
   }
 
   /** Steps run so far. */
   get stepCount(): number {
-    return this.steps;
+    return this.state.stepCount;
   }
 
-  /** The main head's logits [B, K] of the last step (before its update). */
+  /** The main head's logits [b, K] of the last step (before its update). */
   get lastLogits(): Float32Array {
-    return this.logits;
+    return this.state.lastLogits;
   }
 
   /**
@@ -80,81 +59,32 @@ export class Trainer {
    * fewer for a last short batch); returns the loss.
    */
   async step(images: Float32Array, target: Float32Array, lr: number): Promise<number> {
-    const { resolution: r, numClasses: k } = this.spec;
+    const r = this.spec.resolution;
     const b = images.length / (3 * r * r);
     if (!Number.isInteger(b) || b < 1 || b > this.options.batchSize) {
       throw new OptionError(`Trainer.step: images must be [b, 3, ${r}, ${r}] with 1 ≤ b ≤ ${this.options.batchSize}, got ${images.length} values`);
     }
-    if (target.length !== b * k) throw new OptionError(`Trainer.step: target must be [${b}, ${k}] (${b * k} values), got ${target.length}`);
-    if (!Number.isFinite(lr)) throw new OptionError(`Trainer.step: learning rate must be finite, got ${lr}`);
     const { spec, session } = await this.compiledFor(b);
-    const feeds: Record<string, Tensor<"float32">> = {
-      input: { dtype: "float32", shape: [b, 3, r, r], data: images },
-      target: { dtype: "float32", shape: [b, k], data: target },
-    };
-    for (const [name, value] of Object.entries(optimizerScalarValues(spec.optimizer, this.steps + 1, lr))) {
-      feeds[name] = { dtype: "float32", shape: [], data: new Float32Array([value]) };
-    }
-    for (const m of spec.masks) {
-      const data = new Float32Array(numel(m.shape));
-      for (let i = 0; i < data.length; i++) data[i] = this.random.uniform() < m.keep ? 1 / m.keep : 0;
-      feeds[m.name] = { dtype: "float32", shape: m.shape, data };
-    }
-    for (const s of spec.state) feeds[s.input] = { dtype: "float32", shape: s.shape, data: this.values.get(s.input)! };
-    const out = await session.run(feeds);
-    for (const s of spec.state) this.values.set(s.input, out[s.output].data);
-    this.logits = out.logits.data;
-    this.steps++;
-    this.pending++;
-    return out.loss.data[0];
+    return this.state.advance(await session.run(this.state.feeds(images, target, lr, spec)), spec);
   }
 
   /** The current value of a state entry (a parameter, optimizer slot or running statistic). */
   current(entry: StateEntry): Float32Array {
-    return this.values.get(entry.input)!;
+    return this.state.current(entry);
   }
 
-  /**
-   * Copies trained parameters and BatchNorm running statistics into the model's Parameters (and
-   * advances `num_batches_tracked` of the BatchNorm layers that trained), so stateDict(model)
-   * gives the trained weights.
-   */
+  /** Copies the trained values into the model (see TrainingState.writeBack). */
   writeBack(model: Model = this.model): void {
-    const params = new Map(model.net.namedParameters());
-    for (const s of this.spec.state) {
-      if (s.kind === "slot") continue;
-      const p = params.get(s.key);
-      if (!p) throw new Error(`writeBack: ${model.arch} has no parameter ${s.key}`);
-      p.assign(this.values.get(s.input)!.slice());
-    }
-    for (const bn of this.spec.trackedBatchNorms) {
-      const p = params.get(`${bn}.num_batches_tracked`);
-      if (!p || p.dtype !== "int64") continue;
-      const t = (p.tensor.data as BigInt64Array).slice();
-      t[0] += BigInt(this.pending);
-      p.assign(t);
-    }
-    this.pending = 0;
+    this.state.writeBack(model);
   }
 
   /** Optimizer slots, step count and generator state (call writeBack for the weights). */
   exportState(): TrainerState {
-    const slots = new Map<string, Float32Array>();
-    for (const s of this.spec.state) if (s.kind === "slot") slots.set(s.input, this.values.get(s.input)!.slice());
-    return { steps: this.steps, random: this.random.getState(), slots };
+    return this.state.exportState();
   }
 
-  /** Restores what exportState gave (the weights come from the model the trainer was created with). */
   importState(state: TrainerState): void {
-    for (const s of this.spec.state) {
-      if (s.kind !== "slot") continue;
-      const v = state.slots.get(s.input);
-      if (!v) throw new OptionError(`resume: the saved optimizer state has no ${s.input} (was it saved with another optimizer or strategy?)`);
-      if (v.length !== numel(s.shape)) throw new OptionError(`resume: ${s.input} has ${v.length} values, expected [${s.shape.join(", ")}]`);
-      this.values.set(s.input, v.slice());
-    }
-    this.steps = state.steps;
-    this.random.setState(state.random);
+    this.state.importState(state);
   }
 
   async release(): Promise<void> {
@@ -174,6 +104,8 @@ export class Trainer {
 
 async function compile(model: Model, options: TrainerOptions, batchSize: number): Promise<Compiled> {
   const spec = trainingGraph(model, { ...options, batchSize });
-  const session = await Session.create(toOnnx(spec.graph), { threads: options.threads });
+  // Without ORT's memory pattern a resnet18 b16@224 step peaks at 1.27 GB instead of 2.09 GB, at the
+  // same speed (bench/README.md, findings).
+  const session = await Session.create(toOnnx(spec.graph), { threads: options.threads, memoryPattern: false });
   return { spec, session };
 }

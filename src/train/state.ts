@@ -13,6 +13,14 @@ import { numel, type Tensor } from "../tensor.js";
 import type { StateEntry, TrainingGraph } from "./graph.js";
 import { optimizerScalarValues } from "./optimizers.js";
 
+/** What resume needs besides the weights: optimizer slots, the step count and the mask generator. */
+export interface TrainerState {
+  steps: number;
+  random: number[];
+  /** Optimizer slots by `<key>.<slot>` (`layer1.0.conv1.weight.momentum`). */
+  slots: Map<string, Float32Array>;
+}
+
 /** The values of every state entry, keyed by the entry's graph input name. */
 export class TrainingState {
   private readonly values = new Map<string, Float32Array>();
@@ -60,12 +68,32 @@ export class TrainingState {
     return this.values.get(entry.input)!;
   }
 
+  /** Optimizer slots, step count and generator state: what resume needs besides the weights. */
+  exportState(): TrainerState {
+    const slots = new Map<string, Float32Array>();
+    for (const s of this.spec.state) if (s.kind === "slot") slots.set(s.input, this.values.get(s.input)!.slice());
+    return { steps: this.steps, random: this.random.getState(), slots };
+  }
+
+  /** Restores what exportState gave (the weights come from the model the state was created from). */
+  importState(state: TrainerState): void {
+    for (const s of this.spec.state) {
+      if (s.kind !== "slot") continue;
+      const v = state.slots.get(s.input);
+      if (!v) throw new OptionError(`resume: the saved optimizer state has no ${s.input} (was it saved with another optimizer or strategy?)`);
+      if (v.length !== numel(s.shape)) throw new OptionError(`resume: ${s.input} has ${v.length} values, expected [${s.shape.join(", ")}]`);
+      this.values.set(s.input, v.slice());
+    }
+    this.steps = state.steps;
+    this.random.setState(state.random);
+  }
+
   /**
    * Checks one step's batch and returns every graph input: batch, target, the optimizer's scalars
    * for this step, fresh random masks and the current state.
    */
-  feeds(images: Float32Array, target: Float32Array, lr: number): Record<string, Tensor<"float32">> {
-    const { batchSize: b, resolution: r, numClasses: k } = this.spec;
+  feeds(images: Float32Array, target: Float32Array, lr: number, spec: TrainingGraph = this.spec): Record<string, Tensor<"float32">> {
+    const { batchSize: b, resolution: r, numClasses: k } = spec;
     if (images.length !== b * 3 * r * r) throw new OptionError(`training step: images must be [${b}, 3, ${r}, ${r}] (${b * 3 * r * r} values), got ${images.length}`);
     if (target.length !== b * k) throw new OptionError(`training step: target must be [${b}, ${k}] (${b * k} values), got ${target.length}`);
     if (!Number.isFinite(lr)) throw new OptionError(`training step: learning rate must be finite, got ${lr}`);
@@ -73,21 +101,24 @@ export class TrainingState {
       input: { dtype: "float32", shape: [b, 3, r, r], data: images },
       target: { dtype: "float32", shape: [b, k], data: target },
     };
-    for (const [name, value] of Object.entries(optimizerScalarValues(this.spec.optimizer, this.steps + 1, lr))) {
+    for (const [name, value] of Object.entries(optimizerScalarValues(spec.optimizer, this.steps + 1, lr))) {
       feeds[name] = { dtype: "float32", shape: [], data: new Float32Array([value]) };
     }
-    for (const m of this.spec.masks) {
+    for (const m of spec.masks) {
       const data = new Float32Array(numel(m.shape));
       for (let i = 0; i < data.length; i++) data[i] = this.random.uniform() < m.keep ? 1 / m.keep : 0;
       feeds[m.name] = { dtype: "float32", shape: m.shape, data };
     }
-    for (const s of this.spec.state) feeds[s.input] = { dtype: "float32", shape: s.shape, data: this.values.get(s.input)! };
+    for (const s of spec.state) feeds[s.input] = { dtype: "float32", shape: s.shape, data: this.values.get(s.input)! };
     return feeds;
   }
 
-  /** Takes a step's outputs as the next state; returns the loss. */
-  advance(outputs: Record<string, { readonly data: Float32Array }>): number {
-    for (const s of this.spec.state) {
+  /**
+   * Takes a step's outputs as the next state; returns the loss. `spec` is the graph that ran: the
+   * trainer's, or one built for another batch size over the same state (a last short batch).
+   */
+  advance(outputs: Record<string, { readonly data: Float32Array }>, spec: TrainingGraph = this.spec): number {
+    for (const s of spec.state) {
       const out = outputs[s.output];
       if (!out) throw new Error(`training step: the runtime returned no output ${s.output}`);
       this.values.set(s.input, out.data);

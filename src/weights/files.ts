@@ -39,11 +39,18 @@ export async function readInputFile(path: string): Promise<Uint8Array> {
   }
 }
 
-/** Zip magic (PyTorch ≥ 1.6) or pickle protocol 2 magic (legacy torch.save) means a .pth. */
+/**
+ * safetensors: a little-endian u64 header length that fits the file, then "{". Otherwise zip magic
+ * (PyTorch ≥ 1.6) or pickle protocol 2 magic (legacy torch.save) means a .pth. The safetensors test
+ * comes first: a header length whose low byte is 0x80 would otherwise look like a pickle.
+ */
 function detectFormat(bytes: Uint8Array, path: string): WeightsFormat {
+  if (bytes.length >= 9 && bytes[8] === 0x7b /* "{" */) {
+    const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    if (headerLength <= BigInt(bytes.length - 8)) return "safetensors";
+  }
   if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b) return "pth";
   if (bytes.length >= 2 && bytes[0] === 0x80) return "pth";
-  if (bytes.length >= 9 && bytes[8] === 0x7b /* "{" */) return "safetensors";
   throw new WeightsError(`${path}: not a weights file: expected a PyTorch .pth (zip) or a safetensors file`);
 }
 

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { readSafetensors, writeSafetensors } from "../../src/weights/safetensors.js";
-import { toFloat32, type Tensor } from "../../src/tensor.js";
+import { float32, toFloat32, type Tensor } from "../../src/tensor.js";
+import { readWeightsFile } from "../../src/weights/files.js";
 import { assertWeightsError, requirePython, runPython } from "./helpers.js";
 
 const SRC = "model.safetensors";
@@ -280,6 +281,22 @@ test("reads a file laid out by Python the way the safetensors library writes it"
     assert.deepEqual(file.tensors.get("bn.num_batches_tracked"), { dtype: "int64", shape: [], data: BigInt64Array.from([42n]) });
     assert.deepEqual(Array.from(toFloat32(file.tensors.get("half")!).data), [1, -0.5]);
     assert.deepEqual(file.tensors.get("bf"), { dtype: "float32", shape: [2], data: Float32Array.from([1.5, -3]) });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("readWeightsFile: a safetensors file whose header length starts with byte 0x80 is not taken for a pickle", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "convzoo-st80-"));
+  try {
+    // Pad the metadata until the little-endian header length's low byte is 0x80 (pickle's PROTO).
+    let bytes = writeSafetensors([["w", float32([2], Float32Array.from([1, 2]))]], { note: "" });
+    for (let pad = 1; bytes[0] !== 0x80; pad++) bytes = writeSafetensors([["w", float32([2], Float32Array.from([1, 2]))]], { note: "x".repeat(pad) });
+    const path = join(dir, "w.safetensors");
+    writeFileSync(path, bytes);
+    const file = await readWeightsFile(path);
+    assert.equal(file.format, "safetensors");
+    assert.deepEqual([...(file.tensors.get("w")!.data as Float32Array)], [1, 2]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
