@@ -13,11 +13,12 @@ import type { Model } from "./model.js";
 
 /**
  * What an inference graph outputs: softmax `probabilities` [N, K] (default), raw `logits`, the
- * pooled `embedding` [N, D] (the final classifier's input), or the backbone's multi-scale
+ * pooled `embedding` [N, D] (the final classifier's input), the `pooled` backbone output [N, D']
+ * (the head's input: what a head trained on cached features sees), or the backbone's multi-scale
  * `features`: one map per stride 4, 8, 16, 32, named `feature_stride4` … (for detection and
  * segmentation heads).
  */
-export type InferenceOutput = "probabilities" | "logits" | "embedding" | "features";
+export type InferenceOutput = "probabilities" | "logits" | "embedding" | "pooled" | "features";
 
 export interface InferenceGraphOptions {
   /** Input side; the architecture's default (224) when omitted. */
@@ -61,7 +62,7 @@ export function inferenceGraph(model: Model, options: InferenceGraphOptions = {}
   initializeWeights(model);
   const g = new Graph(model.arch);
   const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInitializer(key, p.tensor), {
-    inputs: output === "embedding" ? [model.classifier] : [],
+    inputs: output === "embedding" ? [model.classifier] : output === "pooled" ? [headModule(model)] : [],
     outputs: output === "features" ? model.stages : [],
   });
   const logits = ctx.call(model.net, imageInput(g, resolution));
@@ -75,12 +76,24 @@ export function inferenceGraph(model: Model, options: InferenceGraphOptions = {}
     case "embedding":
       g.markOutput(ctx.capturedInputs.get(model.classifier)!, "embedding");
       break;
+    case "pooled":
+      g.markOutput(ctx.capturedInputs.get(headModule(model))!, "pooled");
+      break;
     case "features":
       for (const f of multiScale(stageInfo(model, ctx, resolution))) g.markOutput(ctx.capturedOutputs.get(f.module)!, `feature_stride${f.reduction}`);
       break;
   }
   prune(g);
   return g;
+}
+
+/**
+ * The one module that is the head (every family's head is a single top-level module applied to the
+ * flattened pooled features: `fc`, `classifier`).
+ */
+export function headModule(model: Model): string {
+  if (model.head.length !== 1) throw new Error(`${model.arch}: expected one head module, got ${model.head.join(", ")}`);
+  return model.head[0];
 }
 
 /** Traces the model's structure at a resolution without touching weight data. */
