@@ -183,6 +183,7 @@ const CUSTOM: Record<CustomCase["op"], { inputs: (c: CustomCase) => Record<strin
     candidates: [
       { part: "forward+backward", name: "(x−mean)/√(var+ε)·γ + β", build: (g, v, c) => bnStep(g, v, () => bnNaive(g, v, c.c)) },
       { part: "forward+backward", name: "x·a + b, a = γ/√(var+ε), b = β − mean·a", build: (g, v, c) => bnStep(g, v, () => bnScaleShift(g, v, c.c)) },
+      { part: "forward+backward", name: "BatchNormalization training node + its rule", build: (g, v) => bnStep(g, v, () => ops.batchNormTraining(g, v.x, v.weight, v.bias, 1e-5).y) },
       { part: "forward+backward", name: BASELINE, build: (g, v) => bnStep(g, v, () => v.x) },
     ],
     torch: { "forward+backward": ["forward", "dx+dw"] },

@@ -326,22 +326,7 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
     const geo = convGeometry(g, node);
     return [convInputGrad(g, dy!, w, geo), convWeightGrad(g, x, dy!, geo), b ? ops.reduceSum(g, dy!, [0, 2, 3], false) : null];
   },
-  // Inference-form BatchNormalization, y = (x − mean)·k + bias with k = scale / √(var + ε):
-  // dx = dy·k; dscale = Σ dy·(x − mean) / √(var + ε); dbias = Σ dy; dmean = −k·Σ dy;
-  // dvar = −½·scale·(var + ε)^(−3/2)·Σ dy·(x − mean). Σ dy·(x − mean) = Σ dy·x − mean·Σ dy (one pass).
-  BatchNormalization: (g, node, [dy]) => {
-    if (node.outputs.length > 1 || intAttr(node, "training_mode", 0)) g.fail("gradient of BatchNormalization: only the inference form; emit training-mode batch statistics as explicit ops");
-    const [x, scale, , mean, variance] = node.inputs as Value[];
-    const c = scale.shape[0] as number;
-    const axes = [0, ...[...Array(rank(x) - 2).keys()].map((i) => i + 2)];
-    const bc = (v: Value) => ops.reshape(g, v, [c, ...Array<number>(rank(x) - 2).fill(1)]);
-    const inv = ops.reciprocal(g, ops.sqrt(g, ops.add(g, variance, scalar(g, floatAttr(node, "epsilon", 1e-5), variance))));
-    const k = ops.mul(g, scale, inv);
-    const sumDy = ops.reduceSum(g, dy!, axes, false);
-    const sumDyXc = ops.sub(g, ops.reduceSum(g, ops.mul(g, dy!, x), axes, false), ops.mul(g, mean, sumDy));
-    const dvar = ops.mul(g, ops.mul(g, sumDyXc, ops.mul(g, k, ops.mul(g, inv, inv))), scalar(g, -0.5, x));
-    return [ops.mul(g, dy!, bc(k)), ops.mul(g, sumDyXc, inv), sumDy, ops.neg(g, ops.mul(g, sumDy, k)), dvar];
-  },
+  BatchNormalization: (g, node, gradOutputs) => (intAttr(node, "training_mode", 0) ? batchNormTrainingGrad(g, node, gradOutputs) : batchNormInferenceGrad(g, node, gradOutputs[0])),
   // MaxPool: dy goes to the max of each window (first maximum, as PyTorch), summed where windows
   // overlap: MaxPool's Indices output + ScatterElements(add). 3x3 s2 on [16, 64, 112, 112]: 174.5 ms,
   // PyTorch 36.1 ms (of which ORT's MaxPool with Indices ~2/3, its plain MaxPool taking 10 ms).
@@ -369,4 +354,91 @@ function poolAttrs(g: Graph, node: Node) {
     symmetric,
     ceilMode: intAttr(node, "ceil_mode", 0) === 1,
   };
+}
+
+/** Per-channel [C] vector reshaped to broadcast against x [N, C, …]. */
+function perChannel(g: Graph, v: Value, x: Value): Value {
+  return ops.reshape(g, v, [v.shape[0] as number, ...Array<number>(rank(x) - 2).fill(1)]);
+}
+
+/**
+ * Inference-form BatchNormalization, y = (x − mean)·k + bias with k = scale / √(var + ε):
+ * dx = dy·k; dscale = Σ dy·(x − mean) / √(var + ε); dbias = Σ dy; dmean = −k·Σ dy;
+ * dvar = −½·scale·(var + ε)^(−3/2)·Σ dy·(x − mean). Σ dy·(x − mean) = Σ dy·x − mean·Σ dy (one pass).
+ */
+function batchNormInferenceGrad(g: Graph, node: Node, dy: Value | null): (Value | null)[] {
+  if (!dy) return [null, null, null, null, null];
+  const [x, scale, , mean, variance] = node.inputs as Value[];
+  const axes = [0, ...[...Array(rank(x) - 2).keys()].map((i) => i + 2)];
+  const inv = ops.reciprocal(g, ops.sqrt(g, ops.add(g, variance, scalar(g, floatAttr(node, "epsilon", 1e-5), variance))));
+  const k = ops.mul(g, scale, inv);
+  const sumDy = ops.reduceSum(g, dy, axes, false);
+  const sumDyXc = ops.sub(g, ops.reduceSum(g, ops.mul(g, dy, x), axes, false), ops.mul(g, mean, sumDy));
+  const dvar = ops.mul(g, ops.mul(g, sumDyXc, ops.mul(g, k, ops.mul(g, inv, inv))), scalar(g, -0.5, x));
+  return [ops.mul(g, dy, perChannel(g, k, x)), ops.mul(g, sumDyXc, inv), sumDy, ops.neg(g, ops.mul(g, sumDy, k)), dvar];
+}
+
+/**
+ * Training-mode BatchNormalization (outputs y, running mean, running var), as one rule rather than
+ * one per elementwise op of the normalisation. Over the M = N·H·W values of a channel, with the
+ * batch mean μ and biased variance σ², inv = 1/√(σ² + ε), x̂ = (x − μ)·inv, k = γ·inv:
+ *   dβ = Σ dy, dγ = Σ dy·x̂ = inv·(Σ dy·x − μ·Σ dy),
+ *   dx = k·dy − (k/M)·(Σ dy + x̂·dγ),
+ * the last two terms as one inference-form BatchNormalization of x (scale −k·dγ/M, bias
+ * −k·Σdy/M, with μ and σ² as its statistics: the same x̂ the forward used). So dx costs two full
+ * passes over dy and x for the sums and one Mul, one BatchNormalization and one Add.
+ * The running outputs m·input + (1 − m)·batch pass (1 − m)·d to the batch statistics
+ * (dμ/dx = 1/M, dσ²/dx = 2(x − μ)/M) and m·d to the running inputs. With momentum 0 (what
+ * ops.batchNormTraining emits) outputs 1 and 2 are μ and σ² themselves; otherwise they are
+ * recomputed.
+ */
+function batchNormTrainingGrad(g: Graph, node: Node, [dy, dMeanOut, dVarOut]: readonly (Value | null)[]): (Value | null)[] {
+  const [x, scale, , inMean] = node.inputs as Value[];
+  const m = floatAttr(node, "momentum", 0.9);
+  const eps = floatAttr(node, "epsilon", 1e-5);
+  const axes = [0, ...[...Array(rank(x) - 2).keys()].map((i) => i + 2)];
+  const count = axes.reduce((p, a) => p * staticDim(g, x.shape[a], "BatchNormalization in training mode"), 1);
+  let mean: Value;
+  let variance: Value;
+  if (m === 0 && node.outputs.length === 3) [, mean, variance] = node.outputs;
+  else {
+    const mu = ops.reduceMean(g, x, axes, true);
+    const xc = ops.sub(g, x, mu);
+    mean = ops.reshape(g, mu, [inMean.shape[0] as number]);
+    variance = ops.reduceMean(g, ops.mul(g, xc, xc), axes, false);
+  }
+  const std = ops.sqrt(g, ops.add(g, variance, scalar(g, eps, variance)));
+  const inv = ops.reciprocal(g, std);
+  const k = ops.mul(g, scale, inv);
+  const perCount = scalar(g, 1 / count, x);
+  /** Multipliers of x̂ and of 1 in dx beyond k·dy, as [C] vectors (null: none). */
+  let xhatTerm: Value | null = null;
+  let constTerm: Value | null = null;
+  const plus = (a: Value | null, b: Value) => (a ? ops.add(g, a, b) : b);
+  let dScale: Value | null = null;
+  let dBias: Value | null = null;
+  if (dy) {
+    const sumDy = ops.reduceSum(g, dy, axes, false);
+    const sumDyX = ops.reduceSum(g, ops.mul(g, dy, x), axes, false);
+    dScale = ops.mul(g, ops.sub(g, sumDyX, ops.mul(g, mean, sumDy)), inv);
+    dBias = sumDy;
+    const kOverM = ops.mul(g, k, perCount);
+    xhatTerm = ops.neg(g, ops.mul(g, kOverM, dScale));
+    constTerm = ops.neg(g, ops.mul(g, kOverM, sumDy));
+  }
+  const keep = scalar(g, 1 - m, x);
+  if (dMeanOut) constTerm = plus(constTerm, ops.mul(g, ops.mul(g, dMeanOut, keep), perCount));
+  // 2·dσ²·(x − μ)/M = x̂ · 2·dσ²·√(σ² + ε)/M
+  if (dVarOut) xhatTerm = plus(xhatTerm, ops.mul(g, ops.mul(g, ops.mul(g, dVarOut, keep), std), scalar(g, 2 / count, x)));
+  let dx: Value | null = null;
+  if (xhatTerm || constTerm) {
+    const zeros = () => ops.constantOfShape(g, [inMean.shape[0] as number], 0, x.dtype);
+    dx = ops.batchNormInference(g, x, xhatTerm ?? zeros(), constTerm ?? zeros(), mean, variance, eps);
+  }
+  if (dy) {
+    const scaled = ops.mul(g, dy, perChannel(g, k, x));
+    dx = dx ? ops.add(g, scaled, dx) : scaled;
+  }
+  const running = (d: Value | null) => (d && m !== 0 ? ops.mul(g, d, scalar(g, m, d)) : null);
+  return [dx, dScale, dBias, running(dMeanOut), running(dVarOut)];
 }

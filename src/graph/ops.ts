@@ -78,6 +78,45 @@ export function batchNormInference(g: Graph, x: Value, scale: Value, bias: Value
   })[0];
 }
 
+/**
+ * BatchNormalization in training mode (opset 15) with momentum 0, so its running-statistics
+ * outputs are the batch's own mean and biased variance over all axes but 1 (ONNX: running =
+ * momentum·input + (1 − momentum)·batch); y is normalised with those. One node, and one gradient
+ * rule for the whole normalisation (rules.ts) instead of one per elementwise op.
+ *
+ * ONNX Runtime's CPU kernel (also in onnxruntime-web) aliases outputs 1 and 2 to inputs 3 and 4:
+ * it writes the statistics into the input buffers, even a caller's fed tensor or an initializer
+ * that graph optimisation has merged with another node's (measured: the running statistics fed
+ * in were overwritten; two such nodes with equal zero initializers clobbered each other's mean).
+ * So inputs 3 and 4 are private scratch values: zeros computed from x (0 · one pixel per channel,
+ * never constant-folded), the second derived from the first so that no optimisation merges them.
+ */
+export function batchNormTraining(g: Graph, x: Value, scale: Value, bias: Value, epsilon: number): { y: Value; mean: Value; variance: Value } {
+  requireFloat(g, "BatchNormalization", x);
+  if (x.shape.length < 2) g.fail(`BatchNormalization expects [N, C, ...], got ${describe(x)}`);
+  const c = x.shape[1];
+  if (typeof c !== "number") g.fail(`BatchNormalization in training mode needs a static channel count, got ${describe(x)}`);
+  for (const [name, p] of [["weight", scale], ["bias", bias]] as const) {
+    if (p.shape.length !== 1 || !sameDim(p.shape[0], c)) g.fail(`BatchNormalization ${name} must be [${c}], got ${describe(p)}`);
+  }
+  const rank = x.shape.length;
+  const pixel = slice(g, x, new Array<number>(rank).fill(0), [1, c, ...new Array<number>(rank - 2).fill(1)], [...Array(rank).keys()]);
+  const zero = scalarConstant(g, 0, x.dtype);
+  const scratchMean = mul(g, reshape(g, pixel, [c]), zero);
+  const scratchVar = mul(g, scratchMean, zero);
+  const [y, m, v] = g.addNode(
+    "BatchNormalization",
+    [x, scale, bias, scratchMean, scratchVar],
+    [
+      { dtype: "float32", shape: x.shape },
+      { dtype: "float32", shape: [c] },
+      { dtype: "float32", shape: [c] },
+    ],
+    { epsilon: attr.float(epsilon), momentum: attr.float(0), training_mode: attr.int(1) },
+  );
+  return { y, mean: m, variance: v };
+}
+
 function unary(op: string, attrs: Record<string, Attr> = {}) {
   return (g: Graph, x: Value): Value => {
     requireFloat(g, op, x);

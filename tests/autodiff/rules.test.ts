@@ -5,7 +5,7 @@
  * a training-mode BatchNorm and a softmax loss.
  */
 import { describe, test } from "node:test";
-import type { Graph, Value } from "../../src/graph/graph.js";
+import { attr, type Graph, type Value } from "../../src/graph/graph.js";
 import * as ops from "../../src/graph/ops.js";
 import { RULES } from "../../src/autodiff/rules.js";
 import { Random } from "../../src/random.js";
@@ -133,7 +133,7 @@ describe("Conv", () => {
   fd("grouped 3x3, groups 2, dilation 2 (layer zoo)", ["Conv"], { inputs: { x: x([1, 4, 7, 7]), w: x([6, 2, 3, 3]) }, build: (g, v) => conv(g, v.x, v.w, null, 1, 2, 2, 2) });
 });
 
-describe("BatchNormalization (inference form) and pools", () => {
+describe("BatchNormalization (inference and training form) and pools", () => {
   fd("BatchNormalization: x, scale, bias, mean, var", ["BatchNormalization"], {
     inputs: {
       x: { shape: [2, 3, 3, 3] },
@@ -144,6 +144,40 @@ describe("BatchNormalization (inference form) and pools", () => {
     },
     h: 1e-3,
     build: (g, v) => ops.batchNormInference(g, v.x, v.scale, v.bias, v.mean, v.var, 1e-5),
+  });
+  // Training mode: all three outputs (y, batch mean, biased batch variance) weighted, so the
+  // statistics outputs' gradients are checked too; momentum 0 (what BatchNorm2d emits) reads the
+  // statistics from the outputs, momentum 0.9 recomputes them and passes gradient to the running inputs.
+  const bnTrainInputs = {
+    x: { shape: [2, 3, 3, 3] },
+    scale: { shape: [3] },
+    bias: { shape: [3] },
+    mean: { shape: [3] },
+    var: { shape: [3], data: Float32Array.from([0.5, 1.2, 2.0]) },
+  };
+  fd("BatchNormalization training mode, momentum 0: x, scale, bias; y, mean, var outputs", ["BatchNormalization"], {
+    inputs: { x: bnTrainInputs.x, scale: bnTrainInputs.scale, bias: bnTrainInputs.bias },
+    h: 1e-3,
+    tol: 5e-3,
+    build: (g, v) => {
+      const r = ops.batchNormTraining(g, v.x, v.scale, v.bias, 1e-5);
+      return [r.y, r.mean, r.variance];
+    },
+  });
+  fd("BatchNormalization training mode, momentum 0.9, eps 1e-3: also the running inputs", ["BatchNormalization"], {
+    inputs: bnTrainInputs,
+    h: 1e-3,
+    tol: 5e-3,
+    build: (g, v) => {
+      const shapes = [v.x.shape, [3], [3]].map((shape) => ({ dtype: "float32" as const, shape }));
+      return g.addNode("BatchNormalization", [v.x, v.scale, v.bias, v.mean, v.var], shapes, { epsilon: attr.float(1e-3), momentum: attr.float(0.9), training_mode: attr.int(1) });
+    },
+  });
+  fd("BatchNormalization training mode, only y used (as in a training graph)", ["BatchNormalization"], {
+    inputs: { x: { shape: [4, 2, 2, 3] }, scale: { shape: [2] }, bias: { shape: [2] } },
+    h: 1e-3,
+    tol: 5e-3,
+    build: (g, v) => ops.batchNormTraining(g, v.x, v.scale, v.bias, 1e-5).y,
   });
   const pool = (k: number, s: number, p: number, ceil = false) => ({ kernel: [k, k] as [number, number], stride: [s, s] as [number, number], padding: [p, p] as [number, number], ceilMode: ceil });
   const dx = (shape: number[]) => ({ shape, data: distinct(rng, n(shape)) });

@@ -1,9 +1,9 @@
 /**
  * Whole chains against torch.autograd: the same weights, inputs and labels (raw float32 files)
  * through our graph + gradients() on ONNX Runtime and through PyTorch (torch_composite.py); every
- * gradient must agree to 1e-4 relative to its largest entry. BatchNorm is in training mode, its
- * batch statistics written as explicit ops (ReduceMean, Sub, Mul, Add, Sqrt, Div), as a training
- * forward emits them.
+ * gradient must agree to 1e-4 relative to its largest entry. BatchNorm is in training mode, once
+ * as one training-mode BatchNormalization node (what BatchNorm2d emits, with its own gradient rule)
+ * and once with its batch statistics written as explicit ops (ReduceMean, Sub, Mul, Add, Sqrt, Div).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,14 +24,21 @@ const SCRIPT = fileURLToPath(new URL("./torch_composite.py", import.meta.url));
 
 type Params = Record<string, Value>;
 
+type BatchNorm = (g: Graph, x: Value, weight: Value, bias: Value, eps?: number) => Value;
+
 /** Training-mode BatchNorm as explicit ops: batch mean and biased variance over N, H, W. */
-function batchNormTrain(g: Graph, x: Value, weight: Value, bias: Value, eps = 1e-5): Value {
+function batchNormExplicit(g: Graph, x: Value, weight: Value, bias: Value, eps = 1e-5): Value {
   const c = x.shape[1] as number;
   const mean = ops.reduceMean(g, x, [0, 2, 3], true);
   const xc = ops.sub(g, x, mean);
   const variance = ops.reduceMean(g, ops.mul(g, xc, xc), [0, 2, 3], true);
   const xhat = ops.div(g, xc, ops.sqrt(g, ops.add(g, variance, ops.scalarConstant(g, eps))));
   return ops.add(g, ops.mul(g, xhat, ops.reshape(g, weight, [1, c, 1, 1])), ops.reshape(g, bias, [1, c, 1, 1]));
+}
+
+/** Training-mode BatchNorm as one node, as BatchNorm2d emits it. */
+function batchNormNode(g: Graph, x: Value, weight: Value, bias: Value, eps = 1e-5): Value {
+  return ops.batchNormTraining(g, x, weight, bias, eps).y;
 }
 
 const conv = (g: Graph, x: Value, w: Value, b: Value | null, stride: number, pad: number, groups = 1) =>
@@ -51,7 +58,7 @@ function head(g: Graph, y: Value, p: Params, labels: number[]): Value {
 interface Chain {
   tensors: Record<string, number[]>;
   labels: number[];
-  build: (g: Graph, p: Params, labels: number[]) => Value;
+  build: (g: Graph, p: Params, labels: number[], batchNormTrain: BatchNorm) => Value;
 }
 
 const CHAINS: Record<string, Chain> = {
@@ -68,7 +75,7 @@ const CHAINS: Record<string, Chain> = {
       "fc.bias": [5],
     },
     labels: [1, 4, 0, 2],
-    build: (g, p, labels) => {
+    build: (g, p, labels, batchNormTrain) => {
       let y = conv(g, p.x, p["conv1.weight"], p["conv1.bias"], 1, 1);
       y = ops.relu(g, batchNormTrain(g, y, p["bn1.weight"], p["bn1.bias"]));
       y = ops.maxPool2d(g, y, { kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false });
@@ -99,7 +106,7 @@ const CHAINS: Record<string, Chain> = {
       "fc.bias": [3],
     },
     labels: [2, 0],
-    build: (g, p, labels) => {
+    build: (g, p, labels, batchNormTrain) => {
       const y = ops.clip(g, batchNormTrain(g, conv(g, p.x, p["stem.weight"], null, 2, 1), p["stem_bn.weight"], p["stem_bn.bias"]), 0, 6);
       let z = ops.hardSwish(g, batchNormTrain(g, conv(g, y, p["dw.weight"], null, 1, 1, 8), p["dw_bn.weight"], p["dw_bn.bias"], 1e-3));
       let s = ops.globalAveragePool(g, z);
@@ -114,7 +121,7 @@ const CHAINS: Record<string, Chain> = {
   },
 };
 
-async function compareWithTorch(t: TestContext, name: string): Promise<void> {
+async function compareWithTorch(t: TestContext, name: string, batchNorm: BatchNorm): Promise<void> {
   if (!requirePython(t, "torch")) return;
   const chain = CHAINS[name];
   const dir = mkdtempSync(join(tmpdir(), "convzoo-autodiff-"));
@@ -133,7 +140,7 @@ async function compareWithTorch(t: TestContext, name: string): Promise<void> {
     const g = new Graph(name);
     const p: Params = {};
     for (const [k, shape] of Object.entries(chain.tensors)) p[k] = g.addInput(k, "float32", shape);
-    const loss = chain.build(g, p, chain.labels);
+    const loss = chain.build(g, p, chain.labels, batchNorm);
     g.markOutput(loss, "loss");
     const grads = gradients(g, loss, Object.values(p));
     for (const k of Object.keys(p)) g.markOutput(grads.get(k)!, `grad_${k}`);
@@ -173,5 +180,7 @@ async function compareWithTorch(t: TestContext, name: string): Promise<void> {
   }
 }
 
-test("ResNet-like chain (conv, train-mode BN, relu, maxpool, strided conv + 1x1 shortcut, gap, linear, NLL) = torch.autograd", (t) => compareWithTorch(t, "resnet_chain"));
-test("MobileNet-like chain (relu6, depthwise, hardswish, SE with hardsigmoid, concat, avgpool, residual, sigmoid) = torch.autograd", (t) => compareWithTorch(t, "mobilenet_chain"));
+for (const [form, bn] of [["BatchNormalization node", batchNormNode], ["explicit-op BatchNorm", batchNormExplicit]] as const) {
+  test(`ResNet-like chain (conv, train-mode BN, relu, maxpool, strided conv + 1x1 shortcut, gap, linear, NLL), ${form} = torch.autograd`, (t) => compareWithTorch(t, "resnet_chain", bn));
+  test(`MobileNet-like chain (relu6, depthwise, hardswish, SE with hardsigmoid, concat, avgpool, residual, sigmoid), ${form} = torch.autograd`, (t) => compareWithTorch(t, "mobilenet_chain", bn));
+}
