@@ -318,6 +318,32 @@ export function convWeightGradTapsBatched(g: Graph, x: Value, dy: Value, geo: Co
   return ops.reshape(g, per.length === 1 ? per[0] : ops.concat(g, per, 2), [geo.cout, geo.cin, kh, kw]);
 }
 
+/**
+ * dw of a dense stride-1 conv with fewer, contiguous copies than per-tap windows: x is shifted by
+ * rows only (kH Slices of whole padded rows, R_i = x_p[:, :, i·d : i·d + Ho, :], [N, Cin, Ho, Wp])
+ * and dy by columns only (kW Pads into x_p's width, D_j[h, w'] = dy[h, w' − j·d]), so that
+ * Σ_{h,w'} D_j·R_i = Σ_{h,w} dy[h, w]·x_p[h + i·d, w + j·d] = dw[:, :, i, j]: one batched MatMul
+ * per tap over Ho·Wp (ORT fuses the transpose), summed over N.
+ */
+export function convWeightGradRowsColumns(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  if (geo.group !== 1 || geo.strides[0] !== 1 || geo.strides[1] !== 1) g.fail("convWeightGradRowsColumns: dense stride-1 convs only");
+  const [kh, kw] = geo.kernel;
+  const [dh, dw] = geo.dilations;
+  const xp = padSpatial(g, x, geo.pads);
+  const wp = geo.w + geo.pads[1] + geo.pads[3];
+  const len = geo.oh * wp;
+  const rows = Array.from({ length: kh }, (_, i) => ops.reshape(g, ops.slice(g, xp, [i * dh], [i * dh + geo.oh], [2]), [0, geo.cin, len]));
+  const cols = Array.from({ length: kw }, (_, j) => ops.reshape(g, padSpatial(g, dy, [0, j * dw, 0, wp - geo.ow - j * dw]), [0, geo.cout, len]));
+  const per: Value[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const m = ops.matmul(g, cols[j], ops.transpose(g, rows[i], [0, 2, 1]));
+      per.push(ops.unsqueeze(g, ops.reduceSum(g, m, [0], false), [2]));
+    }
+  }
+  return ops.reshape(g, per.length === 1 ? per[0] : ops.concat(g, per, 2), [geo.cout, geo.cin, kh, kw]);
+}
+
 /** dw of a dense conv tap by tap as 2-D Gemms on [C, N·Ho·Wo] layouts (xᵀ and dyᵀ transposed once). */
 export function convWeightGradTapsGemm(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
   if (geo.group !== 1) g.fail("convWeightGradTapsGemm: dense convs only");

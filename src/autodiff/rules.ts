@@ -24,7 +24,7 @@ import {
   convWeightGrad1x1Gemm,
   convWeightGradIm2colConv,
   convWeightGradIm2colGemm,
-  convWeightGradTapsBatched,
+  convWeightGradRowsColumns,
   convWeightGradTapsGemm,
   depthwiseWeightGradFullWidth,
   depthwiseWeightGradGroupedConv,
@@ -116,14 +116,19 @@ function convInputGrad(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value 
  * - 1x1 unpadded: batched MatMul dy[n]·x[n]ᵀ + ReduceSum at 16x16 and up (24→144 @56: 5.5 vs
  *   one Gemm on [C, N·H·W] 15.1, batch-as-channels Conv 27.7, PyTorch 5.1), the Gemm below
  *   (320→1280 @7: 11.9 vs batched 31.6, PyTorch 32.0);
- * - dense, stride 1, outputs 28x28 and up: per-tap batched MatMuls, no im2col buffer (3x3 64→64
- *   @56: 36.9 vs im2col + batched MatMul 51.3, im2col by one-hot Conv 55.5, im2col + Gemm 57.1,
- *   batch-as-channels Conv 104.2, PyTorch 21.6); below 28x28 the batched MatMul writes a
- *   [N, Cout, Cin] product per tap for ReduceSum to read back, more than the taps themselves, so
- *   per-tap Gemms on [C, N·Ho·Wo] layouts (one reduction over N·Ho·Wo, no ReduceSum) win. Second
- *   run, loaded machine (load average ~6; absolute times ~5x the first run's, ranking interleaved):
- *   256 @14: per-tap Gemm 178.9 vs im2col + Gemm 209.8, per-tap batched 293.3, PyTorch 103.4;
- *   512 @7: 139.4 vs 139.3 vs 262.2, PyTorch 121.3; 128 @28: 200.6 vs per-tap batched 160.0;
+ * - dense, stride 1 (later runs on a loaded machine, load average 6–10: absolute times 2–5x the
+ *   first run's, the ranking interleaved):
+ *   - outputs 56x56 and up: x shifted by rows and dy by columns, one batched MatMul per tap, 6
+ *     contiguous copies instead of 9 tap windows (3x3 64→64 @56: 421.8 and 457.9 vs per-tap
+ *     batched MatMul 557.4 and 678.1, im2col by one-hot Conv 575.4 and 605.5, PyTorch 289.1 and
+ *     278.8; in the first run per-tap batched 36.9 beat im2col + batched 51.3, one-hot 55.5,
+ *     im2col + Gemm 57.1, batch-as-channels Conv 104.2, PyTorch 21.6);
+ *   - 28x28: im2col by one-hot Conv + batched MatMul (128→128 @28: 154.1 vs per-tap batched
+ *     160.0, im2col + Gemm 176.6; again 335.2 vs rows/columns 397.4, per-tap batched 459.8);
+ *   - below 28x28 a batched MatMul writes a [N, Cout, Cin] product per tap for ReduceSum to read
+ *     back, more than the taps themselves: per-tap Gemms on [C, N·Ho·Wo] layouts (one reduction
+ *     over N·Ho·Wo, no ReduceSum) win (256 @14: 178.9 vs im2col + Gemm 209.8, per-tap batched
+ *     293.3, PyTorch 103.4; 512 @7: 139.4 vs 139.3 vs 262.2, PyTorch 121.3);
  * - dense, strided: im2col by a one-hot Conv + batched MatMul (3x3 s2 64→128: 28.8 vs per-tap
  *   35.7, im2col + batched 40.0, batch-as-channels 48.4, PyTorch 12.0; 7x7 s2 stem: 56.6 vs
  *   batch-as-channels 48.6 here, 68.2 vs 73.8 in another run, PyTorch 38.7); for outputs below
@@ -144,7 +149,8 @@ function convWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value
     if (oneByOne) return geo.oh * geo.ow >= 256 ? convWeightGrad1x1Batched(g, x, dy, geo) : convWeightGrad1x1Gemm(g, x, dy, geo);
     const hw = geo.oh * geo.ow;
     if (strided) return hw >= 14 * 14 ? convWeightGradIm2colConv(g, x, dy, geo) : convWeightGradIm2colGemm(g, x, dy, geo);
-    return hw >= 28 * 28 ? convWeightGradTapsBatched(g, x, dy, geo) : convWeightGradTapsGemm(g, x, dy, geo);
+    if (hw >= 56 * 56 && !dilated) return convWeightGradRowsColumns(g, x, dy, geo);
+    return hw >= 28 * 28 ? convWeightGradIm2colConv(g, x, dy, geo) : convWeightGradTapsGemm(g, x, dy, geo);
   }
   const depthwise = geo.group === geo.cin && geo.group === geo.cout;
   if (depthwise && !strided && !dilated && geo.oh * geo.ow >= 56 * 56 && typeof geo.n === "number") return depthwiseWeightGradFullWidth(g, x, dy, geo);
