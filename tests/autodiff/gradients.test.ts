@@ -166,3 +166,37 @@ test("the loss with respect to itself is 1", () => {
   const x = g.addInput("x", "float32", []);
   assert.equal(gradients(g, x, [x]).get("x")!.name.includes("grad_seed"), true);
 });
+
+test("training-mode BatchNormalization: ONNX Runtime's in-place statistics outputs clobber nothing (two nodes)", async () => {
+  // ORT's kernel writes outputs 1 and 2 into inputs 3 and 4 (Alias): with inputs shared between
+  // nodes (equal zero initializers merged by graph optimisation) a later node overwrote an earlier
+  // node's batch mean; fed running statistics were overwritten too (hence ops.batchNormTraining's
+  // private scratch inputs).
+  const g = new Graph();
+  const x = g.addInput("x", "float32", [2, 3, 4, 4]);
+  const s = g.addInput("s", "float32", [3]);
+  const b = g.addInput("b", "float32", [3]);
+  const first = ops.batchNormTraining(g, x, s, b, 1e-5);
+  const second = ops.batchNormTraining(g, ops.mul(g, first.y, ops.scalarConstant(g, 3)), s, b, 1e-5);
+  // Reads the first mean after the second node ran, and a fed tensor after both.
+  const late = ops.add(g, ops.reduceSum(g, second.y, [0, 2, 3], false), ops.mul(g, first.mean, ops.scalarConstant(g, 1)));
+  g.markOutput(late, "late");
+  g.markOutput(first.mean, "mean1");
+  const xs = Float32Array.from({ length: 96 }, (_, i) => Math.sin(i) * 3 + 1);
+  const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: "all" });
+  const out = await session.run({
+    x: new ort.Tensor("float32", xs, [2, 3, 4, 4]),
+    s: new ort.Tensor("float32", new Float32Array([1, 2, 3]), [3]),
+    b: new ort.Tensor("float32", new Float32Array([0, 1, 0]), [3]),
+  });
+  await session.release();
+  for (let c = 0; c < 3; c++) {
+    let sum = 0;
+    for (let n = 0; n < 2; n++) for (let i = 0; i < 16; i++) sum += xs[n * 48 + c * 16 + i];
+    const mean = sum / 32;
+    assert.ok(Math.abs((out.mean1.data as Float32Array)[c] - mean) < 1e-5, `mean of channel ${c}`);
+    // Σ over the second node's y is its β times the count (each channel normalised to zero mean).
+    const expected = [0, 1, 0][c] * 32 + mean;
+    assert.ok(Math.abs((out.late.data as Float32Array)[c] - expected) < 1e-4, `late read of channel ${c}: ${(out.late.data as Float32Array)[c]} vs ${expected}`);
+  }
+});
