@@ -49,6 +49,7 @@ import {
   depthwiseWeightGradGroupedConv,
   depthwiseWeightGradTaps,
   maxPoolGradIndicesScatter,
+  maxPoolGradPhases,
   type ConvGeometry,
 } from "../src/autodiff/formulations.js";
 import { gradients } from "../src/autodiff/gradients.js";
@@ -167,6 +168,11 @@ const CONV_CANDIDATES: Candidate[] = [
 const POOL_CANDIDATES: { part: "dx" | "forward"; name: string; build: (g: Graph, x: Value, dy: Value, c: PoolCase) => Value }[] = [
   { part: "forward", name: "MaxPool (forward, for scale)", build: (g, x, _dy, c) => ops.maxPool2d(g, x, poolAttrs(c)) },
   { part: "dx", name: "MaxPool Indices + ScatterElements(add)", build: (g, x, dy, c) => maxPoolGradIndicesScatter(g, x, dy, poolAttrs(c)) },
+  {
+    part: "dx",
+    name: "taps Equal(y), first max, phases + DepthToSpace",
+    build: (g, x, dy, c) => maxPoolGradPhases(g, x, ops.maxPool2d(g, x, poolAttrs(c)), dy, { kernel: [c.k, c.k], strides: [c.stride, c.stride], pads: [c.pad, c.pad, c.pad, c.pad] }),
+  },
 ];
 
 const BASELINE = "loss only (y = x): subtract";

@@ -347,6 +347,8 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
   // MaxPool: dy goes to the max of each window (first maximum, as PyTorch), summed where windows
   // overlap: MaxPool's Indices output + ScatterElements(add). 3x3 s2 on [16, 64, 112, 112]: 174.5 ms,
   // PyTorch 36.1 ms (of which ORT's MaxPool with Indices ~2/3, its plain MaxPool taking 10 ms).
+  // Without indices (maxPoolGradPhases: per-tap Equal with y, first max, phases + DepthToSpace) it
+  // was 4x slower on a loaded machine (1088.1 vs 267.7 ms, PyTorch 69.6).
   MaxPool: (g, node, [dy]) => {
     const p = poolAttrs(g, node);
     return [maxPoolGradIndicesScatter(g, node.inputs[0]!, dy!, { kernel: p.kernel, stride: p.strides, padding: p.symmetric, ceilMode: p.ceilMode, dilation: p.dilations })];

@@ -434,6 +434,16 @@ export const equal = comparison("Equal");
 export const greaterOrEqual = comparison("GreaterOrEqual");
 export const lessOrEqual = comparison("LessOrEqual");
 
+export function or(g: Graph, a: Value, b: Value): Value {
+  if (a.dtype !== "bool" || b.dtype !== "bool") g.fail(`Or expects bool inputs, got ${describe(a)} and ${describe(b)}`);
+  return g.addNode("Or", [a, b], [{ dtype: "bool", shape: broadcastShapes(g, "Or", a.shape, b.shape) }])[0];
+}
+
+export function not(g: Graph, a: Value): Value {
+  if (a.dtype !== "bool") g.fail(`Not expects a bool input, got ${describe(a)}`);
+  return g.addNode("Not", [a], [{ dtype: "bool", shape: a.shape }])[0];
+}
+
 export function and(g: Graph, a: Value, b: Value): Value {
   if (a.dtype !== "bool" || b.dtype !== "bool") g.fail(`And expects bool inputs, got ${describe(a)} and ${describe(b)}`);
   return g.addNode("And", [a, b], [{ dtype: "bool", shape: broadcastShapes(g, "And", a.shape, b.shape) }])[0];
