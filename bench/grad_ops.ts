@@ -47,6 +47,7 @@ import {
   depthwiseWeightGradBatchedMatMul,
   depthwiseWeightGradFullWidth,
   depthwiseWeightGradGroupedConv,
+  depthwiseWeightGradRowsColumns,
   depthwiseWeightGradTaps,
   maxPoolGradIndicesScatter,
   maxPoolGradPhases,
@@ -162,6 +163,7 @@ const CONV_CANDIDATES: Candidate[] = [
   { part: "dw", name: "dw grouped Conv (group=C)", build: (g, v, geo) => depthwiseWeightGradGroupedConv(g, v.x, v.dy, geo), applies: depthwise },
   { part: "dw", name: "dw taps Mul+ReduceSum", build: (g, v, geo) => depthwiseWeightGradTaps(g, v.x, v.dy, geo), applies: depthwise },
   { part: "dw", name: "dw taps batched MatMul", build: (g, v, geo) => depthwiseWeightGradBatchedMatMul(g, v.x, v.dy, geo), applies: depthwise },
+  { part: "dw", name: "dw rows/columns batched MatMul", build: (g, v, geo) => depthwiseWeightGradRowsColumns(g, v.x, v.dy, geo), applies: (geo) => depthwise(geo) && geo.strides[0] === 1 },
   { part: "dw", name: "dw full-width-kernel Conv (GemmDirect)", build: (g, v, geo) => depthwiseWeightGradFullWidth(g, v.x, v.dy, geo), applies: depthwise },
 ];
 

@@ -378,6 +378,26 @@ export function convWeightGradIm2colConv(g: Graph, x: Value, dy: Value, geo: Con
 }
 
 /**
+ * Depthwise dw, stride 1, by rows and columns (as convWeightGradRowsColumns, per channel): in the
+ * transposed layouts [C, N·Ho·Wp], x's kH row-shifted views and dy's kW column-shifted ones are
+ * stacked, and one batched MatMul [C, kH, L] · [C, L, kW] gives every tap of every channel.
+ */
+export function depthwiseWeightGradRowsColumns(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+  if (geo.strides[0] !== 1 || geo.strides[1] !== 1) g.fail("depthwiseWeightGradRowsColumns: stride 1 only");
+  const [kh, kw] = geo.kernel;
+  const [dh, dw] = geo.dilations;
+  const c = geo.cin;
+  const xp = padSpatial(g, ops.transpose(g, x, [1, 0, 2, 3]), geo.pads);
+  const wp = geo.w + geo.pads[1] + geo.pads[3];
+  const dyt = ops.transpose(g, dy, [1, 0, 2, 3]);
+  const rows = Array.from({ length: kh }, (_, i) => ops.reshape(g, ops.slice(g, xp, [i * dh], [i * dh + geo.oh], [2]), [c, 1, -1]));
+  const cols = Array.from({ length: kw }, (_, j) => ops.reshape(g, padSpatial(g, dyt, [0, j * dw, 0, wp - geo.ow - j * dw]), [c, 1, -1]));
+  const r = kh === 1 ? rows[0] : ops.concat(g, rows, 1);
+  const d = kw === 1 ? cols[0] : ops.concat(g, cols, 1);
+  return ops.reshape(g, ops.matmul(g, r, ops.transpose(g, d, [0, 2, 1])), [c, 1, kh, kw]);
+}
+
+/**
  * Depthwise dw with no im2col: ORT's Conv runs a kernel that spans the whole input width, with
  * one input channel per group, as a GEMM straight on the input (MLAS "GemmDirect": the kH' rows
  * of each window are contiguous). Groups = (n, c): the input is the padded x[n, c] [Hp, Wp]; the

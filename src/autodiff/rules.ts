@@ -137,6 +137,8 @@ function convInputGrad(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value 
  * - depthwise, stride 1, 56x56 and up: the full-width-kernel Conv, a GEMM without im2col
  *   (144 @56: 109.5 vs grouped Conv 133.0, taps Mul+ReduceSum 195.9, PyTorch 32.0; 32 @112: 91.1
  *   vs 137.6, PyTorch 32.0); at 28x28 a tie (61.5 vs 61.9), below it loses (960 @7: 45.5 vs 24.8);
+ *   rows/columns with one batched MatMul per channel lost too (loaded run: 144 @56 220.1 vs 157.9,
+ *   32 @112 180.8 vs 148.5, PyTorch 40.0 and 52.0);
  * - depthwise otherwise, and dilated: batch-as-channels Conv with group = C (144 s2 @56: 64.0 vs
  *   full-width 225.5, taps 170.0, PyTorch 32.0);
  * - other grouped convs: the dense formulation per group.
