@@ -8,8 +8,8 @@
  *
  * For representative layers of resnet18 and mobilenet_v2 at 224x224, batch 16, 2 threads, each
  * candidate formulation of src/autodiff/formulations.ts (conv input and weight gradients, the
- * max-pool gradient), the Relu backward variants, and training-mode BatchNorm written as explicit
- * ops run through gradients(), is built as a one-output ONNX graph over graph inputs (x, w, dy:
+ * max-pool gradient), the Relu backward variants, and training-mode BatchNorm (as explicit ops and
+ * as one BatchNormalization node) run through gradients(), is built as a one-output ONNX graph over graph inputs (x, w, dy:
  * nothing constant-folds, as in a training graph where weights are inputs) and timed with
  * onnxruntime-node; PyTorch's backward of the same op (aten.convolution_backward with an output
  * mask, max_pool2d_with_indices_backward, threshold_backward, native_batch_norm + its backward)
