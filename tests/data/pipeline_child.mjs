@@ -4,6 +4,7 @@
 // It prints one JSON line: the hash of an epoch's batches in this thread and in worker threads,
 // the files reported bad, then stops two epochs early (one with its own pool, one on the shared
 // pool, abandoned without return()) and ends without process.exit: the process must exit by itself.
+/* global process, URL, console */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 
