@@ -70,12 +70,16 @@ interface Series {
 
 const CHART = { width: 460, height: 260, left: 52, right: 16, top: 30, bottom: 40 };
 
-/** A line chart over epochs 1..n as inline SVG; missing values break the line. */
-function lineChart(id: string, title: string, series: Series[], yMax: number, format: (v: number) => string, bestEpoch: number | null): string {
-  const n = Math.max(0, ...series.map((s) => s.values.length));
+/**
+ * A line chart over the given epochs (the x values, ascending) as inline SVG; each series' values
+ * are index-aligned with them, and a missing value breaks its line.
+ */
+function lineChart(id: string, title: string, epochs: number[], series: Series[], yMax: number, format: (v: number) => string, bestEpoch: number | null): string {
+  const first = epochs[0] ?? 1;
+  const last = epochs[epochs.length - 1] ?? 1;
   const w = CHART.width - CHART.left - CHART.right;
   const h = CHART.height - CHART.top - CHART.bottom;
-  const x = (epoch: number) => CHART.left + (n <= 1 ? w / 2 : ((epoch - 1) / (n - 1)) * w);
+  const x = (epoch: number) => CHART.left + (last === first ? w / 2 : ((epoch - first) / (last - first)) * w);
   const y = (v: number) => CHART.top + h - (Math.min(Math.max(v, 0), yMax) / yMax) * h;
   const f = (v: number) => v.toFixed(1);
   const parts: string[] = [];
@@ -87,21 +91,21 @@ function lineChart(id: string, title: string, series: Series[], yMax: number, fo
     parts.push(`<line class="grid" x1="${CHART.left}" x2="${CHART.left + w}" y1="${f(y(v))}" y2="${f(y(v))}"/>`);
     parts.push(`<text class="tick" x="${CHART.left - 6}" y="${f(y(v) + 4)}" text-anchor="end">${escapeHtml(format(v))}</text>`);
   }
-  const step = Math.max(1, Math.ceil(n / 10));
-  for (let e = 1; e <= n; e += step) parts.push(`<text class="tick" x="${f(x(e))}" y="${CHART.top + h + 16}" text-anchor="middle">${e}</text>`);
+  const step = Math.max(1, Math.ceil((last - first + 1) / 10));
+  for (let e = first; e <= last; e += step) parts.push(`<text class="tick" x="${f(x(e))}" y="${CHART.top + h + 16}" text-anchor="middle">${e}</text>`);
   parts.push(`<text class="axis" x="${CHART.left + w / 2}" y="${CHART.height - 4}" text-anchor="middle">epoch</text>`);
-  if (bestEpoch !== null && bestEpoch >= 1 && bestEpoch <= n) {
+  if (bestEpoch !== null && bestEpoch >= first && bestEpoch <= last) {
     parts.push(`<line class="best" x1="${f(x(bestEpoch))}" x2="${f(x(bestEpoch))}" y1="${CHART.top}" y2="${CHART.top + h}"><title>best epoch ${bestEpoch}</title></line>`);
   }
   let legendX = CHART.left + w;
   for (const s of [...series].reverse()) {
-    const points = s.values.map((v, i) => [i + 1, v] as const).filter((p): p is readonly [number, number] => finite(p[1]));
+    const points = s.values.map((v, i) => [epochs[i], v, i] as const).filter((p): p is readonly [number, number, number] => finite(p[1]));
     // A new "M" after a missing value, so a gap is not drawn over.
     let d = "";
-    let prev = -1;
-    for (const [e, v] of points) {
-      d += `${e === prev + 1 ? " L" : " M"}${f(x(e))},${f(y(v))}`;
-      prev = e;
+    let prev = -2;
+    for (const [e, v, i] of points) {
+      d += `${i === prev + 1 ? " L" : " M"}${f(x(e))},${f(y(v))}`;
+      prev = i;
     }
     const dash = s.dashed ? ` stroke-dasharray="5 3"` : "";
     if (points.length) parts.push(`<path class="series" data-series="${s.key}" data-points="${points.length}" d="${d.trim()}" stroke="${s.color}"${dash} fill="none"/>`);
@@ -124,6 +128,7 @@ function curves(data: ReportData): string {
   const loss = lineChart(
     "loss-chart",
     "Loss (cross-entropy)",
+    hist.map((e) => e.epoch),
     [
       { key: "train-loss", label: "train", color: "#1f77b4", values: hist.map((e) => e.trainLoss) },
       { key: "val-loss", label: "validation", color: "#d62728", dashed: true, values: hist.map((e) => e.valLoss) },
@@ -135,6 +140,7 @@ function curves(data: ReportData): string {
   const accuracy = lineChart(
     "accuracy-chart",
     "Top-1 accuracy",
+    hist.map((e) => e.epoch),
     [
       { key: "train-accuracy", label: "train", color: "#1f77b4", values: hist.map((e) => e.trainAccuracy) },
       { key: "val-accuracy", label: "validation", color: "#d62728", dashed: true, values: hist.map((e) => e.valAccuracy) },

@@ -4,32 +4,16 @@
  * checkpoint's classes, in other positions), an unreadable file skipped, and the bad inputs.
  */
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import sharp from "sharp";
 import { createModel, initializeWeights, saveCheckpoint, stateDict } from "../../src/index.js";
-import { Random } from "../../src/random.js";
 import { convzoo, type CliResult } from "../helpers/cli.js";
+import { writeSyntheticFolder } from "../helpers/datasets.js";
 
-const COLOURS: Record<string, [number, number, number]> = {
-  blue: [30, 60, 200],
-  cyan: [40, 200, 210],
-  green: [40, 180, 60],
-  magenta: [200, 40, 190],
-  red: [200, 40, 40],
-  yellow: [220, 210, 40],
-};
-
-/** A noisy image around one colour. */
-async function writeImage(path: string, rgb: [number, number, number], rng: Random): Promise<void> {
-  const width = 40;
-  const height = 36;
-  const buf = Buffer.alloc(width * height * 3);
-  for (let p = 0; p < width * height; p++) for (let c = 0; c < 3; c++) buf[p * 3 + c] = Math.max(0, Math.min(255, Math.round(rgb[c] + (rng.uniform() - 0.5) * 160)));
-  await sharp(buf, { raw: { width, height, channels: 3 } }).png().toFile(path);
-}
+/** The checkpoint's classes: the training folder's, sorted. */
+const CLASSES = ["blue", "cyan", "green", "magenta", "red", "yellow"];
 
 function assertFails(r: CliResult, ...fragments: string[]): void {
   assert.equal(r.status, 1, `exit code 1 expected, got ${r.status}; stderr: ${r.stderr}`);
@@ -60,32 +44,23 @@ describe("convzoo eval", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "convzoo-eval-"));
-    const rng = new Random(7);
     const trainDir = join(dir, "train");
-    for (const [name, rgb] of Object.entries(COLOURS)) {
-      mkdirSync(join(trainDir, name), { recursive: true });
-      for (let i = 0; i < 3; i++) await writeImage(join(trainDir, name, `${i}.png`), rgb, rng);
-    }
-    checkpoint = join(dir, "colours.safetensors");
+    await writeSyntheticFolder(trainDir, { classes: CLASSES.length, perClass: 3, seed: 1, names: CLASSES });
+    checkpoint = join(dir, "patterns.safetensors");
     const r = convzoo("train", trainDir, "--arch", "resnet18", "--resolution", "32", "--epochs", "2", "--optimizer", "adamw", "--batch-size", "6", "--val-split", "0", "--seed", "3", "--save", checkpoint);
     assert.equal(r.status, 0, r.stderr);
 
-    // Four of the six classes, so the folder's indices differ from the checkpoint's; fresh images,
+    // Fresh images of four of the six classes, so the folder's indices differ from the checkpoint's,
     // plus a cyan and a magenta image filed as green and red, which the model should get wrong.
     evalDir = join(dir, "eval");
-    for (const name of ["blue", "green", "red", "yellow"]) {
-      mkdirSync(join(evalDir, name), { recursive: true });
-      for (let i = 0; i < 3; i++) {
-        const path = join(evalDir, name, `${i}.png`);
-        await writeImage(path, COLOURS[name], rng);
-        evalFiles.push({ path, label: name });
-      }
+    await writeSyntheticFolder(evalDir, { classes: CLASSES.length, perClass: 3, seed: 2, names: CLASSES });
+    renameSync(join(evalDir, "cyan", "000.png"), join(evalDir, "green", "from-cyan.png"));
+    renameSync(join(evalDir, "magenta", "000.png"), join(evalDir, "red", "from-magenta.png"));
+    for (const gone of ["cyan", "magenta"]) rmSync(join(evalDir, gone), { recursive: true });
+    for (const name of readdirSync(evalDir).sort()) {
+      for (const file of readdirSync(join(evalDir, name)).sort()) evalFiles.push({ path: join(evalDir, name, file), label: name });
     }
-    for (const [src, dst] of [["cyan", "green"], ["magenta", "red"]]) {
-      const path = join(evalDir, dst, `from-${src}.png`);
-      copyFileSync(join(trainDir, src, "0.png"), path);
-      evalFiles.push({ path, label: dst });
-    }
+    assert.equal(evalFiles.length, 14);
     broken = join(evalDir, "red", "broken.png");
     writeFileSync(broken, "not a png");
   });
@@ -100,7 +75,7 @@ describe("convzoo eval", () => {
     const c = convzoo("classify", ...evalFiles.map((f) => f.path), "--weights", checkpoint, "--topk", "6", "--json");
     assert.equal(c.status, 0, c.stderr);
     const classified = JSON.parse(c.stdout) as { file: string; top: { label: string; probability: number }[] }[];
-    const classes = Object.keys(COLOURS); // the checkpoint's classes: the training folder's, sorted
+    const classes = CLASSES;
     assert.deepEqual(ev.classes, classes);
     const k = classes.length;
     const confusion = classes.map(() => new Array<number>(k).fill(0));

@@ -58,12 +58,13 @@ export function registerEval(program: Command): void {
         await writeReport(opts.report, {
           title: `${meta.arch} on ${dataDir}`,
           arch: meta.arch,
-          strategy: typeof training.strategy === "string" ? training.strategy : "—",
+          strategy: typeof meta.strategy === "string" ? meta.strategy : typeof training.strategy === "string" ? training.strategy : "—",
           data: dataDir,
           classes: loaded.classes,
           history,
           bestEpoch: typeof meta.bestEpoch === "number" ? meta.bestEpoch : null,
           evaluation,
+          decision: Array.isArray(meta.decision) && meta.decision.every((l) => typeof l === "string") ? meta.decision : undefined,
           createdAt: new Date().toISOString(),
         });
       }
