@@ -12,7 +12,6 @@
  * alone on those features (cacheFeatures).
  */
 import { performance } from "node:perf_hooks";
-import { Predictor } from "../api/predictor.js";
 import type { Sample } from "../data/folder.js";
 import { batchCount, epochBatches } from "../data/loader.js";
 import type { Preprocessing } from "../data/preprocess.js";
@@ -22,8 +21,10 @@ import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { Random } from "../random.js";
 import { Session } from "../runtime/session.js";
+import { evaluateSamples } from "./evaluate.js";
 import { extractFeatures, type Features } from "./features.js";
 import { targetDistribution, underPrefix } from "./graph.js";
+import { classificationMetrics } from "./metrics.js";
 import type { OptimizerOptions } from "./optimizers.js";
 import { makeSchedule, type ScheduleKind } from "./schedules.js";
 import { Trainer } from "./session.js";
@@ -294,23 +295,13 @@ async function* featureBatches(f: Features, batchSize: number, shuffle: boolean,
   }
 }
 
-/** Mean cross-entropy and top-1 accuracy of probabilities [n, K] against labels. */
-function lossAndAccuracy(probs: Float32Array, labels: readonly number[], k: number) {
-  let loss = 0;
-  let correct = 0;
-  labels.forEach((label, i) => {
-    loss -= Math.log(Math.max(probs[i * k + label], 1e-12));
-    if (argmaxRow(probs, k, i) === label) correct++;
-  });
-  return { loss: loss / Math.max(1, labels.length), accuracy: correct / Math.max(1, labels.length), images: labels.length };
-}
-
-/** The head (eval mode) on cached validation features. */
+/** The head (eval mode) on cached validation features: mean cross-entropy and top-1 accuracy. */
 async function evaluateFeatures(model: Model, f: Features, threads?: number) {
   const session = await Session.create(toOnnx(headInferenceGraph(model, f.dims)), { threads });
   try {
     const out = await session.run({ input: { dtype: "float32", shape: [f.labels.length, f.dims], data: f.data } });
-    return lossAndAccuracy(out.probabilities.data, f.labels, model.options.numClasses);
+    const m = classificationMetrics(out.probabilities.data, f.labels, model.options.numClasses);
+    return { loss: m.loss, accuracy: m.top1 };
   } finally {
     await session.release();
   }
@@ -318,26 +309,7 @@ async function evaluateFeatures(model: Model, f: Features, threads?: number) {
 
 /** Mean cross-entropy and top-1 accuracy of `model` on samples (the no-augmentation transform). */
 export async function evaluate(model: Model, samples: readonly Sample[], o: Pick<FitOptions, "batchSize" | "resolution" | "preprocessing" | "threads" | "onEvent">) {
-  const predictor = await Predictor.create(model, { resolution: o.resolution, threads: o.threads, output: "probabilities" });
-  const k = model.options.numClasses;
-  const probs: Float32Array[] = [];
-  const labels: number[] = [];
-  try {
-    const transform = { resolution: o.resolution, augment: false, preprocessing: o.preprocessing };
-    const onBadFile = (path: string, reason: string) => o.onEvent?.({ type: "warning", message: `skipped ${path}: ${reason}` });
-    for await (const batch of epochBatches(samples, { batchSize: o.batchSize, shuffle: false, transform, rng: new Random(0), onBadFile })) {
-      const b = batch.labels.length;
-      probs.push((await predictor.predict({ dtype: "float32", shape: [b, 3, o.resolution, o.resolution], data: batch.images })).data);
-      labels.push(...batch.labels);
-    }
-  } finally {
-    await predictor.release();
-  }
-  const all = new Float32Array(labels.length * k);
-  let offset = 0;
-  for (const p of probs) {
-    all.set(p, offset);
-    offset += p.length;
-  }
-  return lossAndAccuracy(all, labels, k);
+  const onBadFile = (path: string, reason: string) => o.onEvent?.({ type: "warning", message: `skipped ${path}: ${reason}` });
+  const m = await evaluateSamples(model, samples, { resolution: o.resolution, preprocessing: o.preprocessing, batchSize: o.batchSize, threads: o.threads, onBadFile });
+  return { loss: m.loss, accuracy: m.top1 };
 }

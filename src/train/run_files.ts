@@ -71,7 +71,12 @@ function metadataOf(model: Model, run: RunDescription): CheckpointMetadata {
 }
 
 /** The deployable checkpoint: the model's current weights and the run's metadata. */
-export async function saveRunCheckpoint(path: string, model: Model, run: RunDescription, extra: { metrics: EpochMetrics | null; bestEpoch: number | null; decision?: string[] }): Promise<void> {
+export async function saveRunCheckpoint(
+  path: string,
+  model: Model,
+  run: RunDescription,
+  extra: { metrics: EpochMetrics | null; bestEpoch: number | null; history?: EpochMetrics[]; decision?: string[] },
+): Promise<void> {
   await saveCheckpoint(path, stateDict(model), { ...metadataOf(model, run), ...extra });
 }
 

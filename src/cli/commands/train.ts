@@ -1,18 +1,9 @@
-import { existsSync, statSync } from "node:fs";
-import { dirname } from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
-import { loadModel } from "../../api/load.js";
-import { readImageFolder, stratifiedSplit, type Sample } from "../../data/folder.js";
-import type { Preprocessing } from "../../data/preprocess.js";
-import { InputFileError, OptionError } from "../../errors.js";
-import { initializeWeights } from "../../models/graphs.js";
-import type { Model } from "../../models/model.js";
-import { fit, type FitProgress, type FitResult } from "../../train/fit.js";
-import type { OptimizerOptions } from "../../train/optimizers.js";
-import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription, type RunSettings } from "../../train/run_files.js";
+import { OptionError } from "../../errors.js";
+import { executeRun, prepareResumedRun, prepareRun, writeRunReport } from "../../train/run.js";
 import { SCHEDULES, type ScheduleKind } from "../../train/schedules.js";
-import { frozenPrefixes, STRATEGIES, type Strategy } from "../../train/strategy.js";
+import { STRATEGIES, type Strategy } from "../../train/strategy.js";
 import { type ArchFlags, addArchFlags, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
 import { TrainingDisplay } from "../progress.js";
 
@@ -42,6 +33,7 @@ interface TrainOptions extends ArchFlags {
   threads?: number;
   save?: string;
   resume?: string;
+  report: boolean;
   json?: boolean;
 }
 
@@ -57,103 +49,7 @@ function fraction(flag: string) {
   };
 }
 
-/** A prepared run: the model with its starting weights, the data, the settings, maybe progress. */
-interface PreparedRun extends RunDescription {
-  model: Model;
-  train: Sample[];
-  val: Sample[];
-  progress: FitProgress | null;
-  save: string;
-  decision: string[];
-}
-
-async function readData(dataDir: string, display: TrainingDisplay) {
-  const folder = await readImageFolder(dataDir);
-  if (folder.skipped.length) display.warn(`skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`);
-  return folder;
-}
-
-async function newRun(dataDir: string | undefined, opts: TrainOptions, display: TrainingDisplay): Promise<PreparedRun> {
-  if (!dataDir) throw new OptionError("train needs a data folder (one sub-folder per class), or --resume <file>");
-  if (!opts.save) throw new OptionError("train needs --save <file.safetensors> (where the checkpoint goes)");
-  const folder = await readData(dataDir, display);
-  const loaded = await loadModel({
-    arch: opts.arch,
-    weights: opts.weights,
-    widthMult: opts.widthMult,
-    phi: opts.phi,
-    dropPath: opts.dropPath,
-    numClasses: folder.classes.length,
-  });
-  for (const note of loaded.notes) display.note(`note: ${note}`);
-  const model = loaded.model;
-  // Whatever the weights did not provide (everything, or a re-initialised classifier) starts from --seed.
-  initializeWeights(model, opts.seed);
-  const freeze = opts.freeze ? opts.freeze.split(",").map((s) => s.trim()).filter(Boolean) : [];
-  const frozen = frozenPrefixes(model, opts.strategy, freeze);
-  const resolution = opts.resolution ?? model.defaultResolution;
-  const optimizer: OptimizerOptions =
-    opts.optimizer === "adamw"
-      ? { kind: "adamw", weightDecay: opts.weightDecay ?? 0.01 }
-      : { kind: "sgd", momentum: opts.momentum, nesterov: opts.nesterov ?? false, weightDecay: opts.weightDecay ?? 1e-4 };
-  const { train, val } = stratifiedSplit(folder.samples, opts.valSplit, opts.seed);
-  // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
-  // records that, so `classify` and `export` preprocess the same way.
-  const preprocessing: Preprocessing = { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
-  const settings: RunSettings = {
-    data: dataDir,
-    valData: null,
-    valSplit: opts.valSplit,
-    strategy: opts.strategy,
-    frozen,
-    // The head alone trains on features computed once when nothing varies between epochs.
-    cacheFeatures: opts.strategy === "head" && !opts.augment,
-    epochs: opts.epochs,
-    batchSize: opts.batchSize,
-    resolution,
-    optimizer,
-    lr: opts.lr ?? (opts.optimizer === "adamw" ? 1e-3 : 0.01),
-    schedule: opts.schedule,
-    warmupEpochs: opts.warmupEpochs,
-    labelSmoothing: opts.labelSmoothing,
-    dropout: opts.dropout ?? null,
-    augment: opts.augment,
-    shuffle: opts.shuffle,
-    seed: opts.seed,
-    patience: opts.patience ?? null,
-    initialWeights: opts.weights ?? null,
-  };
-  return { model, classes: folder.classes, preprocessing, settings, train, val, progress: null, save: opts.save, decision: [] };
-}
-
-async function resumedRun(resumeFile: string, dataDir: string | undefined, opts: TrainOptions, command: Command, display: TrainingDisplay): Promise<PreparedRun> {
-  const given = RUN_FLAGS.filter((f) => command.getOptionValueSource(f) === "cli");
-  if (given.length) {
-    const flags = given.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-    throw new OptionError(`--resume continues a run with its own settings; drop ${flags.join(", ")} (only --epochs, --threads, --save and --json may be given)`);
-  }
-  const resumed = await readResumeFile(resumeFile);
-  const settings = { ...resumed.settings };
-  if (command.getOptionValueSource("epochs") === "cli" && opts.epochs !== settings.epochs) {
-    // A longer run changes the schedule from here on (cosine spans the new length).
-    display.note(`note: --epochs ${opts.epochs} replaces the run's ${settings.epochs}; the learning-rate schedule is recomputed for ${opts.epochs} epochs`);
-    settings.epochs = opts.epochs;
-  }
-  const dir = dataDir ?? settings.data;
-  const folder = await readData(dir, display);
-  if (folder.classes.join("\n") !== resumed.classes.join("\n")) {
-    throw new InputFileError(`${dir}: classes ${folder.classes.join(", ")} differ from the resumed run's ${resumed.classes.join(", ")}`);
-  }
-  const { train, val } = stratifiedSplit(folder.samples, settings.valSplit, settings.seed);
-  const save = opts.save ?? (resumeFile.endsWith(".resume.safetensors") ? `${resumeFile.slice(0, -".resume.safetensors".length)}.safetensors` : undefined);
-  if (!save) throw new OptionError(`${resumeFile}: pass --save <file> (the checkpoint to write)`);
-  return { ...resumed, settings, train, val, save, decision: [] };
-}
-
-function checkWritable(path: string): void {
-  const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputFileError(`${path}: folder ${dir} does not exist`);
-}
+const kebab = (flag: string) => `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export function registerTrain(program: Command): void {
   addArchFlags(program.command("train [dataDir]"))
@@ -187,14 +83,29 @@ export function registerTrain(program: Command): void {
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--save <file>", "checkpoint to write: the best epoch by validation accuracy (safetensors, torchvision keys + metadata)")
     .option("--resume <file>", "continue a run from its .resume.safetensors file, exactly where it stopped")
+    .option("--no-report", "do not write the HTML report beside the checkpoint")
     .option("--json", "print JSON lines on stdout (start, epoch, done)")
     .action(async (dataDir: string | undefined, opts: TrainOptions, command: Command) => {
       const display = new TrainingDisplay(opts.json ?? false);
-      const run = opts.resume ? await resumedRun(opts.resume, dataDir, opts, command, display) : await newRun(dataDir, opts, display);
-      checkWritable(run.save);
-      for (const line of run.decision) display.note(line);
-      const resumePath = siblingPath(run.save, ".resume.safetensors");
-      const s = run.settings;
+      let run;
+      if (opts.resume) {
+        const given = RUN_FLAGS.filter((f) => command.getOptionValueSource(f) === "cli");
+        if (given.length) throw new OptionError(`--resume continues a run with its own settings; drop ${given.map(kebab).join(", ")} (only --epochs, --threads, --save, --no-report and --json may be given)`);
+        const epochs = command.getOptionValueSource("epochs") === "cli" ? opts.epochs : undefined;
+        run = await prepareResumedRun(opts.resume, { data: dataDir, epochs, save: opts.save }, display);
+      } else {
+        if (!dataDir) throw new OptionError("train needs a data folder (one sub-folder per class), or --resume <file>");
+        if (!opts.save) throw new OptionError("train needs --save <file.safetensors> (where the checkpoint goes)");
+        run = await prepareRun(
+          {
+            ...opts,
+            data: dataDir,
+            save: opts.save,
+            freeze: opts.freeze ? opts.freeze.split(",").map((s) => s.trim()).filter(Boolean) : [],
+          },
+          display,
+        );
+      }
 
       // Ctrl-C: finish the current step, save where the run is, exit 130; a second Ctrl-C quits now.
       const controller = new AbortController();
@@ -205,62 +116,28 @@ export function registerTrain(program: Command): void {
         controller.abort();
       };
       process.on("SIGINT", onSigint);
-      let savedCheckpoint = run.progress !== null && existsSync(run.save);
-      let result: FitResult;
+      let outcome;
       try {
-        result = await fit(run.model, {
-          train: run.train,
-          val: run.val,
-          epochs: s.epochs,
-          batchSize: s.batchSize,
-          resolution: s.resolution,
-          optimizer: s.optimizer,
-          lr: s.lr,
-          schedule: s.schedule,
-          warmupEpochs: s.warmupEpochs,
-          labelSmoothing: s.labelSmoothing,
-          frozen: s.frozen,
-          dropout: s.dropout ?? undefined,
-          augment: s.augment,
-          shuffle: s.shuffle,
-          seed: s.seed,
-          threads: opts.threads,
-          preprocessing: run.preprocessing,
-          cacheFeatures: s.cacheFeatures,
-          patience: s.patience ?? undefined,
-          resume: run.progress ?? undefined,
-          signal: controller.signal,
-          onEvent: display.onEvent,
-          onEpochEnd: async ({ metrics, improved, progress }) => {
-            if (improved) {
-              await saveRunCheckpoint(run.save, run.model, run, { metrics, bestEpoch: metrics.epoch, decision: run.decision });
-              savedCheckpoint = true;
-            }
-            await saveResumeFile(resumePath, run.model, run, progress());
-          },
-        });
+        outcome = await executeRun(run, { display, threads: opts.threads, signal: controller.signal });
       } finally {
         process.off("SIGINT", onSigint);
         display.stopBar();
       }
-      if (result.stopped === "interrupted") {
-        await saveResumeFile(resumePath, run.model, run, result.progress);
-        // Nothing finished an epoch yet: the checkpoint is the weights so far.
-        if (!savedCheckpoint) await saveRunCheckpoint(run.save, run.model, run, { metrics: null, bestEpoch: null, decision: run.decision });
-      }
+      const { result } = outcome;
+      const report = opts.report && result.history.length ? await writeRunReport(run, outcome, { threads: opts.threads, display }) : null;
       const best = result.bestEpoch === null ? null : result.history[result.bestEpoch - 1];
-      const done = {
-        checkpoint: run.save,
-        resume: resumePath,
+      display.record("done", {
+        checkpoint: outcome.checkpoint,
+        resume: outcome.resume,
+        report: report?.path ?? null,
         stopped: result.stopped,
         epochs: result.history.length,
         bestEpoch: result.bestEpoch,
         bestValAccuracy: best?.valAccuracy ?? null,
-      };
-      display.record("done", done);
-      const how = result.stopped === "interrupted" ? `interrupted; continue with: convzoo train --resume ${resumePath}` : result.stopped === "early-stopped" ? "stopped early (no better validation accuracy)" : "done";
+      });
+      const how = result.stopped === "interrupted" ? `interrupted; continue with: convzoo train --resume ${outcome.resume}` : result.stopped === "early-stopped" ? "stopped early (no better validation accuracy)" : "done";
       const bestText = best?.valAccuracy != null ? `, best epoch ${best.epoch} (val acc ${(best.valAccuracy * 100).toFixed(1)}%)` : "";
-      display.note(`${how}${bestText}; saved ${run.save}`);
+      display.note(`${how}${bestText}; saved ${outcome.checkpoint}${report ? `, report ${report.path}` : ""}`);
       if (result.stopped === "interrupted") process.exitCode = 130;
     });
 }
