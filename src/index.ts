@@ -38,3 +38,8 @@ export { renderReport, writeReport, thumbnails, escapeHtml, REPORT_MISTAKES, REP
 export { readImageFolder, stratifiedSplit, IMAGE_EXTENSIONS, type ImageFolder, type Sample } from "./data/folder.js";
 export { epochBatches, type Batch, type BatchOptions } from "./data/loader.js";
 export { trainTransformRGB, randomResizedCropBox, type TrainTransform } from "./data/augment.js";
+export { readCsvList, parseCsv, type CsvRecord } from "./data/csv.js";
+export { readDataset, readLabelledImages, mapClassesByName, detectTrainValLayout, VAL_FOLDER_NAMES, type Dataset, type DatasetOptions } from "./data/dataset.js";
+export { closeDataWorkers, MIN_SAMPLES_FOR_WORKERS } from "./data/loader.js";
+export { DataWorkerPool, defaultDataWorkers } from "./data/workers.js";
+export { adjustBrightness, adjustContrast, adjustSaturation, adjustHue, colorJitterRGB, type ColorJitter } from "./data/augment.js";
