@@ -31,7 +31,7 @@ export { ConvzooError, ShapeError, WeightsError, InputFileError, OptionError } f
 export { float32, tensor, numel, type Tensor, type DType } from "./tensor.js";
 export * from "./train/index.js";
 export { fit, evaluate, type FitOptions, type FitEvent, type FitResult, type EpochMetrics } from "./train/fit.js";
-export { frozenPrefixes, STRATEGIES, type Strategy } from "./train/strategy.js";
+export { callOrder, frozenPrefixes, unfreezeStagesPrefixes, STRATEGIES, type Strategy } from "./train/strategy.js";
 export { classificationMetrics, LOSS_FLOOR, type ClassificationMetrics, type ClassMetrics, type Misclassified } from "./train/metrics.js";
 export { evaluateSamples, type EvaluateOptions, type Evaluation } from "./train/evaluate.js";
 export { renderReport, writeReport, thumbnails, escapeHtml, REPORT_MISTAKES, REPORT_MAX_MATRIX, type ReportData, type ReportEpoch } from "./train/report.js";
