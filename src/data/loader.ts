@@ -88,7 +88,8 @@ const sharedPools = new Map<number, DataWorkerPool>();
 
 function sharedPool(size: number): DataWorkerPool {
   let pool = sharedPools.get(size);
-  if (!pool) {
+  // A pool whose worker crashed fails every job: start afresh rather than fail every later epoch.
+  if (!pool || !pool.usable) {
     pool = new DataWorkerPool(size);
     sharedPools.set(size, pool);
   }

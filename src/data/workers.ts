@@ -127,6 +127,11 @@ export class DataWorkerPool {
     return slot;
   }
 
+  /** False once a worker has crashed or the pool was closed: its jobs then fail at once. */
+  get usable(): boolean {
+    return !this.failure && !this.closed;
+  }
+
   /** Work queued or in flight keeps the process alive (a caller is waiting for it); idle workers do not. */
   private setRef(busy: boolean): void {
     if (busy === this.referenced) return;
