@@ -10,6 +10,7 @@ import "../models/index.js";
 import { registerBench } from "./commands/bench.js";
 import { registerClassify } from "./commands/classify.js";
 import { registerCompare } from "./commands/compare.js";
+import { registerDemo } from "./commands/demo.js";
 import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerModels } from "./commands/models.js";
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerBench(program);
+  registerDemo(program);
   return program;
 }
 

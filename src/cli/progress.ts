@@ -7,17 +7,27 @@
 import cliProgress from "cli-progress";
 import type { FitEvent } from "../train/fit.js";
 
+export interface DisplayOptions {
+  /** Only progress bars and warnings: no notes, epoch lines or JSON records (the demo prints its own). */
+  quiet?: boolean;
+}
+
 export class TrainingDisplay {
   private bar: cliProgress.SingleBar | null = null;
   private readonly live: boolean;
+  private readonly quiet: boolean;
 
-  constructor(private readonly json: boolean) {
+  constructor(
+    private readonly json: boolean,
+    o: DisplayOptions = {},
+  ) {
     this.live = process.stderr.isTTY === true && !json;
+    this.quiet = o.quiet ?? false;
   }
 
   /** A line for people (stderr; suppressed in --json mode, where `record` carries the facts). */
   note(line: string): void {
-    if (!this.json) this.interrupt(() => console.error(line));
+    if (!this.json && !this.quiet) this.interrupt(() => console.error(line));
   }
 
   /** A warning: always on stderr, also in --json mode. */
@@ -27,7 +37,7 @@ export class TrainingDisplay {
 
   /** A JSON line on stdout in --json mode. */
   record(type: string, fields: Record<string, unknown>): void {
-    if (this.json) console.log(JSON.stringify({ type, ...fields }));
+    if (this.json && !this.quiet) console.log(JSON.stringify({ type, ...fields }));
   }
 
   readonly onEvent = (e: FitEvent): void => {

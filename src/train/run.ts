@@ -7,7 +7,8 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { loadModel } from "../api/load.js";
-import { readImageFolder, stratifiedSplit, type Sample } from "../data/folder.js";
+import { readDataset } from "../data/dataset.js";
+import { stratifiedSplit, type Sample } from "../data/folder.js";
 import type { Preprocessing } from "../data/preprocess.js";
 import { InputFileError, OptionError } from "../errors.js";
 import { initializeWeights } from "../models/graphs.js";
@@ -18,7 +19,7 @@ import type { OptimizerOptions } from "./optimizers.js";
 import { writeReport } from "./report.js";
 import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription, type RunSettings } from "./run_files.js";
 import type { ScheduleKind } from "./schedules.js";
-import { frozenPrefixes, type Strategy } from "./strategy.js";
+import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "./strategy.js";
 
 /** Where a run's messages go (the CLI's TrainingDisplay; something quieter for a library user). */
 export interface RunDisplay {
@@ -30,8 +31,10 @@ export interface RunDisplay {
 }
 
 export interface RunRequest {
-  /** Class-per-sub-folder image folder. */
+  /** Class-per-sub-folder image folder, a `path,label` CSV list, or a folder holding train/ and val/. */
   data: string;
+  /** Validation images (folder or CSV); default: DIR/val beside DIR/train, else a split of the data. */
+  val?: string;
   arch?: string;
   /** Starting weights (torchvision .pth or safetensors); the classifier is re-initialised for the data's classes. */
   weights?: string;
@@ -41,6 +44,8 @@ export interface RunRequest {
   strategy: Strategy;
   /** partial: parameter prefixes that stay fixed. */
   freeze?: string[];
+  /** partial: train the last K stages of the feature info (and the head), freeze the rest. */
+  unfreezeStages?: number;
   epochs: number;
   batchSize: number;
   optimizer: "sgd" | "adamw";
@@ -73,10 +78,16 @@ export interface PreparedRun extends RunDescription {
   decision: string[];
 }
 
-async function readData(dataDir: string, display: RunDisplay) {
-  const folder = await readImageFolder(dataDir);
-  if (folder.skipped.length) display.warn(`skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`);
-  return folder;
+/**
+ * The training and validation samples: a separate validation set when there is one (given, or
+ * found as DIR/train + DIR/val), else a stratified, seeded split of the training set.
+ */
+async function readSplit(data: string, val: string | null, valSplit: number, seed: number, display: RunDisplay) {
+  const ds = await readDataset({ path: data, val: val ?? undefined });
+  if (ds.skipped.length) display.warn(`skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${ds.skipped[0]})`);
+  display.note(ds.description);
+  const split = ds.val ? { train: ds.train, val: ds.val } : stratifiedSplit(ds.train, valSplit, seed);
+  return { classes: ds.classes, ...split, valSource: ds.valSource };
 }
 
 function checkWritable(path: string): void {
@@ -86,32 +97,33 @@ function checkWritable(path: string): void {
 
 export async function prepareRun(req: RunRequest, display: RunDisplay): Promise<PreparedRun> {
   checkWritable(req.save);
-  const folder = await readData(req.data, display);
+  const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display);
   const loaded = await loadModel({
     arch: req.arch,
     weights: req.weights,
     widthMult: req.widthMult,
     phi: req.phi,
     dropPath: req.dropPath,
-    numClasses: folder.classes.length,
+    numClasses: data.classes.length,
   });
   for (const note of loaded.notes) display.note(`note: ${note}`);
   const model = loaded.model;
   // Whatever the weights did not provide (everything, or a re-initialised classifier) starts from the seed.
   initializeWeights(model, req.seed);
-  const frozen = frozenPrefixes(model, req.strategy, req.freeze ?? []);
+  if (req.unfreezeStages !== undefined && req.freeze?.length) throw new OptionError("give --freeze or --unfreeze-stages, not both");
+  if (req.unfreezeStages !== undefined && req.strategy !== "partial") throw new OptionError(`--unfreeze-stages applies to --strategy partial, not ${req.strategy}`);
+  const frozen = req.unfreezeStages !== undefined ? unfreezeStagesPrefixes(model, req.unfreezeStages) : frozenPrefixes(model, req.strategy, req.freeze ?? []);
   const resolution = req.resolution ?? model.defaultResolution;
   const optimizer: OptimizerOptions =
     req.optimizer === "adamw"
       ? { kind: "adamw", weightDecay: req.weightDecay ?? 0.01 }
       : { kind: "sgd", momentum: req.momentum ?? 0.9, nesterov: req.nesterov ?? false, weightDecay: req.weightDecay ?? 1e-4 };
-  const { train, val } = stratifiedSplit(folder.samples, req.valSplit, req.seed);
   // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
   // records that, so `classify` and `export` preprocess the same way.
   const preprocessing: Preprocessing = { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
   const settings: RunSettings = {
     data: req.data,
-    valData: null,
+    valData: data.valSource,
     valSplit: req.valSplit,
     strategy: req.strategy,
     frozen,
@@ -132,7 +144,7 @@ export async function prepareRun(req: RunRequest, display: RunDisplay): Promise<
     patience: req.patience ?? null,
     initialWeights: req.weights ?? null,
   };
-  return { model, classes: folder.classes, preprocessing, settings, train, val, progress: null, save: req.save, decision: [] };
+  return { model, classes: data.classes, preprocessing, settings, train: data.train, val: data.val, progress: null, save: req.save, decision: [] };
 }
 
 /**
@@ -148,11 +160,10 @@ export async function prepareResumedRun(resumeFile: string, o: { data?: string; 
     settings.epochs = o.epochs;
   }
   const dir = o.data ?? settings.data;
-  const folder = await readData(dir, display);
-  if (folder.classes.join("\n") !== resumed.classes.join("\n")) {
-    throw new InputFileError(`${dir}: classes ${folder.classes.join(", ")} differ from the resumed run's ${resumed.classes.join(", ")}`);
+  const { classes, train, val } = await readSplit(dir, o.data ? null : settings.valData, settings.valSplit, settings.seed, display);
+  if (classes.join("\n") !== resumed.classes.join("\n")) {
+    throw new InputFileError(`${dir}: classes ${classes.join(", ")} differ from the resumed run's ${resumed.classes.join(", ")}`);
   }
-  const { train, val } = stratifiedSplit(folder.samples, settings.valSplit, settings.seed);
   const save = o.save ?? (resumeFile.endsWith(".resume.safetensors") ? `${resumeFile.slice(0, -".resume.safetensors".length)}.safetensors` : undefined);
   if (!save) throw new OptionError(`${resumeFile}: pass --save <file> (the checkpoint to write)`);
   checkWritable(save);

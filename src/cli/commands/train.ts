@@ -12,6 +12,7 @@ interface TrainOptions extends ArchFlags {
   weights?: string;
   strategy: Strategy;
   freeze?: string;
+  unfreezeStages?: number;
   epochs: number;
   batchSize: number;
   optimizer: "sgd" | "adamw";
@@ -24,6 +25,7 @@ interface TrainOptions extends ArchFlags {
   labelSmoothing: number;
   resolution?: number;
   valSplit: number;
+  val?: string;
   dropout?: number;
   dropPath?: number;
   augment: boolean;
@@ -38,7 +40,7 @@ interface TrainOptions extends ArchFlags {
 }
 
 /** The flags that decide a run's arithmetic: with --resume they come from the resume file. */
-const RUN_FLAGS = ["arch", "weights", "strategy", "freeze", "batchSize", "optimizer", "lr", "momentum", "nesterov", "weightDecay", "schedule", "warmupEpochs", "labelSmoothing", "resolution", "valSplit", "dropout", "dropPath", "augment", "shuffle", "seed", "patience", "widthMult", "phi"] as const;
+const RUN_FLAGS = ["arch", "weights", "strategy", "freeze", "unfreezeStages", "batchSize", "optimizer", "lr", "momentum", "nesterov", "weightDecay", "schedule", "warmupEpochs", "labelSmoothing", "resolution", "valSplit", "val", "dropout", "dropPath", "augment", "shuffle", "seed", "patience", "widthMult", "phi"] as const;
 
 function fraction(flag: string) {
   const parse = nonNegativeNumber(flag);
@@ -53,11 +55,16 @@ const kebab = (flag: string) => `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLower
 
 export function registerTrain(program: Command): void {
   addArchFlags(program.command("train [dataDir]"))
-    .description("train or fine-tune on an image folder (one sub-folder per class); writes the best checkpoint, a resume file and an HTML report")
+    .description("train or fine-tune on labelled images (a folder with one sub-folder per class, a path,label CSV, or DIR/train + DIR/val); writes the best checkpoint, a resume file and an HTML report")
     .option("--arch <arch>", "architecture (optional with a convzoo checkpoint as --weights)")
     .option("--weights <file>", "start from these weights (torchvision .pth or safetensors; the classifier is re-initialised for the folder's classes)")
     .addOption(new Option("--strategy <s>", "what trains: full (everything), head (the classifier only), partial (all but --freeze)").choices(STRATEGIES).default("full"))
     .option("--freeze <prefixes>", "partial: comma-separated parameter prefixes that stay fixed (conv1,bn1,layer1)")
+    .option("--unfreeze-stages <K>", "partial: the last K stages (see convzoo summary's feature info) and the head train; the rest stays fixed", (t) => {
+      const n = Number(t);
+      if (!Number.isInteger(n) || n < 0) throw new OptionError(`--unfreeze-stages expects an integer ≥ 0, got "${t}"`);
+      return n;
+    })
     .option("--epochs <E>", "passes over the training images", positiveInt("--epochs"), 10)
     .option("--batch-size <B>", "images per step", positiveInt("--batch-size"), 32)
     .addOption(new Option("--optimizer <o>", "optimizer").choices(["sgd", "adamw"]).default("sgd"))
@@ -69,7 +76,8 @@ export function registerTrain(program: Command): void {
     .option("--warmup-epochs <K>", "linear warm-up length in epochs", nonNegativeNumber("--warmup-epochs"), 0)
     .option("--label-smoothing <S>", "label smoothing ε", fraction("--label-smoothing"), 0)
     .option("--resolution <R>", "training input side (default: the architecture's)", positiveInt("--resolution"))
-    .option("--val-split <V>", "fraction of each class held out for validation (stratified, seeded)", fraction("--val-split"), 0.1)
+    .option("--val <path>", "validation images: a class-per-sub-folder folder or a path,label CSV (default: DIR/val beside DIR/train, else --val-split)")
+    .option("--val-split <V>", "without a validation set: the fraction of each class held out (stratified, seeded)", fraction("--val-split"), 0.1)
     .option("--dropout <P>", "override the rate of every dropout layer", fraction("--dropout"))
     .option("--drop-path <P>", "override the stochastic-depth rate (EfficientNet)", fraction("--drop-path"))
     .option("--no-augment", "no random crops or flips: resize the shorter side to R and centre-crop")
