@@ -12,6 +12,7 @@
  * alone on those features (cacheFeatures).
  */
 import { performance } from "node:perf_hooks";
+import type { ColorJitter } from "../data/augment.js";
 import type { Sample } from "../data/folder.js";
 import { batchCount, epochBatches } from "../data/loader.js";
 import type { Preprocessing } from "../data/preprocess.js";
@@ -46,6 +47,8 @@ export interface FitOptions {
   /** Overrides every Dropout layer's rate. */
   dropout?: number;
   augment: boolean;
+  /** torchvision ColorJitter on the augmented images (only with augment). */
+  colorJitter?: ColorJitter;
   shuffle: boolean;
   seed: number;
   threads?: number;
@@ -183,7 +186,8 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   const history: EpochMetrics[] = r ? [...r.history] : [];
   let bestEpoch = r?.bestEpoch ?? null;
   let bestValAccuracy = r?.bestValAccuracy ?? null;
-  const transform = { resolution: o.resolution, augment: o.augment, preprocessing: o.preprocessing };
+  if (o.colorJitter && !o.augment) throw new OptionError("colour jitter is an augmentation: it needs augmentation on (drop --no-augment)");
+  const transform = { resolution: o.resolution, augment: o.augment, preprocessing: o.preprocessing, colorJitter: o.colorJitter };
   const source: EpochSource = cached
     ? (rng) => featureBatches(cached.train, o.batchSize, o.shuffle, rng)
     : (rng) => imageBatches(o.train, { batchSize: o.batchSize, shuffle: o.shuffle, transform, rng, onBadFile });

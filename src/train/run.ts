@@ -9,6 +9,7 @@ import { dirname } from "node:path";
 import { loadModel } from "../api/load.js";
 import { readDataset } from "../data/dataset.js";
 import { stratifiedSplit, type Sample } from "../data/folder.js";
+import type { ColorJitter } from "../data/augment.js";
 import type { Preprocessing } from "../data/preprocess.js";
 import { InputFileError, OptionError } from "../errors.js";
 import { initializeWeights } from "../models/graphs.js";
@@ -60,6 +61,8 @@ export interface RunRequest {
   valSplit: number;
   dropout?: number;
   augment: boolean;
+  /** torchvision ColorJitter on the augmented images. */
+  colorJitter?: ColorJitter;
   shuffle: boolean;
   seed: number;
   patience?: number;
@@ -139,6 +142,7 @@ export async function prepareRun(req: RunRequest, display: RunDisplay): Promise<
     labelSmoothing: req.labelSmoothing ?? 0,
     dropout: req.dropout ?? null,
     augment: req.augment,
+    colorJitter: req.colorJitter ?? null,
     shuffle: req.shuffle,
     seed: req.seed,
     patience: req.patience ?? null,
@@ -199,6 +203,7 @@ export async function executeRun(run: PreparedRun, o: { display: RunDisplay; thr
     frozen: s.frozen,
     dropout: s.dropout ?? undefined,
     augment: s.augment,
+    colorJitter: s.colorJitter ?? undefined,
     shuffle: s.shuffle,
     seed: s.seed,
     threads: o.threads,

@@ -10,6 +10,7 @@
  */
 import { createModel } from "../models/registry.js";
 import type { Model, ResolvedOptions } from "../models/model.js";
+import type { ColorJitter } from "../data/augment.js";
 import type { Preprocessing } from "../data/preprocess.js";
 import { WeightsError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
@@ -38,6 +39,7 @@ export interface RunSettings {
   labelSmoothing: number;
   dropout: number | null;
   augment: boolean;
+  colorJitter: ColorJitter | null;
   shuffle: boolean;
   seed: number;
   patience: number | null;

@@ -66,7 +66,7 @@ function run(m: Model): RunDescription {
     settings: {
       data: "data", valData: null, valSplit: 0.25, strategy: "full", frozen: [], cacheFeatures: false, epochs: 3, batchSize: 4, resolution: 32,
       optimizer: { kind: "sgd", momentum: 0.9 }, lr: 0.02, schedule: "cosine", warmupEpochs: 0, labelSmoothing: 0, dropout: null,
-      augment: true, shuffle: true, seed: 5, patience: null, initialWeights: null,
+      augment: true, colorJitter: null, shuffle: true, seed: 5, patience: null, initialWeights: null,
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { Option } from "commander";
+import type { ColorJitter } from "../../data/augment.js";
 import { OptionError } from "../../errors.js";
 import { executeRun, prepareResumedRun, prepareRun, writeRunReport } from "../../train/run.js";
 import { SCHEDULES, type ScheduleKind } from "../../train/schedules.js";
@@ -29,6 +30,7 @@ interface TrainOptions extends ArchFlags {
   dropout?: number;
   dropPath?: number;
   augment: boolean;
+  colorJitter?: ColorJitter;
   shuffle: boolean;
   seed: number;
   patience?: number;
@@ -40,7 +42,7 @@ interface TrainOptions extends ArchFlags {
 }
 
 /** The flags that decide a run's arithmetic: with --resume they come from the resume file. */
-const RUN_FLAGS = ["arch", "weights", "strategy", "freeze", "unfreezeStages", "batchSize", "optimizer", "lr", "momentum", "nesterov", "weightDecay", "schedule", "warmupEpochs", "labelSmoothing", "resolution", "valSplit", "val", "dropout", "dropPath", "augment", "shuffle", "seed", "patience", "widthMult", "phi"] as const;
+const RUN_FLAGS = ["arch", "weights", "strategy", "freeze", "unfreezeStages", "batchSize", "optimizer", "lr", "momentum", "nesterov", "weightDecay", "schedule", "warmupEpochs", "labelSmoothing", "resolution", "valSplit", "val", "dropout", "dropPath", "augment", "colorJitter", "shuffle", "seed", "patience", "widthMult", "phi"] as const;
 
 function fraction(flag: string) {
   const parse = nonNegativeNumber(flag);
@@ -49,6 +51,14 @@ function fraction(flag: string) {
     if (v >= 1) throw new OptionError(`${flag} expects a number in [0, 1), got "${text}"`);
     return v;
   };
+}
+
+function parseColorJitter(text: string): ColorJitter {
+  const parts = text.split(",").map((p) => Number(p.trim()));
+  const bad = () => new OptionError(`--color-jitter expects brightness,contrast,saturation,hue (each ≥ 0, hue ≤ 0.5), got "${text}"`);
+  if (parts.length !== 4 || parts.some((v) => !Number.isFinite(v) || v < 0) || parts[3] > 0.5) throw bad();
+  const [brightness, contrast, saturation, hue] = parts;
+  return { brightness, contrast, saturation, hue };
 }
 
 const kebab = (flag: string) => `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -81,6 +91,7 @@ export function registerTrain(program: Command): void {
     .option("--dropout <P>", "override the rate of every dropout layer", fraction("--dropout"))
     .option("--drop-path <P>", "override the stochastic-depth rate (EfficientNet)", fraction("--drop-path"))
     .option("--no-augment", "no random crops or flips: resize the shorter side to R and centre-crop")
+    .option("--color-jitter <b,c,s,h>", "torchvision ColorJitter strengths: brightness, contrast, saturation, hue (e.g. 0.4,0.4,0.4,0.1)", parseColorJitter)
     .option("--no-shuffle", "take batches in folder order (classes sorted, files sorted)")
     .option("--seed <N>", "seed for initialisation, split, shuffle, augmentation and dropout", (t) => {
       const n = Number(t);
