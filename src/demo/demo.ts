@@ -34,8 +34,8 @@ export interface DemoOptions {
   valPerClass?: number;
   adaptEpochs?: number;
   display: RunDisplay;
-  /** Called when a stage starts ("pretraining", "head" …) and ends, for a person watching. */
-  onStage?: (stage: string, done: DemoRow | null) => void;
+  /** Called when a stage starts ("pretrain", "head" …) and ends, for a person watching. */
+  onStage?: (stage: DemoRow["strategy"] | "auto", done: DemoRow | null) => void;
 }
 
 export interface DemoRow {
@@ -51,6 +51,8 @@ export interface DemoRow {
 export interface DemoResult {
   pretrained: DemoRow;
   rows: DemoRow[];
+  /** What `--strategy auto` picks for the adaptation, and its figures. */
+  auto: { strategy: string; lines: string[] };
 }
 
 /** Which strategy a demo row runs, and from which weights. */
@@ -93,31 +95,36 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   };
   try {
     // mobilenet_v3_small's BatchNorm momentum is 0.01 (torchvision): its running statistics need a
-    // few hundred steps to settle, so pretraining runs ~30 steps per epoch for 16 epochs.
+    // few hundred steps to settle, so pretraining runs ~30 steps per epoch for 12 epochs (375 steps).
     const pretrained = await timed("pretrain", {
       ...common,
       data: join(data, "digits0-4"),
       strategy: "full",
-      epochs: o.pretrainEpochs ?? 16,
+      epochs: o.pretrainEpochs ?? 12,
       batchSize: 32,
       lr: 0.05,
       save: join(o.out, "pretrained.safetensors"),
     });
+    const adapt = join(data, "digits5-9");
+    // What auto would choose here (measured: data size × a linear probe of the pretrained features).
+    const probe = await prepareRun({ ...common, data: adapt, weights: pretrained.checkpoint, strategy: "auto", epochs: 1, batchSize: 16, save: join(o.out, "auto.safetensors"), threads: o.threads }, o.display);
+    const auto = { strategy: probe.settings.strategy, lines: probe.decision };
+    o.onStage?.("auto", null);
     const rows: DemoRow[] = [];
     for (const strategy of DEMO_STRATEGIES) {
       rows.push(
         await timed(strategy, {
           ...common,
           ...adaptation(strategy, pretrained.checkpoint),
-          data: join(data, "digits5-9"),
-          epochs: o.adaptEpochs ?? 30,
+          data: adapt,
+          epochs: o.adaptEpochs ?? 20,
           batchSize: 16,
           lr: 0.02,
           save: join(o.out, `${strategy}.safetensors`),
         }),
       );
     }
-    return { pretrained, rows };
+    return { pretrained, rows, auto };
   } finally {
     await closeDataWorkers();
   }

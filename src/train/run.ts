@@ -9,6 +9,7 @@ import { dirname } from "node:path";
 import { loadModel } from "../api/load.js";
 import { readDataset } from "../data/dataset.js";
 import { stratifiedSplit, type Sample } from "../data/folder.js";
+import { skippedFileMessage } from "../data/loader.js";
 import type { ColorJitter } from "../data/augment.js";
 import type { Preprocessing } from "../data/preprocess.js";
 import { InputFileError, OptionError } from "../errors.js";
@@ -20,6 +21,7 @@ import type { OptimizerOptions } from "./optimizers.js";
 import { writeReport } from "./report.js";
 import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription, type RunSettings } from "./run_files.js";
 import type { ScheduleKind } from "./schedules.js";
+import { chooseStrategy } from "./auto.js";
 import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "./strategy.js";
 
 /** Where a run's messages go (the CLI's TrainingDisplay; something quieter for a library user). */
@@ -42,7 +44,8 @@ export interface RunRequest {
   widthMult?: number;
   phi?: number;
   dropPath?: number;
-  strategy: Strategy;
+  /** What trains; `auto` measures the data and picks one (see auto.ts). */
+  strategy: Strategy | "auto";
   /** partial: parameter prefixes that stay fixed. */
   freeze?: string[];
   /** partial: train the last K stages of the feature info (and the head), freeze the rest. */
@@ -66,6 +69,8 @@ export interface RunRequest {
   shuffle: boolean;
   seed: number;
   patience?: number;
+  /** ONNX Runtime threads for the measurements before training (auto). */
+  threads?: number;
   /** The checkpoint to write (the best epoch); the resume file and report go beside it. */
   save: string;
 }
@@ -115,23 +120,45 @@ export async function prepareRun(req: RunRequest, display: RunDisplay): Promise<
   initializeWeights(model, req.seed);
   if (req.unfreezeStages !== undefined && req.freeze?.length) throw new OptionError("give --freeze or --unfreeze-stages, not both");
   if (req.unfreezeStages !== undefined && req.strategy !== "partial") throw new OptionError(`--unfreeze-stages applies to --strategy partial, not ${req.strategy}`);
-  const frozen = req.unfreezeStages !== undefined ? unfreezeStagesPrefixes(model, req.unfreezeStages) : frozenPrefixes(model, req.strategy, req.freeze ?? []);
+  if (req.strategy === "auto" && req.freeze?.length) throw new OptionError("--strategy auto chooses what to freeze; drop --freeze");
   const resolution = req.resolution ?? model.defaultResolution;
+  // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
+  // records that, so `classify` and `export` preprocess the same way.
+  const preprocessing: Preprocessing = { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
+  let strategy: Strategy;
+  let frozen: string[];
+  let decision: string[] = [];
+  if (req.strategy === "auto") {
+    const choice = await chooseStrategy(model, data.train, {
+      classes: data.classes,
+      resolution,
+      preprocessing,
+      threads: req.threads,
+      seed: req.seed,
+      hasPretrainedWeights: req.weights !== undefined,
+      onBadFile: (path, reason) => display.warn(skippedFileMessage(path, reason)),
+      onProgress: (phase, done, total) => display.onEvent({ type: "features", done, total }),
+    });
+    display.stopBar?.();
+    strategy = choice.strategy;
+    frozen = choice.freeze;
+    decision = ["auto strategy:", ...choice.lines.map((l) => `  ${l}`)];
+  } else {
+    strategy = req.strategy;
+    frozen = req.unfreezeStages !== undefined ? unfreezeStagesPrefixes(model, req.unfreezeStages) : frozenPrefixes(model, req.strategy, req.freeze ?? []);
+  }
   const optimizer: OptimizerOptions =
     req.optimizer === "adamw"
       ? { kind: "adamw", weightDecay: req.weightDecay ?? 0.01 }
       : { kind: "sgd", momentum: req.momentum ?? 0.9, nesterov: req.nesterov ?? false, weightDecay: req.weightDecay ?? 1e-4 };
-  // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
-  // records that, so `classify` and `export` preprocess the same way.
-  const preprocessing: Preprocessing = { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
   const settings: RunSettings = {
     data: req.data,
     valData: data.valSource,
     valSplit: req.valSplit,
-    strategy: req.strategy,
+    strategy: req.strategy === "auto" ? `auto: ${strategy}` : strategy,
     frozen,
     // The head alone trains on features computed once when nothing varies between epochs.
-    cacheFeatures: req.strategy === "head" && !req.augment,
+    cacheFeatures: strategy === "head" && !req.augment,
     epochs: req.epochs,
     batchSize: req.batchSize,
     resolution,
@@ -148,7 +175,7 @@ export async function prepareRun(req: RunRequest, display: RunDisplay): Promise<
     patience: req.patience ?? null,
     initialWeights: req.weights ?? null,
   };
-  return { model, classes: data.classes, preprocessing, settings, train: data.train, val: data.val, progress: null, save: req.save, decision: [] };
+  return { model, classes: data.classes, preprocessing, settings, train: data.train, val: data.val, progress: null, save: req.save, decision };
 }
 
 /**
@@ -188,6 +215,7 @@ export async function executeRun(run: PreparedRun, o: { display: RunDisplay; thr
   const s = run.settings;
   const resume = siblingPath(run.save, ".resume.safetensors");
   for (const line of run.decision) o.display.note(line);
+  if (run.decision.length) o.display.record("decision", { strategy: s.strategy, frozen: s.frozen, lines: run.decision });
   let savedCheckpoint = run.progress !== null && existsSync(run.save);
   const result = await fit(run.model, {
     train: run.train,
@@ -236,7 +264,7 @@ export async function executeRun(run: PreparedRun, o: { display: RunDisplay; thr
  */
 export async function writeRunReport(run: PreparedRun, outcome: RunOutcome, o: { threads?: number; display: RunDisplay }): Promise<{ path: string; evaluation: Evaluation | null }> {
   const best = await loadModel({ weights: outcome.checkpoint });
-  const onBadFile = (path: string, reason: string) => o.display.warn(`skipped ${path}: ${reason}`);
+  const onBadFile = (path: string, reason: string) => o.display.warn(skippedFileMessage(path, reason));
   const evaluation = run.val.length
     ? await evaluateSamples(best.model, run.val, { classes: run.classes, resolution: run.settings.resolution, preprocessing: run.preprocessing, batchSize: run.settings.batchSize, threads: o.threads, onBadFile })
     : null;

@@ -42,11 +42,14 @@ export function registerDemo(program: Command): void {
         threads: opts.threads,
         display,
         onStage: (stage, row) => {
-          if (!row) say(`${DESCRIPTIONS[stage as DemoRow["strategy"]]} …`);
+          if (stage === "auto") return;
+          if (!row) say(`${DESCRIPTIONS[stage]} …`);
           else say(`  val accuracy ${(row.valAccuracy * 100).toFixed(1)}% in ${row.seconds.toFixed(1)} s → ${row.checkpoint}`);
         },
       });
       const rows = [result.pretrained, ...result.rows];
+      say("");
+      for (const line of result.auto.lines) say(line);
       say("");
       console.error(table(["strategy", "val accuracy", "seconds", "checkpoint"], rows.map((r) => [r.strategy === "pretrain" ? "pretrain (digits 0-4)" : r.strategy, `${(r.valAccuracy * 100).toFixed(1)}%`, r.seconds.toFixed(1), r.checkpoint]), ["left", "right", "right", "left"]));
       const scratch = result.rows.find((r) => r.strategy === "scratch")!;

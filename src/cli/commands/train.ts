@@ -11,7 +11,7 @@ import { TrainingDisplay } from "../progress.js";
 interface TrainOptions extends ArchFlags {
   arch?: string;
   weights?: string;
-  strategy: Strategy;
+  strategy: Strategy | "auto";
   freeze?: string;
   unfreezeStages?: number;
   epochs: number;
@@ -68,7 +68,11 @@ export function registerTrain(program: Command): void {
     .description("train or fine-tune on labelled images (a folder with one sub-folder per class, a path,label CSV, or DIR/train + DIR/val); writes the best checkpoint, a resume file and an HTML report")
     .option("--arch <arch>", "architecture (optional with a convzoo checkpoint as --weights)")
     .option("--weights <file>", "start from these weights (torchvision .pth or safetensors; the classifier is re-initialised for the folder's classes)")
-    .addOption(new Option("--strategy <s>", "what trains: full (everything), head (the classifier only), partial (all but --freeze)").choices(STRATEGIES).default("full"))
+    .addOption(
+      new Option("--strategy <s>", "what trains: full (everything), head (the classifier only), partial (all but --freeze / --unfreeze-stages), auto (measured on the data: size x similarity)")
+        .choices([...STRATEGIES, "auto"])
+        .default("full"),
+    )
     .option("--freeze <prefixes>", "partial: comma-separated parameter prefixes that stay fixed (conv1,bn1,layer1)")
     .option("--unfreeze-stages <K>", "partial: the last K stages (see convzoo summary's feature info) and the head train; the rest stays fixed", (t) => {
       const n = Number(t);
