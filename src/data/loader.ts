@@ -168,3 +168,8 @@ export async function* epochBatches(samples: readonly Sample[], o: BatchOptions)
     }
   }
 }
+
+/** The warning for a file left out: `skipped <path>: <why>` (decoder messages already start with the path). */
+export function skippedFileMessage(path: string, reason: string): string {
+  return `skipped ${reason.startsWith(path) ? reason : `${path}: ${reason}`}`;
+}

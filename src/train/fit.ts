@@ -14,9 +14,9 @@
 import { performance } from "node:perf_hooks";
 import type { ColorJitter } from "../data/augment.js";
 import type { Sample } from "../data/folder.js";
-import { batchCount, epochBatches } from "../data/loader.js";
+import { batchCount, epochBatches, skippedFileMessage } from "../data/loader.js";
 import type { Preprocessing } from "../data/preprocess.js";
-import { OptionError } from "../errors.js";
+import { OptionError, ShapeError } from "../errors.js";
 import { headInferenceGraph, headModule } from "../models/graphs.js";
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
@@ -150,7 +150,7 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   for (const s of [...o.train, ...o.val]) {
     if (s.label >= k) throw new OptionError(`${s.path}: label ${s.label} but the model has ${k} classes`);
   }
-  const onBadFile = (path: string, reason: string) => emit({ type: "warning", message: `skipped ${path}: ${reason}` });
+  const onBadFile = (path: string, reason: string) => emit({ type: "warning", message: skippedFileMessage(path, reason) });
   const stepsPerEpoch = batchCount(o.train.length, o.batchSize);
   const schedule = makeSchedule({ kind: o.schedule, lr: o.lr, epochs: o.epochs, stepsPerEpoch, warmupEpochs: o.warmupEpochs });
 
@@ -191,6 +191,8 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   const source: EpochSource = cached
     ? (rng) => featureBatches(cached.train, o.batchSize, o.shuffle, rng)
     : (rng) => imageBatches(o.train, { batchSize: o.batchSize, shuffle: o.shuffle, transform, rng, onBadFile });
+  /** Short-batch sizes the network cannot train on (see the step loop). */
+  const untrainable = new Set<number>();
   let stopped: StopReason = "completed";
   let progress!: FitProgress;
   emit({
@@ -230,9 +232,25 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
           step++;
           continue;
         }
-        lr = schedule(trainer.stepCount);
         const b = batch.labels.length;
-        const loss = await trainer.step(batch.input, targetDistribution(batch.labels, k, o.labelSmoothing ?? 0), lr);
+        if (untrainable.has(b)) {
+          step++;
+          continue;
+        }
+        lr = schedule(trainer.stepCount);
+        let loss: number;
+        try {
+          loss = await trainer.step(batch.input, targetDistribution(batch.labels, k, o.labelSmoothing ?? 0), lr);
+        } catch (e) {
+          // A last short batch the network cannot train on (BatchNorm needs two values per channel:
+          // one image at a 1×1 feature map) is left out, as torch's drop_last would; the main batch
+          // size compiled, so only the size can be at fault.
+          if (!(e instanceof ShapeError) || b >= o.batchSize) throw e;
+          untrainable.add(b);
+          emit({ type: "warning", message: `the last batch of ${b} image${b > 1 ? "s" : ""} is left out of every epoch: ${e.message}` });
+          step++;
+          continue;
+        }
         if (!Number.isFinite(loss)) throw new OptionError(`training diverged: loss is ${loss} at epoch ${epoch + 1}, step ${step + 1} (lower --lr?)`);
         const logits = trainer.lastLogits;
         for (let i = 0; i < b; i++) if (argmaxRow(logits, k, i) === batch.labels[i]) sums.correct++;
@@ -313,7 +331,7 @@ async function evaluateFeatures(model: Model, f: Features, threads?: number) {
 
 /** Mean cross-entropy and top-1 accuracy of `model` on samples (the no-augmentation transform). */
 export async function evaluate(model: Model, samples: readonly Sample[], o: Pick<FitOptions, "batchSize" | "resolution" | "preprocessing" | "threads" | "onEvent">) {
-  const onBadFile = (path: string, reason: string) => o.onEvent?.({ type: "warning", message: `skipped ${path}: ${reason}` });
+  const onBadFile = (path: string, reason: string) => o.onEvent?.({ type: "warning", message: skippedFileMessage(path, reason) });
   const m = await evaluateSamples(model, samples, { resolution: o.resolution, preprocessing: o.preprocessing, batchSize: o.batchSize, threads: o.threads, onBadFile });
   return { loss: m.loss, accuracy: m.top1 };
 }

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { relative } from "node:path";
 import { loadModel } from "../../api/load.js";
 import { readImageFolder, type Sample } from "../../data/folder.js";
+import { skippedFileMessage } from "../../data/loader.js";
 import { InputFileError, WeightsError } from "../../errors.js";
 import { evaluateSamples, type Evaluation } from "../../train/evaluate.js";
 import { writeReport, type ReportEpoch } from "../../train/report.js";
@@ -48,7 +49,7 @@ export function registerEval(program: Command): void {
         preprocessing: loaded.preprocessing,
         batchSize: opts.batchSize,
         threads: opts.threads,
-        onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: skipped ${path}: ${reason}`),
+        onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${skippedFileMessage(path, reason)}`),
         onProgress: live ? (done, total) => process.stderr.write(`\revaluating ${done}/${total}`) : undefined,
       });
       if (live) process.stderr.write("\r\x1b[K");
