@@ -30,7 +30,7 @@ export { Random } from "./random.js";
 export { ConvzooError, ShapeError, WeightsError, InputFileError, OptionError } from "./errors.js";
 export { float32, tensor, numel, type Tensor, type DType } from "./tensor.js";
 export * from "./train/index.js";
-export { fit, evaluate, type FitOptions, type FitEvent, type FitResult, type EpochMetrics } from "./train/fit.js";
+export { fit, evaluate, type FitOptions, type FitEvent, type FitResult, type EpochMetrics, type FitProgress, type EpochEnd, type StopReason } from "./train/fit.js";
 export { callOrder, frozenPrefixes, unfreezeStagesPrefixes, STRATEGIES, type Strategy } from "./train/strategy.js";
 export { classificationMetrics, LOSS_FLOOR, type ClassificationMetrics, type ClassMetrics, type Misclassified } from "./train/metrics.js";
 export { evaluateSamples, type EvaluateOptions, type Evaluation } from "./train/evaluate.js";
@@ -43,3 +43,8 @@ export { readDataset, readLabelledImages, mapClassesByName, detectTrainValLayout
 export { closeDataWorkers, MIN_SAMPLES_FOR_WORKERS } from "./data/loader.js";
 export { DataWorkerPool, defaultDataWorkers } from "./data/workers.js";
 export { adjustBrightness, adjustContrast, adjustSaturation, adjustHue, colorJitterRGB, type ColorJitter } from "./data/augment.js";
+export { extractFeatures, type Features, type FeatureOptions } from "./train/features.js";
+export { prepareRun, prepareResumedRun, executeRun, writeRunReport, type RunRequest, type PreparedRun, type RunOutcome, type RunDisplay } from "./train/run.js";
+export { saveRunCheckpoint, saveResumeFile, readResumeFile, siblingPath, type RunSettings, type RunDescription, type ResumedRun } from "./train/run_files.js";
+export { runDemo, DEMO_STRATEGIES, type DemoOptions, type DemoResult, type DemoRow, type DemoStrategy } from "./demo/demo.js";
+export { writeDigitFolders } from "./demo/mnist.js";
