@@ -127,7 +127,7 @@ export class BatchNorm2d extends Module {
     const a = ops.div(g, ops.reshape(g, ctx.param(this, "weight"), bc), ops.sqrt(g, ops.add(g, variance, ops.scalarConstant(g, this.eps))));
     const b = ops.sub(g, ops.reshape(g, ctx.param(this, "bias"), bc), ops.mul(g, mean, a));
     const y = ops.add(g, ops.mul(g, x, a), b);
-    const m = this.momentum;
+    const m = ctx.batchNormMomentum ?? this.momentum;
     const update = (name: string, batch: Value, scale: number) => {
       const running = ctx.param(this, name);
       const next = ops.add(g, ops.mul(g, running, ops.scalarConstant(g, 1 - m)), ops.mul(g, ops.reshape(g, batch, [c]), ops.scalarConstant(g, m * scale)));

@@ -27,6 +27,7 @@ import { extractFeatures, type Features } from "./features.js";
 import { targetDistribution, underPrefix } from "./graph.js";
 import { classificationMetrics } from "./metrics.js";
 import type { OptimizerOptions } from "./optimizers.js";
+import { recalibrateBatchNorm } from "./recalibrate.js";
 import { makeSchedule, type ScheduleKind } from "./schedules.js";
 import { Trainer } from "./session.js";
 import type { TrainerState } from "./state.js";
@@ -59,6 +60,11 @@ export interface FitOptions {
    * augmentation: every parameter outside the head must be frozen).
    */
   cacheFeatures?: boolean;
+  /**
+   * After each epoch, recompute the running statistics of the BatchNorm layers that train from a
+   * pass over the training images (torch's update_bn; see recalibrate.ts) before validating.
+   */
+  recalibrateBatchNorm?: boolean;
   /** Early stopping: stop after this many epochs without a better validation accuracy. */
   patience?: number;
   /** Continue from a saved run (its weights must already be in the model). */
@@ -266,6 +272,12 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
         }
       }
       trainer.writeBack(model);
+      if (o.recalibrateBatchNorm && !cached) {
+        const recalibration = { batchSize: o.batchSize, resolution: o.resolution, preprocessing: o.preprocessing, frozen: o.frozen, threads: o.threads, onBadFile };
+        // The trainer carries the new statistics on, so a resumed run (which starts from the
+        // model's) continues exactly as this one does.
+        trainer.setRunningStatistics(await recalibrateBatchNorm(model, o.train, recalibration));
+      }
       const val = o.val.length === 0 ? null : cached ? await evaluateFeatures(model, cached.val, o.threads) : await evaluate(model, o.val, o);
       const seconds = (performance.now() - t0) / 1000;
       const m: EpochMetrics = {

@@ -69,6 +69,8 @@ export interface RunRequest {
   shuffle: boolean;
   seed: number;
   patience?: number;
+  /** Recompute the trained BatchNorm layers' running statistics after each epoch (recalibrate.ts). */
+  recalibrateBn?: boolean;
   /** ONNX Runtime threads for the measurements before training (auto). */
   threads?: number;
   /** The checkpoint to write (the best epoch); the resume file and report go beside it. */
@@ -173,6 +175,7 @@ export async function prepareRun(req: RunRequest, display: RunDisplay): Promise<
     shuffle: req.shuffle,
     seed: req.seed,
     patience: req.patience ?? null,
+    recalibrateBatchNorm: req.recalibrateBn ?? false,
     initialWeights: req.weights ?? null,
   };
   return { model, classes: data.classes, preprocessing, settings, train: data.train, val: data.val, progress: null, save: req.save, decision };
@@ -238,6 +241,7 @@ export async function executeRun(run: PreparedRun, o: { display: RunDisplay; thr
     preprocessing: run.preprocessing,
     cacheFeatures: s.cacheFeatures,
     patience: s.patience ?? undefined,
+    recalibrateBatchNorm: s.recalibrateBatchNorm ?? false,
     resume: run.progress ?? undefined,
     signal: o.signal,
     onEvent: (e) => o.display.onEvent(e),

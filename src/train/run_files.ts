@@ -43,6 +43,7 @@ export interface RunSettings {
   shuffle: boolean;
   seed: number;
   patience: number | null;
+  recalibrateBatchNorm: boolean;
   initialWeights: string | null;
 }
 

@@ -79,6 +79,11 @@ export class Trainer {
     this.state.writeBack(model);
   }
 
+  /** See TrainingState.setRunningStatistics. */
+  setRunningStatistics(stats: ReadonlyMap<string, Float32Array>): void {
+    this.state.setRunningStatistics(stats);
+  }
+
   /** Optimizer slots, step count and generator state (call writeBack for the weights). */
   exportState(): TrainerState {
     return this.state.exportState();

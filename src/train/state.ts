@@ -68,6 +68,18 @@ export class TrainingState {
     return this.values.get(entry.input)!;
   }
 
+  /**
+   * Replaces the running statistics the graph carries (BatchNorm recalibration); keys without a
+   * state entry (frozen layers) are ignored.
+   */
+  setRunningStatistics(stats: ReadonlyMap<string, Float32Array>): void {
+    for (const s of this.spec.state) {
+      if (s.kind !== "running_mean" && s.kind !== "running_var") continue;
+      const v = stats.get(s.key);
+      if (v) this.values.set(s.input, v.slice());
+    }
+  }
+
   /** Optimizer slots, step count and generator state: what resume needs besides the weights. */
   exportState(): TrainerState {
     const slots = new Map<string, Float32Array>();

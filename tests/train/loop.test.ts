@@ -66,7 +66,7 @@ function run(m: Model): RunDescription {
     settings: {
       data: "data", valData: null, valSplit: 0.25, strategy: "full", frozen: [], cacheFeatures: false, epochs: 3, batchSize: 4, resolution: 32,
       optimizer: { kind: "sgd", momentum: 0.9 }, lr: 0.02, schedule: "cosine", warmupEpochs: 0, labelSmoothing: 0, dropout: null,
-      augment: true, colorJitter: null, shuffle: true, seed: 5, patience: null, initialWeights: null,
+      augment: true, colorJitter: null, shuffle: true, seed: 5, patience: null, recalibrateBatchNorm: false, initialWeights: null,
     },
   };
 }
@@ -81,9 +81,9 @@ function differing(a: Model, b: Model): string[] {
   }).map(([k]) => k);
 }
 
-test("resume mid-epoch through the resume file gives the uninterrupted run's weights exactly", async () => {
+test("resume mid-epoch through the resume file gives the uninterrupted run's weights exactly (BatchNorm recalibrated each epoch)", async () => {
   const whole = model();
-  const full = await fit(whole, options(whole));
+  const full = await fit(whole, options(whole, { recalibrateBatchNorm: true }));
   assert.equal(full.stopped, "completed");
   assert.equal(full.history.length, 3);
 
@@ -91,6 +91,7 @@ test("resume mid-epoch through the resume file gives the uninterrupted run's wei
   const first = model();
   const controller = new AbortController();
   const part = await fit(first, options(first, {
+    recalibrateBatchNorm: true,
     signal: controller.signal,
     onEvent: (e) => {
       if (e.type === "step" && e.epoch === 2 && e.step === 2) controller.abort();
@@ -102,7 +103,7 @@ test("resume mid-epoch through the resume file gives the uninterrupted run's wei
   await saveResumeFile(file, first, run(first), part.progress);
 
   const resumed = await readResumeFile(file);
-  const rest = await fit(resumed.model, options(resumed.model, { resume: resumed.progress }));
+  const rest = await fit(resumed.model, options(resumed.model, { resume: resumed.progress, recalibrateBatchNorm: true }));
   assert.equal(rest.stopped, "completed");
   assert.deepEqual(differing(whole, resumed.model), []);
   // The history carries on: epoch 2's figures include the steps before the interruption.

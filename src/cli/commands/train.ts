@@ -34,6 +34,7 @@ interface TrainOptions extends ArchFlags {
   shuffle: boolean;
   seed: number;
   patience?: number;
+  recalibrateBn?: boolean;
   threads?: number;
   save?: string;
   resume?: string;
@@ -42,7 +43,7 @@ interface TrainOptions extends ArchFlags {
 }
 
 /** The flags that decide a run's arithmetic: with --resume they come from the resume file. */
-const RUN_FLAGS = ["arch", "weights", "strategy", "freeze", "unfreezeStages", "batchSize", "optimizer", "lr", "momentum", "nesterov", "weightDecay", "schedule", "warmupEpochs", "labelSmoothing", "resolution", "valSplit", "val", "dropout", "dropPath", "augment", "colorJitter", "shuffle", "seed", "patience", "widthMult", "phi"] as const;
+const RUN_FLAGS = ["arch", "weights", "strategy", "freeze", "unfreezeStages", "batchSize", "optimizer", "lr", "momentum", "nesterov", "weightDecay", "schedule", "warmupEpochs", "labelSmoothing", "resolution", "valSplit", "val", "dropout", "dropPath", "augment", "colorJitter", "shuffle", "seed", "patience", "recalibrateBn", "widthMult", "phi"] as const;
 
 function fraction(flag: string) {
   const parse = nonNegativeNumber(flag);
@@ -103,6 +104,7 @@ export function registerTrain(program: Command): void {
       return n;
     }, 0)
     .option("--patience <N>", "early stopping: stop after N epochs without a better validation accuracy", positiveInt("--patience"))
+    .option("--recalibrate-bn", "after each epoch, recompute the running statistics of the BatchNorm layers that train from a pass over the training images (torch's update_bn), so the eval-mode model matches the training-mode one")
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--save <file>", "checkpoint to write: the best epoch by validation accuracy (safetensors, torchvision keys + metadata)")
     .option("--resume <file>", "continue a run from its .resume.safetensors file, exactly where it stopped")
