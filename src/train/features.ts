@@ -8,20 +8,12 @@
 import { Predictor } from "../api/predictor.js";
 import type { Sample } from "../data/folder.js";
 import { epochBatches } from "../data/loader.js";
-import type { Preprocessing } from "../data/preprocess.js";
 import type { Model } from "../models/model.js";
 import { Random } from "../random.js";
+import type { EvaluateOptions } from "./evaluate.js";
 
-export interface FeatureOptions {
-  resolution: number;
-  preprocessing: Preprocessing;
-  batchSize?: number;
-  threads?: number;
-  /** Called once per file that cannot be decoded (it is left out). */
-  onBadFile?: (path: string, reason: string) => void;
-  /** Called after each batch with the images done so far. */
-  onProgress?: (done: number, total: number) => void;
-}
+/** Evaluation's options less the class names: the same images, transform and batching. */
+export type FeatureOptions = Omit<EvaluateOptions, "classes">;
 
 export interface Features {
   /** [n, dims] row-major, rows in sample order (files that failed to decode left out). */

@@ -2,48 +2,24 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import type { ColorJitter } from "../../data/augment.js";
 import { OptionError } from "../../errors.js";
-import { executeRun, prepareResumedRun, prepareRun, writeRunReport } from "../../train/run.js";
-import { SCHEDULES, type ScheduleKind } from "../../train/schedules.js";
-import { STRATEGIES, type Strategy } from "../../train/strategy.js";
-import { type ArchFlags, addArchFlags, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
+import { executeRun, prepareResumedRun, prepareRun, writeRunReport, type RunRequest } from "../../train/run.js";
+import { SCHEDULES } from "../../train/schedules.js";
+import { STRATEGIES } from "../../train/strategy.js";
+import { addArchFlags, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
 import { TrainingDisplay } from "../progress.js";
 
-interface TrainOptions extends ArchFlags {
-  arch?: string;
-  weights?: string;
-  strategy: Strategy | "auto";
+/** The parsed flags: the run request's fields (with the CLI's defaults) and the command's own. */
+interface TrainOptions extends Omit<RunRequest, "data" | "save" | "freeze"> {
   freeze?: string;
-  unfreezeStages?: number;
-  epochs: number;
-  batchSize: number;
-  optimizer: "sgd" | "adamw";
-  lr?: number;
-  momentum: number;
-  nesterov?: boolean;
-  weightDecay?: number;
-  schedule: ScheduleKind;
-  warmupEpochs: number;
-  labelSmoothing: number;
-  resolution?: number;
-  valSplit: number;
-  val?: string;
-  dropout?: number;
-  dropPath?: number;
-  augment: boolean;
-  colorJitter?: ColorJitter;
-  shuffle: boolean;
-  seed: number;
-  patience?: number;
-  recalibrateBn?: boolean;
-  threads?: number;
   save?: string;
   resume?: string;
+  threads?: number;
   report: boolean;
   json?: boolean;
 }
 
 /** The flags that decide a run's arithmetic: with --resume they come from the resume file. */
-const RUN_FLAGS = ["arch", "weights", "strategy", "freeze", "unfreezeStages", "batchSize", "optimizer", "lr", "momentum", "nesterov", "weightDecay", "schedule", "warmupEpochs", "labelSmoothing", "resolution", "valSplit", "val", "dropout", "dropPath", "augment", "colorJitter", "shuffle", "seed", "patience", "recalibrateBn", "widthMult", "phi"] as const;
+const RUN_FLAGS: readonly (keyof RunRequest)[] = ["arch", "weights", "strategy", "freeze", "unfreezeStages", "batchSize", "optimizer", "lr", "momentum", "nesterov", "weightDecay", "schedule", "warmupEpochs", "labelSmoothing", "resolution", "valSplit", "val", "dropout", "dropPath", "augment", "colorJitter", "shuffle", "seed", "patience", "recalibrateBn", "widthMult", "phi"];
 
 function fraction(flag: string) {
   const parse = nonNegativeNumber(flag);
