@@ -69,6 +69,11 @@ test("Ctrl-C saves, --resume continues to the uninterrupted run's weights", asyn
     assert.equal(ca.metadata?.bestEpoch, cb.metadata?.bestEpoch);
     const classify = convzoo("classify", join(data, "c1", "000.png"), "--weights", whole, "--json");
     assert.equal(classify.status, 0, classify.stderr);
+    // export needs no architecture with a checkpoint: the metadata names it and the resolution.
+    const exported = convzoo("export", "--weights", whole, "--out", join(dir, "whole.onnx"));
+    assert.equal(exported.status, 0, exported.stderr);
+    assert.match(exported.stdout, /wrote .*whole\.onnx .*mobilenet_v3_small/);
+    assert.ok(existsSync(join(dir, "whole.onnx")));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
