@@ -10,6 +10,8 @@ import "../models/index.js";
 import { registerBench } from "./commands/bench.js";
 import { registerClassify } from "./commands/classify.js";
 import { registerCompare } from "./commands/compare.js";
+import { registerDemo } from "./commands/demo.js";
+import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerModels } from "./commands/models.js";
 import { registerSummary } from "./commands/summary.js";
@@ -29,7 +31,9 @@ export function buildProgram(): Command {
   registerExport(program);
   registerCompare(program);
   registerTrain(program);
+  registerEval(program);
   registerBench(program);
+  registerDemo(program);
   return program;
 }
 
@@ -48,4 +52,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+// A command may set its own exit code (train: 130 after Ctrl-C saved the run).
+if (code !== 0 || process.exitCode === undefined) process.exitCode = code;

@@ -25,13 +25,14 @@ export interface ImageFolder {
   skipped: string[];
 }
 
-function isImageName(name: string): boolean {
+/** Whether a file name has one of IMAGE_EXTENSIONS (the test ImageFolder and CSV lists share). */
+export function isImageName(name: string): boolean {
   const lower = name.toLowerCase();
   return IMAGE_EXTENSIONS.some((e) => lower.endsWith(e));
 }
 
 /** Python's sort order for str (code points); JS's default sort compares UTF-16 units. */
-function byCodePoint(a: string, b: string): number {
+export function byCodePoint(a: string, b: string): number {
   const x = [...a];
   const y = [...b];
   for (let i = 0; i < Math.min(x.length, y.length); i++) {

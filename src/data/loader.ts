@@ -1,14 +1,19 @@
 /**
  * Batches for training and evaluation (Node): an epoch's samples in folder order or shuffled by the
- * seeded generator, decoded with sharp (on libuv's pool) and transformed, the next batch loading
- * while the current one trains. The last short batch is kept. A file that cannot be decoded is
- * reported by path and left out of its batch; it never stops an epoch.
+ * seeded generator, decoded with sharp and transformed, later batches loading while the current one
+ * trains. By default decoding *and* the transform run in data worker threads (workers.ts), so the
+ * main thread only assembles batches and ONNX Runtime's step is not kept waiting; `workers: 0`
+ * does both on this thread (decodes on libuv's pool, transforms here). Both paths give the same
+ * bytes: each sample's augmentation draws from its own generator, forked in sample order.
+ * The last short batch is kept. A file that cannot be decoded is reported by path and left out of
+ * its batch; it never stops an epoch.
  */
 import { InputFileError } from "../errors.js";
 import type { Random } from "../random.js";
 import { trainTransformRGB, type TrainTransform } from "./augment.js";
 import type { Sample } from "./folder.js";
 import { decodeImageRGB } from "./image.js";
+import { DataWorkerPool, defaultDataWorkers, type SampleResult } from "./workers.js";
 
 export interface Batch {
   /** [b, 3, R, R] normalised. */
@@ -25,7 +30,20 @@ export interface BatchOptions {
   rng: Random;
   /** Called once per file that cannot be decoded. */
   onBadFile?: (path: string, reason: string) => void;
+  /**
+   * Data worker threads that decode and transform; 0 = all on this thread. Default: the shared
+   * pool of defaultDataWorkers() threads (available cores − 1, 1 to 4) for an epoch of at least
+   * MIN_SAMPLES_FOR_WORKERS samples, this thread for a smaller one (starting workers costs more).
+   */
+  workers?: number;
+  /** A pool to use (overrides `workers`); the caller closes it. */
+  pool?: DataWorkerPool;
+  /** Batches loading ahead of the one being consumed (default 2 with workers, 1 without). */
+  prefetch?: number;
 }
+
+/** Below this many samples an epoch is loaded on this thread unless `workers` is given. */
+export const MIN_SAMPLES_FOR_WORKERS = 64;
 
 /** Parallel decodes per batch (sharp runs them on libuv's pool of 4 threads). */
 const DECODE_CONCURRENCY = 4;
@@ -62,22 +80,96 @@ export function batchCount(n: number, batchSize: number): number {
 }
 
 /**
+ * Pools shared by epochBatches calls that name no pool, by size: started once per process (a
+ * worker costs ~0.1–0.3 s to start, more under tsx) and reused by every epoch and evaluation. Idle
+ * workers do not keep the process alive; closeDataWorkers() terminates them.
+ */
+const sharedPools = new Map<number, DataWorkerPool>();
+
+function sharedPool(size: number): DataWorkerPool {
+  let pool = sharedPools.get(size);
+  // A pool whose worker crashed fails every job: start afresh rather than fail every later epoch.
+  if (!pool || !pool.usable) {
+    pool = new DataWorkerPool(size);
+    sharedPools.set(size, pool);
+  }
+  return pool;
+}
+
+/** Terminates the shared data worker pools (they restart on the next use). */
+export async function closeDataWorkers(): Promise<void> {
+  const pools = [...sharedPools.values()];
+  sharedPools.clear();
+  await Promise.all(pools.map((p) => p.close()));
+}
+
+/** The batch of samples [start, end) assembled from the pool's per-sample results, in order. */
+async function loadBatchInWorkers(pool: DataWorkerPool, samples: readonly Sample[], o: BatchOptions, draws: Random[], owner: object): Promise<Batch> {
+  const size = 3 * o.transform.resolution * o.transform.resolution;
+  const results: SampleResult[] = await Promise.all(samples.map((s, i) => pool.run(s.path, draws[i].getState(), o.transform, owner)));
+  const kept: number[] = [];
+  results.forEach((r, i) => {
+    if ("bad" in r) o.onBadFile?.(samples[i].path, r.bad);
+    else kept.push(i);
+  });
+  const out = new Float32Array(kept.length * size);
+  kept.forEach((i, j) => out.set((results[i] as { data: Float32Array }).data, j * size));
+  return { images: out, labels: kept.map((i) => samples[i].label), paths: kept.map((i) => samples[i].path) };
+}
+
+/**
  * One epoch of batches. Each sample gets its own generator forked from `rng` in sample order, so
- * the augmentation does not depend on which decode finishes first.
+ * the augmentation does not depend on which decode finishes first, nor on the thread doing it.
+ * Stopping early (break, return, throw in the consumer) cancels the batches not yet started; with
+ * a pool of its own (`workers` given) the pool is closed, so no thread outlives the epoch.
  */
 export async function* epochBatches(samples: readonly Sample[], o: BatchOptions): AsyncGenerator<Batch> {
+  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 0)) throw new RangeError(`workers must be a whole number ≥ 0, got ${o.workers}`);
+  if (o.prefetch !== undefined && !(Number.isInteger(o.prefetch) && o.prefetch >= 1)) throw new RangeError(`prefetch must be a whole number ≥ 1, got ${o.prefetch}`);
   const order = o.shuffle ? o.rng.shuffle([...samples]) : [...samples];
   const draws = order.map(() => o.rng.fork());
   const starts: number[] = [];
   for (let i = 0; i < order.length; i += o.batchSize) starts.push(i);
-  const load = (k: number) => loadBatch(order.slice(starts[k], starts[k] + o.batchSize), o, draws.slice(starts[k], starts[k] + o.batchSize));
-  let pending: Promise<Batch> | null = starts.length ? load(0) : null;
-  for (let k = 0; k < starts.length; k++) {
-    const batch = await pending!;
-    // Prefetch: the next batch decodes while this one trains.
-    pending = k + 1 < starts.length ? load(k + 1) : null;
-    // If the consumer stops early, a failure of the prefetched batch must not go unhandled.
-    pending?.catch(() => undefined);
-    if (batch.labels.length) yield batch;
+  if (!starts.length) return;
+
+  let pool: DataWorkerPool | null = o.pool ?? null;
+  let ownPool = false;
+  if (!pool && o.workers !== 0) {
+    if (o.workers !== undefined) {
+      pool = new DataWorkerPool(o.workers);
+      ownPool = true;
+    } else if (order.length >= MIN_SAMPLES_FOR_WORKERS) {
+      pool = sharedPool(defaultDataWorkers());
+    }
   }
+  const owner = {}; // tags this epoch's jobs in a shared pool, for cancel()
+  const prefetch = o.prefetch ?? (pool ? 2 : 1);
+  const load = (k: number): Promise<Batch> => {
+    const part = order.slice(starts[k], starts[k] + o.batchSize);
+    const rngs = draws.slice(starts[k], starts[k] + o.batchSize);
+    const p = pool ? loadBatchInWorkers(pool, part, o, rngs, owner) : loadBatch(part, o, rngs);
+    // If the consumer stops early, a failure of a prefetched batch must not go unhandled.
+    p.catch(() => undefined);
+    return p;
+  };
+  const pending: Promise<Batch>[] = [];
+  let next = 0;
+  try {
+    for (let k = 0; k < starts.length; k++) {
+      // Keep `prefetch` batches loading beyond the current one.
+      while (next < starts.length && next <= k + prefetch) pending.push(load(next++));
+      const batch = await pending.shift()!;
+      if (batch.labels.length) yield batch;
+    }
+  } finally {
+    if (pool) {
+      pool.cancel(owner);
+      if (ownPool) await pool.close();
+    }
+  }
+}
+
+/** The warning for a file left out: `skipped <path>: <why>` (decoder messages already start with the path). */
+export function skippedFileMessage(path: string, reason: string): string {
+  return `skipped ${reason.startsWith(path) ? reason : `${path}: ${reason}`}`;
 }

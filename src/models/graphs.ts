@@ -96,6 +96,20 @@ export function headModule(model: Model): string {
   return model.head[0];
 }
 
+/**
+ * The head alone, eval mode, on pooled features [N, D] (the `pooled` output) → probabilities: how a
+ * head trained on cached features is evaluated without running the backbone again.
+ */
+export function headInferenceGraph(model: Model, featureDims: number): Graph {
+  initializeWeights(model);
+  const g = new Graph(`${model.arch}_head`);
+  const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInitializer(key, p.tensor));
+  const logits = ctx.call(model.net.child(headModule(model))!, g.addInput("input", "float32", ["N", featureDims]));
+  g.markOutput(ops.softmax(g, logits, 1), "probabilities");
+  prune(g);
+  return g;
+}
+
 /** Traces the model's structure at a resolution without touching weight data. */
 export function traceModel(model: Model, resolution: number): ForwardContext {
   checkResolution(model, resolution);

@@ -60,6 +60,11 @@ export class ForwardContext {
    */
   frozen: (path: string) => boolean = () => false;
   /**
+   * Training graphs: overrides every BatchNorm's momentum when set. With 1 the running-statistics
+   * updates are the batch statistics themselves (what BatchNorm recalibration averages).
+   */
+  batchNormMomentum: number | null = null;
+  /**
    * Training graphs: the random masks of dropout and stochastic depth, as graph inputs the trainer
    * fills each step from its seeded generator (so a run is reproducible and resumable), keyed by
    * input name (`classifier.0.mask`).

@@ -124,7 +124,7 @@ export class BatchNorm2d extends Module {
     if (n < 2) g.fail(`BatchNorm2d in training mode needs more than one value per channel, got input [${x.shape.join(", ")}]`);
     const p = (name: string) => ctx.param(this, name);
     const { y, mean, variance } = ops.batchNormTraining(g, x, p("weight"), p("bias"), this.eps);
-    const m = this.momentum;
+    const m = ctx.batchNormMomentum ?? this.momentum;
     const update = (name: string, batch: Value, scale: number) => {
       const next = ops.add(g, ops.mul(g, p(name), ops.scalarConstant(g, 1 - m)), ops.mul(g, batch, ops.scalarConstant(g, m * scale)));
       const path = ctx.pathOf(this);

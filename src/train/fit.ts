@@ -1,21 +1,36 @@
 /**
- * The training loop (Node): epochs of batches from an image list through the Trainer, the learning
- * rate from the schedule per step, validation after each epoch with the inference graph, events for
- * progress display. Deterministic for a seed: the shuffle, the augmentation and the dropout masks all
- * come from seeded generators.
+ * The training loop (Node): epochs of batches through the Trainer, the learning rate from the
+ * schedule per step, validation after each epoch, the best epoch by validation accuracy, early
+ * stopping, a clean stop on an abort signal (Ctrl-C), and exact resume: everything a run depends on
+ * (weights, optimizer slots, step count, the mask generator, the data generator at the start of the
+ * epoch, the position in it) is in FitProgress, so a resumed run gives the weights of an
+ * uninterrupted one. Deterministic for a seed: the shuffle, the augmentation and the dropout masks
+ * all come from seeded generators.
+ *
+ * The `head` strategy without augmentation trains on cached features: the frozen backbone runs
+ * once over the images at inference speed (BatchNorm folded), then every epoch trains the head
+ * alone on those features (cacheFeatures).
  */
 import { performance } from "node:perf_hooks";
-import { Predictor } from "../api/predictor.js";
+import type { ColorJitter } from "../data/augment.js";
 import type { Sample } from "../data/folder.js";
-import { batchCount, epochBatches } from "../data/loader.js";
+import { batchCount, epochBatches, skippedFileMessage } from "../data/loader.js";
 import type { Preprocessing } from "../data/preprocess.js";
-import { OptionError } from "../errors.js";
+import { OptionError, ShapeError } from "../errors.js";
+import { headInferenceGraph, headModule } from "../models/graphs.js";
 import type { Model } from "../models/model.js";
+import { toOnnx } from "../onnx/serialize.js";
 import { Random } from "../random.js";
-import { targetDistribution } from "./graph.js";
+import { Session } from "../runtime/session.js";
+import { evaluateSamples } from "./evaluate.js";
+import { extractFeatures, type Features } from "./features.js";
+import { targetDistribution, underPrefix } from "./graph.js";
+import { classificationMetrics } from "./metrics.js";
 import type { OptimizerOptions } from "./optimizers.js";
+import { recalibrateBatchNorm } from "./recalibrate.js";
 import { makeSchedule, type ScheduleKind } from "./schedules.js";
 import { Trainer } from "./session.js";
+import type { TrainerState } from "./state.js";
 
 export interface FitOptions {
   train: readonly Sample[];
@@ -33,11 +48,31 @@ export interface FitOptions {
   /** Overrides every Dropout layer's rate. */
   dropout?: number;
   augment: boolean;
+  /** torchvision ColorJitter on the augmented images (only with augment). */
+  colorJitter?: ColorJitter;
   shuffle: boolean;
   seed: number;
   threads?: number;
   /** Mean, std and interpolation used for every image. */
   preprocessing: Preprocessing;
+  /**
+   * Train the head alone on backbone features computed once (the `head` strategy without
+   * augmentation: every parameter outside the head must be frozen).
+   */
+  cacheFeatures?: boolean;
+  /**
+   * After each epoch, recompute the running statistics of the BatchNorm layers that train from a
+   * pass over the training images (torch's update_bn; see recalibrate.ts) before validating.
+   */
+  recalibrateBatchNorm?: boolean;
+  /** Early stopping: stop after this many epochs without a better validation accuracy. */
+  patience?: number;
+  /** Continue from a saved run (its weights must already be in the model). */
+  resume?: FitProgress;
+  /** When aborted (Ctrl-C), the loop stops after the current step and returns its progress. */
+  signal?: AbortSignal;
+  /** After each epoch, with the epoch's weights in the model: save checkpoints here. */
+  onEpochEnd?: (e: EpochEnd) => Promise<void> | void;
   onEvent?: (e: FitEvent) => void;
 }
 
@@ -52,33 +87,91 @@ export interface EpochMetrics {
   imagesPerSecond: number;
 }
 
+/** Where a run is: what resume needs besides the weights (JSON-serialisable except the slots). */
+export interface FitProgress {
+  /** Epochs completed. */
+  epoch: number;
+  /** Steps done in the epoch after those (0 at an epoch boundary). */
+  stepInEpoch: number;
+  /** The data generator's state at the start of that epoch (shuffle and augmentation draws). */
+  dataRandom: number[];
+  trainer: TrainerState;
+  history: EpochMetrics[];
+  bestEpoch: number | null;
+  bestValAccuracy: number | null;
+  /** Running sums of the unfinished epoch. */
+  partial: { lossSum: number; correct: number; seen: number; seconds: number };
+}
+
+export interface EpochEnd {
+  metrics: EpochMetrics;
+  /** True when this epoch is the best so far (highest validation accuracy; the last without validation). */
+  improved: boolean;
+  progress: () => FitProgress;
+}
+
 export type FitEvent =
-  | { type: "start"; epochs: number; stepsPerEpoch: number; trainImages: number; valImages: number; trainable: number; frozen: readonly string[] }
+  | {
+      type: "start";
+      epochs: number;
+      stepsPerEpoch: number;
+      trainImages: number;
+      valImages: number;
+      trainable: number;
+      frozen: readonly string[];
+      cachedFeatures: boolean;
+      resumedAt: { epoch: number; step: number } | null;
+    }
+  | { type: "features"; done: number; total: number }
   | { type: "step"; epoch: number; step: number; steps: number; loss: number; lr: number; imagesPerSecond: number }
-  | ({ type: "epoch" } & EpochMetrics)
+  | ({ type: "epoch"; best: boolean } & EpochMetrics)
   | { type: "warning"; message: string };
+
+export type StopReason = "completed" | "early-stopped" | "interrupted";
 
 export interface FitResult {
   history: EpochMetrics[];
+  /** 1-based epoch with the best validation accuracy (the last epoch without validation). */
+  bestEpoch: number | null;
+  stopped: StopReason;
+  progress: FitProgress;
 }
 
-function argmaxRows(data: Float32Array, k: number, row: number): number {
+function argmaxRow(data: Float32Array, k: number, row: number): number {
   let best = 0;
   for (let j = 1; j < k; j++) if (data[row * k + j] > data[row * k + best]) best = j;
   return best;
 }
 
-/** Trains `model` in place (its Parameters hold the trained weights at the end). */
+/** The batches of one epoch: images through the loader, or rows of the cached features. */
+type EpochSource = (rng: Random) => AsyncIterable<{ input: Float32Array; labels: number[] }>;
+
+/** Trains `model` in place (its Parameters hold the last epoch's weights at the end). */
 export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new OptionError(`epochs must be a positive integer, got ${o.epochs}`);
+  if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1)) throw new OptionError(`patience must be a positive integer, got ${o.patience}`);
   if (o.train.length === 0) throw new OptionError("no training images");
   const emit = o.onEvent ?? (() => undefined);
   const k = model.options.numClasses;
   for (const s of [...o.train, ...o.val]) {
     if (s.label >= k) throw new OptionError(`${s.path}: label ${s.label} but the model has ${k} classes`);
   }
+  const onBadFile = (path: string, reason: string) => emit({ type: "warning", message: skippedFileMessage(path, reason) });
   const stepsPerEpoch = batchCount(o.train.length, o.batchSize);
   const schedule = makeSchedule({ kind: o.schedule, lr: o.lr, epochs: o.epochs, stepsPerEpoch, warmupEpochs: o.warmupEpochs });
+
+  let cached: { train: Features; val: Features } | null = null;
+  if (o.cacheFeatures) {
+    const head = headModule(model);
+    const loose = [...model.net.namedParameters()].filter(([key, p]) => p.kind === "parameter" && !underPrefix(key, [head]) && !underPrefix(key, o.frozen));
+    if (loose.length) throw new OptionError(`cached features train the head alone, but ${loose[0][0]} is not frozen`);
+    const total = o.train.length + o.val.length;
+    const fo = { resolution: o.resolution, preprocessing: o.preprocessing, batchSize: o.batchSize, threads: o.threads, onBadFile };
+    const train = await extractFeatures(model, o.train, { ...fo, onProgress: (done) => emit({ type: "features", done, total }) });
+    const val = await extractFeatures(model, o.val, { ...fo, onProgress: (done) => emit({ type: "features", done: train.labels.length + done, total }) });
+    cached = { train, val };
+  }
+
   const trainer = await Trainer.create(model, {
     batchSize: o.batchSize,
     resolution: o.resolution,
@@ -87,75 +180,170 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
     dropout: o.dropout,
     threads: o.threads,
     seed: o.seed,
+    featureDims: cached?.train.dims,
   });
   const dataRng = new Random(o.seed + 1);
-  const transform = { resolution: o.resolution, augment: o.augment, preprocessing: o.preprocessing };
-  const onBadFile = (path: string, reason: string) => emit({ type: "warning", message: `skipped ${path}: ${reason}` });
-  const history: EpochMetrics[] = [];
-  emit({ type: "start", epochs: o.epochs, stepsPerEpoch, trainImages: o.train.length, valImages: o.val.length, trainable: trainer.spec.trainable.length, frozen: o.frozen });
+  const r = o.resume;
+  if (r) {
+    if (r.epoch >= o.epochs) throw new OptionError(`resume: the run already completed ${r.epoch} of ${o.epochs} epochs`);
+    trainer.importState(r.trainer);
+    dataRng.setState(r.dataRandom);
+  }
+  const history: EpochMetrics[] = r ? [...r.history] : [];
+  let bestEpoch = r?.bestEpoch ?? null;
+  let bestValAccuracy = r?.bestValAccuracy ?? null;
+  if (o.colorJitter && !o.augment) throw new OptionError("colour jitter is an augmentation: it needs augmentation on (drop --no-augment)");
+  const transform = { resolution: o.resolution, augment: o.augment, preprocessing: o.preprocessing, colorJitter: o.colorJitter };
+  const source: EpochSource = cached
+    ? (rng) => featureBatches(cached.train, o.batchSize, o.shuffle, rng)
+    : (rng) => imageBatches(o.train, { batchSize: o.batchSize, shuffle: o.shuffle, transform, rng, onBadFile });
+  /** Short-batch sizes the network cannot train on (see the step loop). */
+  const untrainable = new Set<number>();
+  let stopped: StopReason = "completed";
+  let progress!: FitProgress;
+  emit({
+    type: "start",
+    epochs: o.epochs,
+    stepsPerEpoch,
+    trainImages: o.train.length,
+    valImages: o.val.length,
+    trainable: trainer.spec.trainable.length,
+    frozen: o.frozen,
+    cachedFeatures: cached !== null,
+    resumedAt: r ? { epoch: r.epoch + 1, step: r.stepInEpoch } : null,
+  });
   try {
-    for (let epoch = 0; epoch < o.epochs; epoch++) {
-      const t0 = performance.now();
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
+    for (let epoch = r?.epoch ?? 0; epoch < o.epochs; epoch++) {
+      const resuming = r && epoch === r.epoch ? r : null;
+      const sums = resuming ? { ...resuming.partial } : { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+      const skip = resuming?.stepInEpoch ?? 0;
+      const epochStart = dataRng.getState();
+      const t0 = performance.now() - sums.seconds * 1000;
       let step = 0;
       let lr = o.lr;
-      for await (const batch of epochBatches(o.train, { batchSize: o.batchSize, shuffle: o.shuffle, transform, rng: dataRng, onBadFile })) {
-        lr = schedule(trainer.stepCount);
+      const snapshot = (stepInEpoch: number): FitProgress => ({
+        epoch: stepInEpoch === 0 ? epoch + 1 : epoch,
+        stepInEpoch,
+        dataRandom: stepInEpoch === 0 ? dataRng.getState() : epochStart,
+        trainer: trainer.exportState(),
+        history: [...history],
+        bestEpoch,
+        bestValAccuracy,
+        partial: stepInEpoch === 0 ? { lossSum: 0, correct: 0, seen: 0, seconds: 0 } : { ...sums, seconds: (performance.now() - t0) / 1000 },
+      });
+      for await (const batch of source(dataRng)) {
+        // Resuming mid-epoch: the epoch's order and draws are replayed from its start; the batches
+        // already trained on are passed over.
+        if (step < skip) {
+          step++;
+          continue;
+        }
         const b = batch.labels.length;
-        const loss = await trainer.step(batch.images, targetDistribution(batch.labels, k, o.labelSmoothing ?? 0), lr);
+        if (untrainable.has(b)) {
+          step++;
+          continue;
+        }
+        lr = schedule(trainer.stepCount);
+        let loss: number;
+        try {
+          loss = await trainer.step(batch.input, targetDistribution(batch.labels, k, o.labelSmoothing ?? 0), lr);
+        } catch (e) {
+          // A last short batch the network cannot train on (BatchNorm needs two values per channel:
+          // one image at a 1×1 feature map) is left out, as torch's drop_last would; the main batch
+          // size compiled, so only the size can be at fault.
+          if (!(e instanceof ShapeError) || b >= o.batchSize) throw e;
+          untrainable.add(b);
+          emit({ type: "warning", message: `the last batch of ${b} image${b > 1 ? "s" : ""} is left out of every epoch: ${e.message}` });
+          step++;
+          continue;
+        }
         if (!Number.isFinite(loss)) throw new OptionError(`training diverged: loss is ${loss} at epoch ${epoch + 1}, step ${step + 1} (lower --lr?)`);
         const logits = trainer.lastLogits;
-        for (let i = 0; i < b; i++) if (argmaxRows(logits, k, i) === batch.labels[i]) correct++;
-        lossSum += loss * b;
-        seen += b;
+        for (let i = 0; i < b; i++) if (argmaxRow(logits, k, i) === batch.labels[i]) sums.correct++;
+        sums.lossSum += loss * b;
+        sums.seen += b;
         step++;
-        emit({ type: "step", epoch: epoch + 1, step, steps: stepsPerEpoch, loss, lr, imagesPerSecond: (seen * 1000) / (performance.now() - t0) });
+        emit({ type: "step", epoch: epoch + 1, step, steps: stepsPerEpoch, loss, lr, imagesPerSecond: (sums.seen * 1000) / (performance.now() - t0) });
+        if (o.signal?.aborted && step < stepsPerEpoch) {
+          trainer.writeBack(model);
+          progress = snapshot(step);
+          stopped = "interrupted";
+          return { history, bestEpoch, stopped, progress };
+        }
       }
       trainer.writeBack(model);
-      const val = o.val.length ? await evaluate(model, o.val, o) : null;
+      if (o.recalibrateBatchNorm && !cached) {
+        const recalibration = { batchSize: o.batchSize, resolution: o.resolution, preprocessing: o.preprocessing, frozen: o.frozen, threads: o.threads, onBadFile };
+        // The trainer carries the new statistics on, so a resumed run (which starts from the
+        // model's) continues exactly as this one does.
+        trainer.setRunningStatistics(await recalibrateBatchNorm(model, o.train, recalibration));
+      }
+      const val = o.val.length === 0 ? null : cached ? await evaluateFeatures(model, cached.val, o.threads) : await evaluate(model, o.val, o);
       const seconds = (performance.now() - t0) / 1000;
       const m: EpochMetrics = {
         epoch: epoch + 1,
         lr,
-        trainLoss: lossSum / Math.max(1, seen),
-        trainAccuracy: correct / Math.max(1, seen),
+        trainLoss: sums.lossSum / Math.max(1, sums.seen),
+        trainAccuracy: sums.correct / Math.max(1, sums.seen),
         valLoss: val?.loss ?? null,
         valAccuracy: val?.accuracy ?? null,
         seconds,
-        imagesPerSecond: seen / seconds,
+        imagesPerSecond: sums.seen / seconds,
       };
+      const improved = m.valAccuracy === null || bestValAccuracy === null || m.valAccuracy > bestValAccuracy;
+      if (improved) {
+        bestEpoch = m.epoch;
+        bestValAccuracy = m.valAccuracy;
+      }
       history.push(m);
-      emit({ type: "epoch", ...m });
+      emit({ type: "epoch", best: improved, ...m });
+      progress = snapshot(0);
+      await o.onEpochEnd?.({ metrics: m, improved, progress: () => progress });
+      if (o.patience !== undefined && bestEpoch !== null && m.valAccuracy !== null && m.epoch - bestEpoch >= o.patience && epoch + 1 < o.epochs) {
+        stopped = "early-stopped";
+        break;
+      }
+      if (o.signal?.aborted && epoch + 1 < o.epochs) {
+        stopped = "interrupted";
+        break;
+      }
     }
   } finally {
     await trainer.release();
   }
-  return { history };
+  return { history, bestEpoch, stopped, progress };
+}
+
+async function* imageBatches(samples: readonly Sample[], o: Parameters<typeof epochBatches>[1]) {
+  for await (const batch of epochBatches(samples, o)) yield { input: batch.images, labels: batch.labels };
+}
+
+async function* featureBatches(f: Features, batchSize: number, shuffle: boolean, rng: Random) {
+  const rows = Array.from({ length: f.labels.length }, (_, i) => i);
+  if (shuffle) rng.shuffle(rows);
+  for (let start = 0; start < rows.length; start += batchSize) {
+    const take = rows.slice(start, start + batchSize);
+    const input = new Float32Array(take.length * f.dims);
+    take.forEach((row, j) => input.set(f.data.subarray(row * f.dims, (row + 1) * f.dims), j * f.dims));
+    yield { input, labels: take.map((row) => f.labels[row]) };
+  }
+}
+
+/** The head (eval mode) on cached validation features: mean cross-entropy and top-1 accuracy. */
+async function evaluateFeatures(model: Model, f: Features, threads?: number) {
+  const session = await Session.create(toOnnx(headInferenceGraph(model, f.dims)), { threads });
+  try {
+    const out = await session.run({ input: { dtype: "float32", shape: [f.labels.length, f.dims], data: f.data } });
+    const m = classificationMetrics(out.probabilities.data, f.labels, model.options.numClasses);
+    return { loss: m.loss, accuracy: m.top1 };
+  } finally {
+    await session.release();
+  }
 }
 
 /** Mean cross-entropy and top-1 accuracy of `model` on samples (the no-augmentation transform). */
 export async function evaluate(model: Model, samples: readonly Sample[], o: Pick<FitOptions, "batchSize" | "resolution" | "preprocessing" | "threads" | "onEvent">) {
-  const predictor = await Predictor.create(model, { resolution: o.resolution, threads: o.threads, output: "probabilities" });
-  const k = model.options.numClasses;
-  let loss = 0;
-  let correct = 0;
-  let seen = 0;
-  try {
-    const transform = { resolution: o.resolution, augment: false, preprocessing: o.preprocessing };
-    const onBadFile = (path: string, reason: string) => o.onEvent?.({ type: "warning", message: `skipped ${path}: ${reason}` });
-    for await (const batch of epochBatches(samples, { batchSize: o.batchSize, shuffle: false, transform, rng: new Random(0), onBadFile })) {
-      const b = batch.labels.length;
-      const probs = (await predictor.predict({ dtype: "float32", shape: [b, 3, o.resolution, o.resolution], data: batch.images })).data;
-      for (let i = 0; i < b; i++) {
-        loss -= Math.log(Math.max(probs[i * k + batch.labels[i]], 1e-12));
-        if (argmaxRows(probs, k, i) === batch.labels[i]) correct++;
-      }
-      seen += b;
-    }
-  } finally {
-    await predictor.release();
-  }
-  return { loss: loss / Math.max(1, seen), accuracy: correct / Math.max(1, seen), images: seen };
+  const onBadFile = (path: string, reason: string) => o.onEvent?.({ type: "warning", message: skippedFileMessage(path, reason) });
+  const m = await evaluateSamples(model, samples, { resolution: o.resolution, preprocessing: o.preprocessing, batchSize: o.batchSize, threads: o.threads, onBadFile });
+  return { loss: m.loss, accuracy: m.top1 };
 }

@@ -3,7 +3,8 @@
  * distribution, reverse-mode gradients for the trainable parameters only, and the optimizer update.
  * Everything that changes from step to step is a graph input with its next value as a graph output
  * (`<key>` → `<key>.new`), so one ONNX Runtime session runs every step with the outputs fed back:
- *   - `input` [B, 3, R, R] normalised images, `target` [B, K] the target distribution (one-hot, or
+ *   - `input` [B, 3, R, R] normalised images (or [B, D] pooled features when only the head
+ *     trains on cached features: featureDims), `target` [B, K] the target distribution (one-hot, or
  *     label-smoothed, built on the host: see targetDistribution);
  *   - the optimizer's per-step scalars (`lr`; AdamW's bias corrections), see optimizers.ts;
  *   - trainable parameters, named by their state_dict key, and their optimizer slots
@@ -20,7 +21,7 @@ import { OptionError } from "../errors.js";
 import { gradients } from "../autodiff/gradients.js";
 import { Graph, type Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
-import { checkResolution, initializeWeights } from "../models/graphs.js";
+import { checkResolution, headModule, initializeWeights } from "../models/graphs.js";
 import type { Model } from "../models/model.js";
 import { ForwardContext, type RandomMask } from "../nn/context.js";
 import { Dropout } from "../nn/layers.js";
@@ -44,6 +45,12 @@ export interface TrainingGraphOptions {
    * the stochastic-depth rate is a model option (`dropPath`).
    */
   dropout?: number;
+  /**
+   * Train the head alone on pooled backbone features [B, D] (the inference graph's `pooled`
+   * output) instead of images: the `head` strategy with features computed once and cached. Only
+   * the head module is in the graph; the backbone is not run (and so not trained).
+   */
+  featureDims?: number;
 }
 
 /** One piece of state carried from a step to the next: fed as `input`, read back from `output`. */
@@ -63,6 +70,8 @@ export interface TrainingGraph {
   state: StateEntry[];
   batchSize: number;
   resolution: number;
+  /** One sample's input shape: [3, R, R] images, or [D] pooled features (featureDims). */
+  sampleShape: readonly number[];
   numClasses: number;
   /** Trainable parameter keys, state_dict order. */
   trainable: string[];
@@ -111,8 +120,11 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   initializeWeights(model);
   if (options.dropout !== undefined) setDropout(model, options.dropout);
 
+  const features = options.featureDims;
+  if (features !== undefined && !(Number.isInteger(features) && features > 0)) throw new OptionError(`feature width must be a positive integer, got ${features}`);
+  const sampleShape = features === undefined ? [3, resolution, resolution] : [features];
   const g = new Graph(`${model.arch}_train`);
-  const input = g.addInput("input", "float32", [batchSize, 3, resolution, resolution]);
+  const input = g.addInput("input", "float32", [batchSize, ...sampleShape]);
   const target = g.addInput("target", "float32", [batchSize, numClasses]);
   const scalarNames = optimizerScalars(optimizer);
   const scalars = Object.fromEntries(scalarNames.map((n) => [n, g.addInput(n, "float32", [])]));
@@ -130,7 +142,7 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
     return g.addInitializer(key, p.tensor);
   });
   ctx.frozen = isFrozen;
-  const logits = ctx.call(model.net, input);
+  const logits = features === undefined ? ctx.call(model.net, input) : ctx.call(model.net.child(headModule(model))!, input);
   let loss = crossEntropy(g, logits, target, batchSize);
   const auxWeight = options.auxLossWeight ?? 0.3;
   for (const aux of ctx.auxOutputs.values()) {
@@ -168,7 +180,7 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
     state.push({ kind, key, input: v.name, output: g.markOutput(next, `${key}.new`).name, shape: v.shape as number[] });
     if (kind === "running_mean") trackedBatchNorms.push(key.slice(0, -".running_mean".length));
   }
-  return { graph: g, state, batchSize, resolution, numClasses, trainable, trackedBatchNorms, optimizer, scalars: scalarNames, masks: [...ctx.randomMasks.values()] };
+  return { graph: g, state, batchSize, resolution, sampleShape, numClasses, trainable, trackedBatchNorms, optimizer, scalars: scalarNames, masks: [...ctx.randomMasks.values()] };
 }
 
 /** Sets the rate of every Dropout layer of the model. */

@@ -4,3 +4,5 @@ export { resolveOptimizer, type AdamWOptions, type OptimizerOptions, type Resolv
 export { makeSchedule, SCHEDULES, type Schedule, type ScheduleKind, type ScheduleOptions } from "./schedules.js";
 export { Trainer, type TrainerOptions } from "./session.js";
 export { TrainingState, type TrainerState } from "./state.js";
+export { linearProbe, PROBE_DEFAULTS, type ProbeOptions, type ProbeResult } from "./probe.js";
+export { AUTO_IMAGES, AUTO_THRESHOLDS, chooseStrategy, decideStrategy, PARTIAL_FROM_STRIDE, type AutoDecision, type AutoOptions, type AutoThresholds, type BatchNormShift, type Quadrant, type RuleDecision } from "./auto.js";

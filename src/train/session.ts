@@ -8,6 +8,7 @@
 import { OptionError } from "../errors.js";
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
+import { numel } from "../tensor.js";
 import { Session, type SessionOptions } from "../runtime/session.js";
 import { trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./graph.js";
 import { TrainingState, type TrainerState } from "./state.js";
@@ -59,10 +60,10 @@ export class Trainer {
    * fewer for a last short batch); returns the loss.
    */
   async step(images: Float32Array, target: Float32Array, lr: number): Promise<number> {
-    const r = this.spec.resolution;
-    const b = images.length / (3 * r * r);
+    const sample = numel(this.spec.sampleShape);
+    const b = images.length / sample;
     if (!Number.isInteger(b) || b < 1 || b > this.options.batchSize) {
-      throw new OptionError(`Trainer.step: images must be [b, 3, ${r}, ${r}] with 1 ≤ b ≤ ${this.options.batchSize}, got ${images.length} values`);
+      throw new OptionError(`Trainer.step: input must be [b, ${this.spec.sampleShape.join(", ")}] with 1 ≤ b ≤ ${this.options.batchSize}, got ${images.length} values`);
     }
     const { spec, session } = await this.compiledFor(b);
     return this.state.advance(await session.run(this.state.feeds(images, target, lr, spec)), spec);
@@ -76,6 +77,11 @@ export class Trainer {
   /** Copies the trained values into the model (see TrainingState.writeBack). */
   writeBack(model: Model = this.model): void {
     this.state.writeBack(model);
+  }
+
+  /** See TrainingState.setRunningStatistics. */
+  setRunningStatistics(stats: ReadonlyMap<string, Float32Array>): void {
+    this.state.setRunningStatistics(stats);
   }
 
   /** Optimizer slots, step count and generator state (call writeBack for the weights). */

@@ -68,6 +68,18 @@ export class TrainingState {
     return this.values.get(entry.input)!;
   }
 
+  /**
+   * Replaces the running statistics the graph carries (BatchNorm recalibration); keys without a
+   * state entry (frozen layers) are ignored.
+   */
+  setRunningStatistics(stats: ReadonlyMap<string, Float32Array>): void {
+    for (const s of this.spec.state) {
+      if (s.kind !== "running_mean" && s.kind !== "running_var") continue;
+      const v = stats.get(s.key);
+      if (v) this.values.set(s.input, v.slice());
+    }
+  }
+
   /** Optimizer slots, step count and generator state: what resume needs besides the weights. */
   exportState(): TrainerState {
     const slots = new Map<string, Float32Array>();
@@ -93,12 +105,13 @@ export class TrainingState {
    * for this step, fresh random masks and the current state.
    */
   feeds(images: Float32Array, target: Float32Array, lr: number, spec: TrainingGraph = this.spec): Record<string, Tensor<"float32">> {
-    const { batchSize: b, resolution: r, numClasses: k } = spec;
-    if (images.length !== b * 3 * r * r) throw new OptionError(`training step: images must be [${b}, 3, ${r}, ${r}] (${b * 3 * r * r} values), got ${images.length}`);
+    const { batchSize: b, sampleShape, numClasses: k } = spec;
+    const shape = [b, ...sampleShape];
+    if (images.length !== numel(shape)) throw new OptionError(`training step: input must be [${shape.join(", ")}] (${numel(shape)} values), got ${images.length}`);
     if (target.length !== b * k) throw new OptionError(`training step: target must be [${b}, ${k}] (${b * k} values), got ${target.length}`);
     if (!Number.isFinite(lr)) throw new OptionError(`training step: learning rate must be finite, got ${lr}`);
     const feeds: Record<string, Tensor<"float32">> = {
-      input: { dtype: "float32", shape: [b, 3, r, r], data: images },
+      input: { dtype: "float32", shape, data: images },
       target: { dtype: "float32", shape: [b, k], data: target },
     };
     for (const [name, value] of Object.entries(optimizerScalarValues(spec.optimizer, this.steps + 1, lr))) {

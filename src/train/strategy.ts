@@ -3,10 +3,13 @@
  *   - full: everything trains;
  *   - head: only the classifier head (the model's `head` prefixes) trains; the backbone is frozen,
  *     its BatchNorm layers in eval mode;
- *   - partial: everything but the given prefixes trains (`--freeze conv1,bn1,layer1`).
+ *   - partial: everything but the given prefixes trains (`--freeze conv1,bn1,layer1`), or the last K
+ *     stages of the feature info and the head train (`--unfreeze-stages K`, unfreezeStagesPrefixes).
  */
 import { OptionError } from "../errors.js";
+import { Graph } from "../graph/graph.js";
 import type { Model } from "../models/model.js";
+import { ForwardContext } from "../nn/context.js";
 import { underPrefix } from "./graph.js";
 
 export type Strategy = "full" | "head" | "partial";
@@ -32,4 +35,78 @@ export function frozenPrefixes(model: Model, strategy: Strategy, freeze: readonl
   }
   if (keys.every((k) => underPrefix(k, freeze))) throw new OptionError(`--freeze ${freeze.join(",")} freezes every parameter of ${model.arch}: nothing would train`);
   return [...freeze];
+}
+
+/**
+ * `--unfreeze-stages K`: the last K stages of the model's feature info train (with everything after
+ * them: the head, and layers between the last stage and the head); everything before them is frozen.
+ *
+ * Stage k of `model.stages` is everything the forward pass computes after stage k−1's output up to
+ * and including stage k's module (stage 1 starts at the input), so the cut lies right after the
+ * (S−K)-th stage module returns. Which side a parameter is on is decided by **call order**, not by
+ * its name: a module is before the cut when its call is recorded (ForwardContext.records, pre-order)
+ * no later than the last module inside the cut stage. This is right for every family without knowing
+ * its naming scheme (ResNet `conv1, bn1, layer1…`; MobileNet/EfficientNet/VGG `features.N`; GoogLeNet
+ * `conv1…inception5b`).
+ *
+ * GoogLeNet's auxiliary classifiers (`aux1` on inception4a, `aux2` on inception4d; Szegedy et al.
+ * 2014 §5) exist only in training graphs, so the order is taken from a training-mode trace, where
+ * each is called right after the module it taps. They therefore land on their tap's side: an aux
+ * head trains exactly when the trunk layers its loss reaches train (when its tap is frozen its loss
+ * cannot change any trainable weight, and training it would be wasted work), and it is frozen
+ * otherwise — as the `head` strategy already does.
+ *
+ * The result is minimal: a module is named only when every parameter and buffer under it is frozen
+ * and its parent is not wholly frozen (`conv1, bn1, layer1, layer2` for resnet18 with K = 2, not
+ * their layers). K = 0 is the `head` strategy; K ≥ the stage count is `full` (no prefixes).
+ */
+export function unfreezeStagesPrefixes(model: Model, k: number): string[] {
+  const stages = model.stages;
+  if (!Number.isInteger(k) || k < 0) {
+    throw new OptionError(`--unfreeze-stages must be a whole number from 0 (head only) to ${stages.length} (everything) for ${model.arch}, got ${k}; its ${stages.length} stages, shallow to deep: ${stages.join(", ")}`);
+  }
+  if (k === 0) return frozenPrefixes(model, "head");
+  if (k >= stages.length) return [];
+  const order = callOrder(model);
+  const cutStage = stages[stages.length - k - 1];
+  let cut = -1;
+  order.forEach((path, i) => {
+    if (underPrefix(path, [cutStage])) cut = i;
+  });
+  if (cut < 0) throw new Error(`${model.arch}: stage module "${cutStage}" was never called`);
+  const position = new Map<string, number>();
+  order.forEach((path, i) => {
+    if (!position.has(path)) position.set(path, i);
+  });
+  const keys = [...model.net.namedParameters()].map(([key]) => key);
+  const frozen = new Set<string>();
+  for (const key of keys) {
+    const owner = key.slice(0, Math.max(0, key.lastIndexOf(".")));
+    const at = position.get(owner);
+    if (at === undefined) throw new Error(`${model.arch}: "${owner}" (owner of ${key}) is never called in a training forward pass`);
+    if (at <= cut) frozen.add(key);
+  }
+  return minimalPrefixes(model, keys, frozen);
+}
+
+/** Module paths in call order (pre-order: a module before its children) of a training-mode forward. */
+export function callOrder(model: Model): string[] {
+  const resolution = model.defaultResolution;
+  const g = new Graph(`${model.arch}_order`);
+  // A structure-only training trace: parameters are graph inputs (no weight data is touched), batch 1
+  // (training graphs need a static batch for their dropout masks).
+  const ctx = new ForwardContext(g, model.net, true, (key, p) => g.addInput(key, p.dtype, p.shape));
+  ctx.call(model.net, g.addInput("input", "float32", [1, 3, resolution, resolution]));
+  return ctx.records.map((r) => r.name);
+}
+
+/** The shallowest modules whose parameters and buffers are all in `frozen` (module-tree order). */
+function minimalPrefixes(model: Model, keys: readonly string[], frozen: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (const [path] of model.net.namedModules()) {
+    if (path === "" || underPrefix(path, out)) continue;
+    const under = keys.filter((key) => underPrefix(key, [path]));
+    if (under.length > 0 && under.every((key) => frozen.has(key))) out.push(path);
+  }
+  return out;
 }

@@ -24,7 +24,7 @@ function outputKind(opts: ExportOptions): InferenceOutput {
 }
 
 export function registerExport(program: Command): void {
-  addArchFlags(program.command("export <arch>"))
+  addArchFlags(program.command("export [arch]"))
     .description("write an ONNX inference model: input [N,3,H,W] float32 normalised; output probabilities, logits, the pooled embedding or multi-scale feature maps")
     .option("--weights <file>", "torchvision .pth or safetensors weights (default: seeded random init)")
     .requiredOption("--out <model.onnx>", "output file")
@@ -33,9 +33,11 @@ export function registerExport(program: Command): void {
     .option("--logits", "output logits instead of softmax probabilities")
     .option("--embedding", "output the pooled features [N, D] that feed the final classifier layer")
     .option("--features", "output the backbone's feature maps at strides 4, 8, 16, 32 (feature_stride4 …) for detection/segmentation heads")
-    .action(async (arch: string, opts: ExportOptions) => {
+    .action(async (archArg: string | undefined, opts: ExportOptions) => {
       const output = outputKind(opts);
-      const loaded = await loadModel({ arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses });
+      if (!archArg && !opts.weights) throw new OptionError("export needs an architecture, or --weights with a convzoo checkpoint (whose metadata names it)");
+      const loaded = await loadModel({ arch: archArg, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses });
+      const arch = loaded.model.arch;
       for (const note of loaded.notes) console.error(`note: ${note}`);
       if (!opts.weights) console.error(`note: no --weights given: ${arch} is exported with seeded random weights`);
       const bytes = exportOnnx(loaded.model, {

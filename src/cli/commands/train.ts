@@ -1,43 +1,25 @@
 import type { Command } from "commander";
 import { Option } from "commander";
-import { loadModel } from "../../api/load.js";
-import { readImageFolder, stratifiedSplit } from "../../data/folder.js";
+import type { ColorJitter } from "../../data/augment.js";
 import { OptionError } from "../../errors.js";
-import { initializeWeights } from "../../models/graphs.js";
-import { fit, type FitEvent } from "../../train/fit.js";
-import type { OptimizerOptions } from "../../train/optimizers.js";
-import { SCHEDULES, type ScheduleKind } from "../../train/schedules.js";
-import { frozenPrefixes, STRATEGIES, type Strategy } from "../../train/strategy.js";
-import { saveCheckpoint } from "../../weights/files.js";
-import { stateDict } from "../../weights/load.js";
-import { type ArchFlags, addArchFlags, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
+import { executeRun, prepareResumedRun, prepareRun, writeRunReport, type RunRequest } from "../../train/run.js";
+import { SCHEDULES } from "../../train/schedules.js";
+import { STRATEGIES } from "../../train/strategy.js";
+import { addArchFlags, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
+import { TrainingDisplay } from "../progress.js";
 
-interface TrainOptions extends ArchFlags {
-  arch?: string;
-  weights?: string;
-  strategy: Strategy;
+/** The parsed flags: the run request's fields (with the CLI's defaults) and the command's own. */
+interface TrainOptions extends Omit<RunRequest, "data" | "save" | "freeze"> {
   freeze?: string;
-  epochs: number;
-  batchSize: number;
-  optimizer: "sgd" | "adamw";
-  lr?: number;
-  momentum: number;
-  nesterov?: boolean;
-  weightDecay?: number;
-  schedule: ScheduleKind;
-  warmupEpochs: number;
-  labelSmoothing: number;
-  resolution?: number;
-  valSplit: number;
-  dropout?: number;
-  dropPath?: number;
-  augment: boolean;
-  shuffle: boolean;
-  seed: number;
+  save?: string;
+  resume?: string;
   threads?: number;
-  save: string;
+  report: boolean;
   json?: boolean;
 }
+
+/** The flags that decide a run's arithmetic: with --resume they come from the resume file. */
+const RUN_FLAGS: readonly (keyof RunRequest)[] = ["arch", "weights", "strategy", "freeze", "unfreezeStages", "batchSize", "optimizer", "lr", "momentum", "nesterov", "weightDecay", "schedule", "warmupEpochs", "labelSmoothing", "resolution", "valSplit", "val", "dropout", "dropPath", "augment", "colorJitter", "shuffle", "seed", "patience", "recalibrateBn", "widthMult", "phi"];
 
 function fraction(flag: string) {
   const parse = nonNegativeNumber(flag);
@@ -48,33 +30,32 @@ function fraction(flag: string) {
   };
 }
 
-/** Human-readable progress on stderr (a line per epoch; a live step counter on a terminal). */
-function reporter(json: boolean): (e: FitEvent) => void {
-  const live = process.stderr.isTTY && !json;
-  return (e) => {
-    if (e.type === "warning") console.error(`warning: ${e.message}`);
-    else if (e.type === "start") {
-      if (!json) console.error(`training ${e.trainImages} images (${e.valImages} for validation), ${e.stepsPerEpoch} steps per epoch, ${e.trainable} trainable tensors${e.frozen.length ? `, frozen: ${e.frozen.join(", ")}` : ""}`);
-    } else if (e.type === "step") {
-      if (live) process.stderr.write(`\repoch ${e.epoch} step ${e.step}/${e.steps} loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(1)} img/s`);
-    } else {
-      if (live) process.stderr.write("\r\x1b[K");
-      if (json) console.log(JSON.stringify(e));
-      else {
-        const val = e.valAccuracy === null ? "" : `  val loss ${e.valLoss!.toFixed(4)} acc ${(e.valAccuracy * 100).toFixed(1)}%`;
-        console.error(`epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAccuracy * 100).toFixed(1)}%${val}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(1)}s (${e.imagesPerSecond.toFixed(1)} img/s)`);
-      }
-    }
-  };
+function parseColorJitter(text: string): ColorJitter {
+  const parts = text.split(",").map((p) => Number(p.trim()));
+  const bad = () => new OptionError(`--color-jitter expects brightness,contrast,saturation,hue (each ≥ 0, hue ≤ 0.5), got "${text}"`);
+  if (parts.length !== 4 || parts.some((v) => !Number.isFinite(v) || v < 0) || parts[3] > 0.5) throw bad();
+  const [brightness, contrast, saturation, hue] = parts;
+  return { brightness, contrast, saturation, hue };
 }
 
+const kebab = (flag: string) => `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
 export function registerTrain(program: Command): void {
-  addArchFlags(program.command("train <dataDir>"))
-    .description("train or fine-tune on an image folder (one sub-folder per class) and save a safetensors checkpoint")
+  addArchFlags(program.command("train [dataDir]"))
+    .description("train or fine-tune on labelled images (a folder with one sub-folder per class, a path,label CSV, or DIR/train + DIR/val); writes the best checkpoint, a resume file and an HTML report")
     .option("--arch <arch>", "architecture (optional with a convzoo checkpoint as --weights)")
     .option("--weights <file>", "start from these weights (torchvision .pth or safetensors; the classifier is re-initialised for the folder's classes)")
-    .addOption(new Option("--strategy <s>", "what trains: full (everything), head (the classifier only), partial (all but --freeze)").choices(STRATEGIES).default("full"))
+    .addOption(
+      new Option("--strategy <s>", "what trains: full (everything), head (the classifier only), partial (all but --freeze / --unfreeze-stages), auto (measured on the data: size x similarity)")
+        .choices([...STRATEGIES, "auto"])
+        .default("full"),
+    )
     .option("--freeze <prefixes>", "partial: comma-separated parameter prefixes that stay fixed (conv1,bn1,layer1)")
+    .option("--unfreeze-stages <K>", "partial: the last K stages (see convzoo summary's feature info) and the head train; the rest stays fixed", (t) => {
+      const n = Number(t);
+      if (!Number.isInteger(n) || n < 0) throw new OptionError(`--unfreeze-stages expects an integer ≥ 0, got "${t}"`);
+      return n;
+    })
     .option("--epochs <E>", "passes over the training images", positiveInt("--epochs"), 10)
     .option("--batch-size <B>", "images per step", positiveInt("--batch-size"), 32)
     .addOption(new Option("--optimizer <o>", "optimizer").choices(["sgd", "adamw"]).default("sgd"))
@@ -86,91 +67,78 @@ export function registerTrain(program: Command): void {
     .option("--warmup-epochs <K>", "linear warm-up length in epochs", nonNegativeNumber("--warmup-epochs"), 0)
     .option("--label-smoothing <S>", "label smoothing ε", fraction("--label-smoothing"), 0)
     .option("--resolution <R>", "training input side (default: the architecture's)", positiveInt("--resolution"))
-    .option("--val-split <V>", "fraction of each class held out for validation (stratified, seeded)", fraction("--val-split"), 0.1)
+    .option("--val <path>", "validation images: a class-per-sub-folder folder or a path,label CSV (default: DIR/val beside DIR/train, else --val-split)")
+    .option("--val-split <V>", "without a validation set: the fraction of each class held out (stratified, seeded)", fraction("--val-split"), 0.1)
     .option("--dropout <P>", "override the rate of every dropout layer", fraction("--dropout"))
     .option("--drop-path <P>", "override the stochastic-depth rate (EfficientNet)", fraction("--drop-path"))
     .option("--no-augment", "no random crops or flips: resize the shorter side to R and centre-crop")
+    .option("--color-jitter <b,c,s,h>", "torchvision ColorJitter strengths: brightness, contrast, saturation, hue (e.g. 0.4,0.4,0.4,0.1)", parseColorJitter)
     .option("--no-shuffle", "take batches in folder order (classes sorted, files sorted)")
     .option("--seed <N>", "seed for initialisation, split, shuffle, augmentation and dropout", (t) => {
       const n = Number(t);
       if (!Number.isInteger(n) || n < 0) throw new OptionError(`--seed expects an integer ≥ 0, got "${t}"`);
       return n;
     }, 0)
+    .option("--patience <N>", "early stopping: stop after N epochs without a better validation accuracy", positiveInt("--patience"))
+    .option("--recalibrate-bn", "after each epoch, recompute the running statistics of the BatchNorm layers that train from a pass over the training images (torch's update_bn), so the eval-mode model matches the training-mode one")
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
-    .requiredOption("--save <file>", "checkpoint to write (safetensors, torchvision keys + metadata)")
-    .option("--json", "print one JSON line per epoch on stdout")
-    .action(async (dataDir: string, opts: TrainOptions) => {
-      const folder = await readImageFolder(dataDir);
-      if (folder.skipped.length) console.error(`warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`);
-      const loaded = await loadModel({
-        arch: opts.arch,
-        weights: opts.weights,
-        widthMult: opts.widthMult,
-        phi: opts.phi,
-        dropPath: opts.dropPath,
-        numClasses: folder.classes.length,
+    .option("--save <file>", "checkpoint to write: the best epoch by validation accuracy (safetensors, torchvision keys + metadata)")
+    .option("--resume <file>", "continue a run from its .resume.safetensors file, exactly where it stopped")
+    .option("--no-report", "do not write the HTML report beside the checkpoint")
+    .option("--json", "print JSON lines on stdout (start, epoch, done)")
+    .action(async (dataDir: string | undefined, opts: TrainOptions, command: Command) => {
+      const display = new TrainingDisplay(opts.json ?? false);
+      let run;
+      if (opts.resume) {
+        const given = RUN_FLAGS.filter((f) => command.getOptionValueSource(f) === "cli");
+        if (given.length) throw new OptionError(`--resume continues a run with its own settings; drop ${given.map(kebab).join(", ")} (only --epochs, --threads, --save, --no-report and --json may be given)`);
+        const epochs = command.getOptionValueSource("epochs") === "cli" ? opts.epochs : undefined;
+        run = await prepareResumedRun(opts.resume, { data: dataDir, epochs, save: opts.save }, display);
+      } else {
+        if (!dataDir) throw new OptionError("train needs a data folder (one sub-folder per class), or --resume <file>");
+        if (!opts.save) throw new OptionError("train needs --save <file.safetensors> (where the checkpoint goes)");
+        run = await prepareRun(
+          {
+            ...opts,
+            data: dataDir,
+            save: opts.save,
+            freeze: opts.freeze ? opts.freeze.split(",").map((s) => s.trim()).filter(Boolean) : [],
+          },
+          display,
+        );
+      }
+
+      // Ctrl-C: finish the current step, save where the run is, exit 130; a second Ctrl-C quits now.
+      const controller = new AbortController();
+      const onSigint = () => {
+        if (controller.signal.aborted) process.exit(130);
+        display.stopBar();
+        display.note("stopping after this step (Ctrl-C again to quit without saving)");
+        controller.abort();
+      };
+      process.on("SIGINT", onSigint);
+      let outcome;
+      try {
+        outcome = await executeRun(run, { display, threads: opts.threads, signal: controller.signal });
+      } finally {
+        process.off("SIGINT", onSigint);
+        display.stopBar();
+      }
+      const { result } = outcome;
+      const report = opts.report && result.history.length ? await writeRunReport(run, outcome, { threads: opts.threads, display }) : null;
+      const best = result.bestEpoch === null ? null : result.history[result.bestEpoch - 1];
+      display.record("done", {
+        checkpoint: outcome.checkpoint,
+        resume: outcome.resume,
+        report: report?.path ?? null,
+        stopped: result.stopped,
+        epochs: result.history.length,
+        bestEpoch: result.bestEpoch,
+        bestValAccuracy: best?.valAccuracy ?? null,
       });
-      for (const note of loaded.notes) console.error(`note: ${note}`);
-      const model = loaded.model;
-      // Whatever the weights did not provide (everything, or a re-initialised classifier) starts from --seed.
-      initializeWeights(model, opts.seed);
-      const freeze = opts.freeze ? opts.freeze.split(",").map((s) => s.trim()).filter(Boolean) : [];
-      const frozen = frozenPrefixes(model, opts.strategy, freeze);
-      const resolution = opts.resolution ?? model.defaultResolution;
-      const optimizer: OptimizerOptions =
-        opts.optimizer === "adamw"
-          ? { kind: "adamw", weightDecay: opts.weightDecay ?? 0.01 }
-          : { kind: "sgd", momentum: opts.momentum, nesterov: opts.nesterov ?? false, weightDecay: opts.weightDecay ?? 1e-4 };
-      const lr = opts.lr ?? (opts.optimizer === "adamw" ? 1e-3 : 0.01);
-      const { train, val } = stratifiedSplit(folder.samples, opts.valSplit, opts.seed);
-      // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
-      // records that, so `classify` and `export` preprocess the same way.
-      const preprocessing = { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
-      const { history } = await fit(model, {
-        train,
-        val,
-        epochs: opts.epochs,
-        batchSize: opts.batchSize,
-        resolution,
-        optimizer,
-        lr,
-        schedule: opts.schedule,
-        warmupEpochs: opts.warmupEpochs,
-        labelSmoothing: opts.labelSmoothing,
-        frozen,
-        dropout: opts.dropout,
-        augment: opts.augment,
-        shuffle: opts.shuffle,
-        seed: opts.seed,
-        threads: opts.threads,
-        preprocessing,
-        onEvent: reporter(opts.json ?? false),
-      });
-      await saveCheckpoint(opts.save, stateDict(model), {
-        arch: model.arch,
-        options: model.options,
-        classes: folder.classes,
-        preprocessing,
-        resolution,
-        training: {
-          data: dataDir,
-          strategy: opts.strategy,
-          frozen,
-          epochs: opts.epochs,
-          batchSize: opts.batchSize,
-          optimizer,
-          lr,
-          schedule: opts.schedule,
-          warmupEpochs: opts.warmupEpochs,
-          labelSmoothing: opts.labelSmoothing,
-          dropout: opts.dropout,
-          augment: opts.augment,
-          shuffle: opts.shuffle,
-          seed: opts.seed,
-          initialWeights: opts.weights ?? null,
-        },
-        metrics: history[history.length - 1],
-      });
-      if (!opts.json) console.error(`saved ${opts.save}`);
+      const how = result.stopped === "interrupted" ? `interrupted; continue with: convzoo train --resume ${outcome.resume}` : result.stopped === "early-stopped" ? "stopped early (no better validation accuracy)" : "done";
+      const bestText = best?.valAccuracy != null ? `, best epoch ${best.epoch} (val acc ${(best.valAccuracy * 100).toFixed(1)}%)` : "";
+      display.note(`${how}${bestText}; saved ${outcome.checkpoint}${report ? `, report ${report.path}` : ""}`);
+      if (result.stopped === "interrupted") process.exitCode = 130;
     });
 }

@@ -1,0 +1,147 @@
+import type { Command } from "commander";
+import { relative } from "node:path";
+import { loadModel } from "../../api/load.js";
+import { readImageFolder, type Sample } from "../../data/folder.js";
+import { skippedFileMessage } from "../../data/loader.js";
+import { InputFileError, WeightsError } from "../../errors.js";
+import { evaluateSamples, type Evaluation } from "../../train/evaluate.js";
+import { writeReport, type ReportEpoch } from "../../train/report.js";
+import type { CheckpointMetadata } from "../../weights/checkpoint.js";
+import { table } from "../format.js";
+import { positiveInt } from "../options.js";
+
+interface EvalOptions {
+  checkpoint: string;
+  batchSize: number;
+  threads?: number;
+  resolution?: number;
+  report?: string;
+  json?: boolean;
+}
+
+/** Above this many classes the terminal summary leaves the confusion matrix to --json and --report. */
+const MAX_PRINTED_MATRIX = 12;
+const MAX_PRINTED_MISTAKES = 5;
+
+export function registerEval(program: Command): void {
+  program
+    .command("eval <dataDir>")
+    .description("evaluate a convzoo checkpoint on an image folder (one sub-folder per class): accuracy, loss, per-class figures, confusion matrix")
+    .requiredOption("--checkpoint <file>", "convzoo safetensors checkpoint (from convzoo train)")
+    .option("--batch-size <B>", "images per inference run", positiveInt("--batch-size"), 32)
+    .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
+    .option("--resolution <R>", "input side (default: the checkpoint's)", positiveInt("--resolution"))
+    .option("--report <file>", "also write an HTML report (per-class figures, confusion matrix, mistakes)")
+    .option("--json", "print one JSON object")
+    .action(async (dataDir: string, opts: EvalOptions) => {
+      const loaded = await loadModel({ weights: opts.checkpoint });
+      for (const note of loaded.notes) console.error(`note: ${note}`);
+      const meta = loaded.metadata;
+      if (!meta?.classes) throw new WeightsError(`${opts.checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train)`);
+      const folder = await readImageFolder(dataDir);
+      if (folder.skipped.length) console.error(`warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`);
+      const samples = matchClasses(folder.classes, folder.samples, loaded.classes, dataDir, opts.checkpoint);
+      const resolution = opts.resolution ?? meta.resolution ?? loaded.preprocessing.cropSize;
+      const live = process.stderr.isTTY && !opts.json;
+      const evaluation = await evaluateSamples(loaded.model, samples, {
+        classes: loaded.classes,
+        resolution,
+        preprocessing: loaded.preprocessing,
+        batchSize: opts.batchSize,
+        threads: opts.threads,
+        onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${skippedFileMessage(path, reason)}`),
+        onProgress: live ? (done, total) => process.stderr.write(`\revaluating ${done}/${total}`) : undefined,
+      });
+      if (live) process.stderr.write("\r\x1b[K");
+      if (opts.report) {
+        const training = (meta.training ?? {}) as Record<string, unknown>;
+        const history = historyOf(meta);
+        await writeReport(opts.report, {
+          title: `${meta.arch} on ${dataDir}`,
+          arch: meta.arch,
+          strategy: typeof meta.strategy === "string" ? meta.strategy : typeof training.strategy === "string" ? training.strategy : "—",
+          data: dataDir,
+          classes: loaded.classes,
+          history,
+          bestEpoch: typeof meta.bestEpoch === "number" ? meta.bestEpoch : null,
+          evaluation,
+          decision: Array.isArray(meta.decision) && meta.decision.every((l) => typeof l === "string") ? meta.decision : undefined,
+          createdAt: new Date().toISOString(),
+        });
+      }
+      if (opts.json) {
+        console.log(JSON.stringify(jsonResult(evaluation, { checkpoint: opts.checkpoint, data: dataDir, arch: meta.arch, resolution }), null, 2));
+      } else {
+        console.log(summaryText(evaluation, dataDir, meta.arch, resolution));
+      }
+      if (opts.report) console.error(`wrote ${opts.report}`);
+    });
+}
+
+/**
+ * Relabels the folder's samples with the checkpoint's class indices, matching classes by name. A
+ * folder class the checkpoint does not know is an error; a checkpoint class with no folder is fine.
+ */
+function matchClasses(folderClasses: readonly string[], samples: readonly Sample[], known: readonly string[], dataDir: string, checkpoint: string): Sample[] {
+  const index = new Map(known.map((c, i) => [c, i]));
+  const unknown = folderClasses.filter((c) => !index.has(c));
+  if (unknown.length) {
+    throw new InputFileError(
+      `${dataDir}: class folder${unknown.length > 1 ? "s" : ""} ${unknown.map((c) => JSON.stringify(c)).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the ${known.length} classes of ${checkpoint} (${known.map((c) => JSON.stringify(c)).join(", ")})`,
+    );
+  }
+  return samples.map((s) => ({ path: s.path, label: index.get(folderClasses[s.label])! }));
+}
+
+/** The training history the checkpoint carries: a `history` list, else its last epoch's `metrics`. */
+function historyOf(meta: CheckpointMetadata): ReportEpoch[] {
+  const isEpoch = (e: unknown): e is ReportEpoch => typeof e === "object" && e !== null && typeof (e as ReportEpoch).epoch === "number" && typeof (e as ReportEpoch).trainLoss === "number";
+  if (Array.isArray(meta.history) && meta.history.every(isEpoch)) return meta.history;
+  return isEpoch(meta.metrics) ? [meta.metrics] : [];
+}
+
+function jsonResult(ev: Evaluation, head: { checkpoint: string; data: string; arch: string; resolution: number }) {
+  return {
+    ...head,
+    images: ev.images,
+    classes: ev.classes,
+    top1: ev.top1,
+    top5: ev.top5,
+    topK: ev.topK,
+    loss: ev.loss,
+    perClass: ev.perClass,
+    confusion: ev.confusion,
+    misclassified: ev.misclassified.map((m) => ({ path: ev.paths[m.index], true: ev.classes[m.label], predicted: ev.classes[m.predicted], probability: m.probability })),
+    skipped: ev.skipped,
+  };
+}
+
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+
+function summaryText(ev: Evaluation, dataDir: string, arch: string, resolution: number): string {
+  const lines: string[] = [];
+  lines.push(`${dataDir}: ${ev.images} images${ev.skipped.length ? ` (${ev.skipped.length} unreadable skipped)` : ""}, ${arch} at ${resolution}x${resolution}, ${ev.classes.length} classes`);
+  lines.push(`top-1 ${pct(ev.top1)}   top-${ev.topK} ${pct(ev.top5)}   loss ${ev.loss.toFixed(4)}`);
+  lines.push("");
+  lines.push(
+    table(
+      ["class", "support", "predicted", "precision", "recall"],
+      ev.perClass.map((c) => [c.class, c.support, c.predicted, pct(c.precision), c.support ? pct(c.recall) : "-"]),
+      ["left", "right", "right", "right", "right"],
+    ),
+  );
+  lines.push("(precision of a class never predicted is 0; recall is the per-class accuracy)");
+  if (ev.classes.length <= MAX_PRINTED_MATRIX) {
+    lines.push("");
+    lines.push("confusion matrix (rows: true class, columns: predicted)");
+    lines.push(table(["", ...ev.classes], ev.confusion.map((row, t) => [ev.classes[t], ...row])));
+  }
+  if (ev.misclassified.length) {
+    lines.push("");
+    lines.push(`most confident mistakes (${Math.min(MAX_PRINTED_MISTAKES, ev.misclassified.length)} of ${ev.misclassified.length})`);
+    for (const m of ev.misclassified.slice(0, MAX_PRINTED_MISTAKES)) {
+      lines.push(`  ${pct(m.probability).padStart(7)}  ${relative(dataDir, ev.paths[m.index])}: ${ev.classes[m.label]} -> ${ev.classes[m.predicted]}`);
+    }
+  }
+  return lines.join("\n");
+}

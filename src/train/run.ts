@@ -1,0 +1,289 @@
+/**
+ * A training run as a person asks for it (Node): data, starting weights, strategy, settings → the
+ * prepared run (model, split, frozen prefixes) → the loop, with the best checkpoint, the resume
+ * file and the report written beside each other. `convzoo train` and `convzoo demo` both go
+ * through here; the CLI only parses flags.
+ */
+import { existsSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { loadModel } from "../api/load.js";
+import { readDataset } from "../data/dataset.js";
+import { stratifiedSplit, type Sample } from "../data/folder.js";
+import { skippedFileMessage } from "../data/loader.js";
+import type { ColorJitter } from "../data/augment.js";
+import type { Preprocessing } from "../data/preprocess.js";
+import { InputFileError, OptionError } from "../errors.js";
+import { initializeWeights } from "../models/graphs.js";
+import type { Model } from "../models/model.js";
+import { evaluateSamples, type Evaluation } from "./evaluate.js";
+import { fit, type FitEvent, type FitProgress, type FitResult } from "./fit.js";
+import type { OptimizerOptions } from "./optimizers.js";
+import { writeReport } from "./report.js";
+import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription, type RunSettings } from "./run_files.js";
+import type { ScheduleKind } from "./schedules.js";
+import { chooseStrategy } from "./auto.js";
+import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "./strategy.js";
+
+/** Where a run's messages go (the CLI's TrainingDisplay; something quieter for a library user). */
+export interface RunDisplay {
+  note(line: string): void;
+  warn(message: string): void;
+  record(type: string, fields: Record<string, unknown>): void;
+  onEvent(e: FitEvent): void;
+  stopBar?(): void;
+}
+
+export interface RunRequest {
+  /** Class-per-sub-folder image folder, a `path,label` CSV list, or a folder holding train/ and val/. */
+  data: string;
+  /** Validation images (folder or CSV); default: DIR/val beside DIR/train, else a split of the data. */
+  val?: string;
+  arch?: string;
+  /** Starting weights (torchvision .pth or safetensors); the classifier is re-initialised for the data's classes. */
+  weights?: string;
+  widthMult?: number;
+  phi?: number;
+  dropPath?: number;
+  /** What trains; `auto` measures the data and picks one (see auto.ts). */
+  strategy: Strategy | "auto";
+  /** partial: parameter prefixes that stay fixed. */
+  freeze?: string[];
+  /** partial: train the last K stages of the feature info (and the head), freeze the rest. */
+  unfreezeStages?: number;
+  epochs: number;
+  batchSize: number;
+  optimizer: "sgd" | "adamw";
+  lr?: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  schedule: ScheduleKind;
+  warmupEpochs?: number;
+  labelSmoothing?: number;
+  resolution?: number;
+  valSplit: number;
+  dropout?: number;
+  augment: boolean;
+  /** torchvision ColorJitter on the augmented images. */
+  colorJitter?: ColorJitter;
+  shuffle: boolean;
+  seed: number;
+  patience?: number;
+  /** Recompute the trained BatchNorm layers' running statistics after each epoch (recalibrate.ts). */
+  recalibrateBn?: boolean;
+  /** ONNX Runtime threads for the measurements before training (auto). */
+  threads?: number;
+  /** The checkpoint to write (the best epoch); the resume file and report go beside it. */
+  save: string;
+}
+
+/** A prepared run: the model with its starting weights, the data, the settings, maybe progress. */
+export interface PreparedRun extends RunDescription {
+  model: Model;
+  train: Sample[];
+  val: Sample[];
+  progress: FitProgress | null;
+  save: string;
+  /** Lines explaining how the strategy was chosen (auto), shown and kept in the checkpoint. */
+  decision: string[];
+}
+
+/**
+ * The training and validation samples: a separate validation set when there is one (given, or
+ * found as DIR/train + DIR/val), else a stratified, seeded split of the training set.
+ */
+async function readSplit(data: string, val: string | null, valSplit: number, seed: number, display: RunDisplay) {
+  const ds = await readDataset({ path: data, val: val ?? undefined });
+  if (ds.skipped.length) display.warn(`skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${ds.skipped[0]})`);
+  display.note(ds.description);
+  const split = ds.val ? { train: ds.train, val: ds.val } : stratifiedSplit(ds.train, valSplit, seed);
+  return { classes: ds.classes, ...split, valSource: ds.valSource };
+}
+
+function checkWritable(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputFileError(`${path}: folder ${dir} does not exist`);
+}
+
+export async function prepareRun(req: RunRequest, display: RunDisplay): Promise<PreparedRun> {
+  checkWritable(req.save);
+  const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display);
+  const loaded = await loadModel({
+    arch: req.arch,
+    weights: req.weights,
+    widthMult: req.widthMult,
+    phi: req.phi,
+    dropPath: req.dropPath,
+    numClasses: data.classes.length,
+  });
+  for (const note of loaded.notes) display.note(`note: ${note}`);
+  const model = loaded.model;
+  // Whatever the weights did not provide (everything, or a re-initialised classifier) starts from the seed.
+  initializeWeights(model, req.seed);
+  if (req.unfreezeStages !== undefined && req.freeze?.length) throw new OptionError("give --freeze or --unfreeze-stages, not both");
+  if (req.unfreezeStages !== undefined && req.strategy !== "partial") throw new OptionError(`--unfreeze-stages applies to --strategy partial, not ${req.strategy}`);
+  if (req.strategy === "auto" && req.freeze?.length) throw new OptionError("--strategy auto chooses what to freeze; drop --freeze");
+  const resolution = req.resolution ?? model.defaultResolution;
+  // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
+  // records that, so `classify` and `export` preprocess the same way.
+  const preprocessing: Preprocessing = { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
+  let strategy: Strategy;
+  let frozen: string[];
+  let decision: string[] = [];
+  if (req.strategy === "auto") {
+    const choice = await chooseStrategy(model, data.train, {
+      classes: data.classes,
+      resolution,
+      preprocessing,
+      threads: req.threads,
+      seed: req.seed,
+      hasPretrainedWeights: req.weights !== undefined,
+      onBadFile: (path, reason) => display.warn(skippedFileMessage(path, reason)),
+      onProgress: (phase, done, total) => display.onEvent({ type: "features", done, total }),
+    });
+    display.stopBar?.();
+    strategy = choice.strategy;
+    frozen = choice.freeze;
+    decision = ["auto strategy:", ...choice.lines.map((l) => `  ${l}`)];
+  } else {
+    strategy = req.strategy;
+    frozen = req.unfreezeStages !== undefined ? unfreezeStagesPrefixes(model, req.unfreezeStages) : frozenPrefixes(model, req.strategy, req.freeze ?? []);
+  }
+  const optimizer: OptimizerOptions =
+    req.optimizer === "adamw"
+      ? { kind: "adamw", weightDecay: req.weightDecay ?? 0.01 }
+      : { kind: "sgd", momentum: req.momentum ?? 0.9, nesterov: req.nesterov ?? false, weightDecay: req.weightDecay ?? 1e-4 };
+  const settings: RunSettings = {
+    data: req.data,
+    valData: data.valSource,
+    valSplit: req.valSplit,
+    strategy: req.strategy === "auto" ? `auto: ${strategy}` : strategy,
+    frozen,
+    // The head alone trains on features computed once when nothing varies between epochs.
+    cacheFeatures: strategy === "head" && !req.augment,
+    epochs: req.epochs,
+    batchSize: req.batchSize,
+    resolution,
+    optimizer,
+    lr: req.lr ?? (req.optimizer === "adamw" ? 1e-3 : 0.01),
+    schedule: req.schedule,
+    warmupEpochs: req.warmupEpochs ?? 0,
+    labelSmoothing: req.labelSmoothing ?? 0,
+    dropout: req.dropout ?? null,
+    augment: req.augment,
+    colorJitter: req.colorJitter ?? null,
+    shuffle: req.shuffle,
+    seed: req.seed,
+    patience: req.patience ?? null,
+    recalibrateBatchNorm: req.recalibrateBn ?? false,
+    initialWeights: req.weights ?? null,
+  };
+  return { model, classes: data.classes, preprocessing, settings, train: data.train, val: data.val, progress: null, save: req.save, decision };
+}
+
+/**
+ * A run continued from its resume file: its own settings, the data folder it was trained on (or
+ * `dataDir`, e.g. after moving it), and `epochs` to lengthen it.
+ */
+export async function prepareResumedRun(resumeFile: string, o: { data?: string; epochs?: number; save?: string }, display: RunDisplay): Promise<PreparedRun> {
+  const resumed = await readResumeFile(resumeFile);
+  const settings = { ...resumed.settings };
+  if (o.epochs !== undefined && o.epochs !== settings.epochs) {
+    // A longer run changes the schedule from here on (cosine spans the new length).
+    display.note(`note: ${o.epochs} epochs replace the run's ${settings.epochs}; the learning-rate schedule is recomputed for ${o.epochs} epochs`);
+    settings.epochs = o.epochs;
+  }
+  const dir = o.data ?? settings.data;
+  const { classes, train, val } = await readSplit(dir, o.data ? null : settings.valData, settings.valSplit, settings.seed, display);
+  if (classes.join("\n") !== resumed.classes.join("\n")) {
+    throw new InputFileError(`${dir}: classes ${classes.join(", ")} differ from the resumed run's ${resumed.classes.join(", ")}`);
+  }
+  const save = o.save ?? (resumeFile.endsWith(".resume.safetensors") ? `${resumeFile.slice(0, -".resume.safetensors".length)}.safetensors` : undefined);
+  if (!save) throw new OptionError(`${resumeFile}: pass --save <file> (the checkpoint to write)`);
+  checkWritable(save);
+  return { ...resumed, settings, train, val, save, decision: [] };
+}
+
+export interface RunOutcome {
+  result: FitResult;
+  checkpoint: string;
+  resume: string;
+}
+
+/**
+ * Runs the loop: after each epoch the resume file is rewritten and, when the epoch is the best so
+ * far, the checkpoint; on an abort (Ctrl-C) the run's position is saved for --resume.
+ */
+export async function executeRun(run: PreparedRun, o: { display: RunDisplay; threads?: number; signal?: AbortSignal }): Promise<RunOutcome> {
+  const s = run.settings;
+  const resume = siblingPath(run.save, ".resume.safetensors");
+  for (const line of run.decision) o.display.note(line);
+  if (run.decision.length) o.display.record("decision", { strategy: s.strategy, frozen: s.frozen, lines: run.decision });
+  let savedCheckpoint = run.progress !== null && existsSync(run.save);
+  const result = await fit(run.model, {
+    train: run.train,
+    val: run.val,
+    epochs: s.epochs,
+    batchSize: s.batchSize,
+    resolution: s.resolution,
+    optimizer: s.optimizer,
+    lr: s.lr,
+    schedule: s.schedule,
+    warmupEpochs: s.warmupEpochs,
+    labelSmoothing: s.labelSmoothing,
+    frozen: s.frozen,
+    dropout: s.dropout ?? undefined,
+    augment: s.augment,
+    colorJitter: s.colorJitter ?? undefined,
+    shuffle: s.shuffle,
+    seed: s.seed,
+    threads: o.threads,
+    preprocessing: run.preprocessing,
+    cacheFeatures: s.cacheFeatures,
+    patience: s.patience ?? undefined,
+    recalibrateBatchNorm: s.recalibrateBatchNorm ?? false,
+    resume: run.progress ?? undefined,
+    signal: o.signal,
+    onEvent: (e) => o.display.onEvent(e),
+    onEpochEnd: async ({ metrics, improved, progress }) => {
+      if (improved) {
+        await saveRunCheckpoint(run.save, run.model, run, { metrics, bestEpoch: metrics.epoch, history: progress().history, decision: run.decision });
+        savedCheckpoint = true;
+      }
+      await saveResumeFile(resume, run.model, run, progress());
+    },
+  });
+  if (result.stopped === "interrupted") {
+    await saveResumeFile(resume, run.model, run, result.progress);
+    // Nothing finished an epoch yet: the checkpoint is the weights so far.
+    if (!savedCheckpoint) await saveRunCheckpoint(run.save, run.model, run, { metrics: null, bestEpoch: null, history: result.history, decision: run.decision });
+  }
+  return { result, checkpoint: run.save, resume };
+}
+
+/**
+ * The HTML report beside the checkpoint: the run's curves, and the best checkpoint evaluated on the
+ * validation images (per-class figures, confusion matrix, mistakes). Returns its path and the
+ * evaluation (null without validation images).
+ */
+export async function writeRunReport(run: PreparedRun, outcome: RunOutcome, o: { threads?: number; display: RunDisplay }): Promise<{ path: string; evaluation: Evaluation | null }> {
+  const best = await loadModel({ weights: outcome.checkpoint });
+  const onBadFile = (path: string, reason: string) => o.display.warn(skippedFileMessage(path, reason));
+  const evaluation = run.val.length
+    ? await evaluateSamples(best.model, run.val, { classes: run.classes, resolution: run.settings.resolution, preprocessing: run.preprocessing, batchSize: run.settings.batchSize, threads: o.threads, onBadFile })
+    : null;
+  const path = siblingPath(outcome.checkpoint, ".report.html");
+  await writeReport(path, {
+    title: `${run.model.arch} on ${run.settings.data}`,
+    arch: run.model.arch,
+    strategy: run.settings.strategy,
+    data: run.settings.data,
+    classes: run.classes,
+    history: outcome.result.history,
+    bestEpoch: outcome.result.bestEpoch,
+    evaluation,
+    decision: run.decision.length ? run.decision : undefined,
+    createdAt: new Date().toISOString(),
+  });
+  return { path, evaluation };
+}

@@ -1,0 +1,123 @@
+/**
+ * The files a training run writes (Node), all atomically (temp file + rename):
+ *   - the checkpoint (`--save F`): the best epoch's weights as a safetensors file with torchvision
+ *     keys and convzoo metadata (arch, options, class names, preprocessing, strategy, metrics), which
+ *     `classify`, `export`, `eval` and PyTorch load;
+ *   - the resume file (`F` with `.resume.safetensors`): the last weights plus the optimizer slots
+ *     (as `optimizer.<key>.<slot>`) and, in its metadata, the run's settings and FitProgress, which
+ *     `convzoo train --resume` continues from exactly;
+ *   - the report (`F` with `.report.html`), see report.ts.
+ */
+import { createModel } from "../models/registry.js";
+import type { Model, ResolvedOptions } from "../models/model.js";
+import type { ColorJitter } from "../data/augment.js";
+import type { Preprocessing } from "../data/preprocess.js";
+import { WeightsError } from "../errors.js";
+import type { Tensor } from "../tensor.js";
+import type { CheckpointMetadata } from "../weights/checkpoint.js";
+import { readWeightsFile, saveCheckpoint } from "../weights/files.js";
+import { loadStateDict, stateDict } from "../weights/load.js";
+import type { EpochMetrics, FitProgress } from "./fit.js";
+import type { OptimizerOptions } from "./optimizers.js";
+import type { ScheduleKind } from "./schedules.js";
+
+/** Everything that decides a run's arithmetic: what resume restores, and what a checkpoint records. */
+export interface RunSettings {
+  data: string;
+  valData: string | null;
+  valSplit: number;
+  strategy: string;
+  frozen: string[];
+  cacheFeatures: boolean;
+  epochs: number;
+  batchSize: number;
+  resolution: number;
+  optimizer: OptimizerOptions;
+  lr: number;
+  schedule: ScheduleKind;
+  warmupEpochs: number;
+  labelSmoothing: number;
+  dropout: number | null;
+  augment: boolean;
+  colorJitter: ColorJitter | null;
+  shuffle: boolean;
+  seed: number;
+  patience: number | null;
+  recalibrateBatchNorm: boolean;
+  initialWeights: string | null;
+}
+
+export interface RunDescription {
+  classes: string[];
+  preprocessing: Preprocessing;
+  settings: RunSettings;
+}
+
+const SLOT_PREFIX = "optimizer.";
+
+/** `runs/cats.safetensors` → `runs/cats.resume.safetensors` (and `.report.html`). */
+export function siblingPath(checkpoint: string, suffix: ".resume.safetensors" | ".report.html"): string {
+  const stem = checkpoint.endsWith(".safetensors") ? checkpoint.slice(0, -".safetensors".length) : checkpoint;
+  return `${stem}${suffix}`;
+}
+
+function metadataOf(model: Model, run: RunDescription): CheckpointMetadata {
+  return {
+    arch: model.arch,
+    options: model.options,
+    classes: run.classes,
+    preprocessing: run.preprocessing,
+    resolution: run.settings.resolution,
+    strategy: run.settings.strategy,
+    training: run.settings,
+  };
+}
+
+/** The deployable checkpoint: the model's current weights and the run's metadata. */
+export async function saveRunCheckpoint(
+  path: string,
+  model: Model,
+  run: RunDescription,
+  extra: { metrics: EpochMetrics | null; bestEpoch: number | null; history?: EpochMetrics[]; decision?: string[] },
+): Promise<void> {
+  await saveCheckpoint(path, stateDict(model), { ...metadataOf(model, run), ...extra });
+}
+
+export async function saveResumeFile(path: string, model: Model, run: RunDescription, progress: FitProgress): Promise<void> {
+  const tensors: Map<string, Tensor> = stateDict(model);
+  for (const [name, data] of progress.trainer.slots) tensors.set(`${SLOT_PREFIX}${name}`, { dtype: "float32", shape: [data.length], data });
+  const { trainer, ...rest } = progress;
+  const state = { ...rest, trainer: { steps: trainer.steps, random: trainer.random } };
+  await saveCheckpoint(path, tensors, { ...metadataOf(model, run), resume: state });
+}
+
+export interface ResumedRun extends RunDescription {
+  model: Model;
+  progress: FitProgress;
+}
+
+/** Reads a resume file: the model with its last weights, the run's settings and its progress. */
+export async function readResumeFile(path: string): Promise<ResumedRun> {
+  const file = await readWeightsFile(path);
+  const meta = file.metadata;
+  const resume = meta?.resume as (Omit<FitProgress, "trainer"> & { trainer: { steps: number; random: number[] } }) | undefined;
+  const settings = meta?.training as RunSettings | undefined;
+  if (!meta || !resume || !settings || !meta.classes || !meta.preprocessing) {
+    throw new WeightsError(`${path}: not a convzoo resume file (expected the ".resume.safetensors" file written next to a checkpoint by convzoo train)`);
+  }
+  const weights = new Map<string, Tensor>();
+  const slots = new Map<string, Float32Array>();
+  for (const [key, t] of file.tensors) {
+    if (key.startsWith(SLOT_PREFIX)) slots.set(key.slice(SLOT_PREFIX.length), t.data as Float32Array);
+    else weights.set(key, t);
+  }
+  const model = createModel(meta.arch, meta.options as ResolvedOptions);
+  loadStateDict(model, weights, path);
+  return {
+    model,
+    classes: meta.classes,
+    preprocessing: meta.preprocessing,
+    settings,
+    progress: { ...resume, trainer: { ...resume.trainer, slots } },
+  };
+}
