@@ -101,7 +101,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       ...common,
       data: join(data, "digits0-4"),
       strategy: "full",
-      epochs: o.pretrainEpochs ?? 10,
+      epochs: o.pretrainEpochs ?? 6,
       batchSize: 32,
       lr: 0.05,
       save: join(o.out, "pretrained.safetensors"),
