@@ -9,6 +9,14 @@ export function positiveInt(flag: string) {
   };
 }
 
+export function nonNegativeInt(flag: string) {
+  return (text: string): number => {
+    const n = Number(text);
+    if (text.trim() === "" || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} expects an integer ≥ 0, got "${text}"`);
+    return n;
+  };
+}
+
 export function positiveNumber(flag: string) {
   return (text: string): number => {
     const n = Number(text);

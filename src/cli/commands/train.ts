@@ -5,7 +5,7 @@ import { OptionError } from "../../errors.js";
 import { executeRun, prepareResumedRun, prepareRun, writeRunReport, type RunRequest } from "../../train/run.js";
 import { SCHEDULES } from "../../train/schedules.js";
 import { STRATEGIES } from "../../train/strategy.js";
-import { addArchFlags, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
+import { addArchFlags, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
 import { TrainingDisplay } from "../progress.js";
 
 /** The parsed flags: the run request's fields (with the CLI's defaults) and the command's own. */
@@ -51,11 +51,7 @@ export function registerTrain(program: Command): void {
         .default("full"),
     )
     .option("--freeze <prefixes>", "partial: comma-separated parameter prefixes that stay fixed (conv1,bn1,layer1)")
-    .option("--unfreeze-stages <K>", "partial: the last K stages (see convzoo summary's feature info) and the head train; the rest stays fixed", (t) => {
-      const n = Number(t);
-      if (!Number.isInteger(n) || n < 0) throw new OptionError(`--unfreeze-stages expects an integer ≥ 0, got "${t}"`);
-      return n;
-    })
+    .option("--unfreeze-stages <K>", "partial: the last K stages (see convzoo summary's feature info) and the head train; the rest stays fixed", nonNegativeInt("--unfreeze-stages"))
     .option("--epochs <E>", "passes over the training images", positiveInt("--epochs"), 10)
     .option("--batch-size <B>", "images per step", positiveInt("--batch-size"), 32)
     .addOption(new Option("--optimizer <o>", "optimizer").choices(["sgd", "adamw"]).default("sgd"))
@@ -74,11 +70,7 @@ export function registerTrain(program: Command): void {
     .option("--no-augment", "no random crops or flips: resize the shorter side to R and centre-crop")
     .option("--color-jitter <b,c,s,h>", "torchvision ColorJitter strengths: brightness, contrast, saturation, hue (e.g. 0.4,0.4,0.4,0.1)", parseColorJitter)
     .option("--no-shuffle", "take batches in folder order (classes sorted, files sorted)")
-    .option("--seed <N>", "seed for initialisation, split, shuffle, augmentation and dropout", (t) => {
-      const n = Number(t);
-      if (!Number.isInteger(n) || n < 0) throw new OptionError(`--seed expects an integer ≥ 0, got "${t}"`);
-      return n;
-    }, 0)
+    .option("--seed <N>", "seed for initialisation, split, shuffle, augmentation and dropout", nonNegativeInt("--seed"), 0)
     .option("--patience <N>", "early stopping: stop after N epochs without a better validation accuracy", positiveInt("--patience"))
     .option("--recalibrate-bn", "after each epoch, recompute the running statistics of the BatchNorm layers that train from a pass over the training images (torch's update_bn), so the eval-mode model matches the training-mode one")
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
