@@ -3,7 +3,7 @@
 usage: torch_epoch.py <config.json>
 
 config: {arch, classes, per_class: [n...], resolution, batch, optimizer: sgd|adamw, lr, momentum,
-         weight_decay, nesterov, label_smoothing, frozen: [prefix...], out}
+         weight_decay, nesterov, label_smoothing, frozen: [prefix...], kink_biases?: [b...], out}
 
 Writes, under `out`:
   data/<class>/<i>.png   the image folder (images already at the training resolution, so neither side
@@ -11,6 +11,9 @@ Writes, under `out`:
   initial.pth            torchvision's model, seeded, with BatchNorm affine parameters, running
                          statistics and conv/linear biases randomised (a "pretrained-like" start:
                          no all-zero tensors, whose relative differences would be pure rounding);
+                         with `kink_biases`, BatchNorm weights in [0.2, 0.4] and each channel's bias
+                         drawn from that list, so that every channel stays in one regime of the
+                         activation after it (no input within rounding of a kink: see epoch.test.ts);
   final32.pth            after one epoch in float32 (torch's own float32 result);
   final64.pth            after the same epoch in float64 (stored as float32): the ground truth;
   result.json            per-step losses of both runs.
@@ -64,11 +67,20 @@ for m in model.modules():
     if isinstance(m, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
         m.p = 0.0
 g = torch.Generator().manual_seed(3)
+kink_biases = cfg.get("kink_biases")
 with torch.no_grad():
     for m in model.modules() if cfg.get("randomize_bn", True) else []:
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.weight.uniform_(0.5, 1.5, generator=g)
-            m.bias.normal_(0.0, 0.2, generator=g)
+            if kink_biases:
+                # Every channel sits in one regime of the activation for the whole epoch: a batch-
+                # normalised value x̂ is within √(n − 1) of 0 (and rarely beyond a few units), so
+                # γ·x̂ + β stays on the side of the kinks that β is on.
+                m.weight.uniform_(0.2, 0.4, generator=g)
+                regime = torch.randint(0, len(kink_biases), (m.num_features,), generator=g)
+                m.bias.copy_(torch.tensor(kink_biases)[regime])
+            else:
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0.0, 0.2, generator=g)
             m.running_mean.normal_(0.0, 0.2, generator=g)
             m.running_var.uniform_(0.5, 1.5, generator=g)
         elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.bias is not None:
