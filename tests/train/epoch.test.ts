@@ -85,7 +85,9 @@ const CASES: Case[] = [
   // AdamW: lr 1e-4, since its √v normalisation turns rounding in near-zero gradients into steps
   // of size ~lr (at lr 1e-3 torch's own float32 epoch is 6.8e-4 from float64, at 1e-4 6.6e-5).
   { arch: "mobilenet_v3_small", strategy: "full", frozen: [], resolution: 64, lr: 2e-4, optimizer: "adamw", weightDecay: 0.05 },
-  { arch: "efficientnet_b0", strategy: "full", frozen: [], resolution: 64, lr: 1e-3 },
+  // At 64 px efficientnet_b0's last stages run at 2x2 and 1x1, where batch statistics over 8–16
+  // values amplify rounding (torch float32 6.6e-3 from float64); at 128 px, 9e-5.
+  { arch: "efficientnet_b0", strategy: "full", frozen: [], resolution: 128, lr: 1e-3 },
   { arch: "googlenet", strategy: "full", frozen: [], resolution: 64, lr: 1e-3, kinkBiases: RELU_REGIMES },
 ];
 
