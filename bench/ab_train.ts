@@ -4,7 +4,7 @@
  * machine load; optionally PyTorch's step (bench/torch_train.py) interleaved as a third contender.
  *
  *   node --import tsx bench/ab_train.ts --base /work/main [--arch resnet18] [--batch 16]
- *        [--resolution 224] [--rounds 5] [--steps 2] [--torch] [--no-spin] [--json]
+ *        [--resolution 224] [--rounds 5] [--steps 2] [--torch] [--no-spin] [--no-nchwc] [--json]
  *
  * Each tree's own src/ builds the training graph (SGD momentum 0.9, whole network, train mode,
  * dropout 0, 1000 classes, random weights seed 0) and runs it as Trainer does (ONNX Runtime
@@ -17,6 +17,7 @@
  * far to trust the medians.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -35,6 +36,7 @@ const rounds = Number(flag("--rounds", "5"));
 const steps = Number(flag("--steps", "2"));
 const withTorch = args.includes("--torch");
 const noSpin = args.includes("--no-spin");
+const noNchwc = args.includes("--no-nchwc");
 const json = args.includes("--json");
 const THREADS = 2;
 const CLASSES = 1000;
@@ -62,6 +64,12 @@ async function fromTree(name: string, root: string): Promise<Contender> {
   const model = createModel(arch, { numClasses: CLASSES, dropout: 0 });
   initializeWeights(model, 0);
   const spec = trainingGraph(model, { batchSize: batch, resolution, optimizer: { kind: "sgd", momentum: 0.9 } });
+  // Trees with the NCHWc lowering apply it as their Trainer does (--no-nchwc: neither does).
+  if (!noNchwc && existsSync(resolve(root, "src/graph/nchwc.ts"))) {
+    const { lowerConvsToNchwc } = await load<typeof import("../src/graph/nchwc.js")>("src/graph/nchwc.ts");
+    const { nchwcBlockSize } = await load<typeof import("../src/runtime/nchwc_block.js")>("src/runtime/nchwc_block.ts");
+    lowerConvsToNchwc(spec.graph, await nchwcBlockSize());
+  }
   const spin = noSpin ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {};
   const session = await ort.InferenceSession.create(toOnnx(spec.graph), { ...ortSessionOptions({ threads: THREADS }), enableMemPattern: false, ...spin });
   const params = new Map(model.net.namedParameters());

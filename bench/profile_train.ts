@@ -4,7 +4,7 @@
  * slowest nodes.
  *
  *   node --import tsx bench/profile_train.ts --arch resnet18 [--batch 16] [--resolution 224] [--steps 3]
- *        [--opt all|extended|basic|disabled] [--no-arena] [--no-mem-pattern] [--no-spin] [--no-profile]
+ *        [--opt all|extended|basic|disabled] [--no-arena] [--no-mem-pattern] [--no-spin] [--no-profile] [--no-nchwc]
  *        [--top 25] [--json]
  *
  * Node names are the graph's: gradient ops live under scope `<layer>/grad`, SGD under `sgd/<key>`,
@@ -18,7 +18,9 @@ import { median } from "../src/api/bench.js";
 import "../src/models/index.js";
 import { initializeWeights } from "../src/models/graphs.js";
 import { createModel } from "../src/models/registry.js";
+import { lowerConvsToNchwc } from "../src/graph/nchwc.js";
 import { toOnnx } from "../src/onnx/serialize.js";
+import { nchwcBlockSize } from "../src/runtime/nchwc_block.js";
 import { Random } from "../src/random.js";
 import { ortSessionOptions } from "../src/runtime/session.js";
 import { targetDistribution, trainingGraph } from "../src/train/graph.js";
@@ -37,6 +39,9 @@ const profile = !args.includes("--no-profile");
 const model = createModel(arch, { numClasses: 1000, dropout: 0 });
 initializeWeights(model, 0);
 const spec = trainingGraph(model, { batchSize, resolution, optimizer: { kind: "sgd", momentum: 0.9 } });
+// As Trainer does: spatial convs on ONNX Runtime's NCHWc kernels where the CPU has them.
+const lowered = args.includes("--no-nchwc") ? 0 : lowerConvsToNchwc(spec.graph, await nchwcBlockSize());
+process.stderr.write(`${lowered} convs lowered to NCHWc\n`);
 const onnx = toOnnx(spec.graph);
 const options: ort.InferenceSession.SessionOptions = {
   ...ortSessionOptions({ threads: 2 }),

@@ -38,6 +38,8 @@ export const attr = {
 
 export interface Node {
   readonly op: string;
+  /** The operator set the op belongs to; absent for the default ONNX domain. */
+  readonly domain?: string;
   readonly name: string;
   /** `null` marks an omitted optional input (ONNX's empty name). */
   readonly inputs: readonly (Value | null)[];
@@ -153,6 +155,7 @@ export class Graph {
     inputs: readonly (Value | null)[],
     outputs: readonly { dtype: DType; shape: Shape; name?: string }[],
     attrs: Record<string, Attr> = {},
+    domain?: string,
   ): Value[] {
     const outs = outputs.map((o) => {
       if (o.name !== undefined) {
@@ -162,7 +165,7 @@ export class Graph {
       }
       return this.newValue(o.dtype, o.shape, op);
     });
-    this.nodes.push({ op, name: this.uniqueName(`${this.scope || "graph"}/${op}`), inputs, outputs: outs, attrs, scope: this.scope });
+    this.nodes.push({ op, ...(domain ? { domain } : {}), name: this.uniqueName(`${this.scope || "graph"}/${op}`), inputs, outputs: outs, attrs, scope: this.scope });
     return outs;
   }
 }

@@ -57,9 +57,11 @@ function attribute(name: string, a: Attr): Record<string, unknown> {
 export function toOnnx(graph: Graph, options: ExportOptions = {}): Uint8Array {
   const boundary = new Set([...graph.inputs, ...graph.outputs].map((v) => v.name));
   const internal = graph.nodes.flatMap((n) => n.outputs).filter((v) => !boundary.has(v.name));
+  // Other operator sets (ONNX Runtime's com.microsoft.nchwc, see graph/nchwc.ts) are at version 1.
+  const domains = [...new Set(graph.nodes.flatMap((n) => (n.domain ? [n.domain] : [])))];
   const model = {
     irVersion: IR_VERSION,
-    opsetImport: [{ domain: "", version: OPSET }],
+    opsetImport: [{ domain: "", version: OPSET }, ...domains.map((domain) => ({ domain, version: 1 }))],
     producerName: "convzoo",
     docString: options.docString ?? "",
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
@@ -68,6 +70,7 @@ export function toOnnx(graph: Graph, options: ExportOptions = {}): Uint8Array {
       node: graph.nodes.map((n) => ({
         name: n.name,
         opType: n.op,
+        ...(n.domain ? { domain: n.domain } : {}),
         input: n.inputs.map((v) => (v ? v.name : "")),
         output: n.outputs.map((v) => v.name),
         attribute: Object.entries(n.attrs).map(([k, a]) => attribute(k, a)),

@@ -1,0 +1,95 @@
+/**
+ * graph/nchwc.ts: the Conv → ONNX Runtime NCHWc rewrite gives the same results as the plain Conv
+ * (dense, depthwise, strided, 5x5, with and without bias), leaves alone what it must (1x1 kernels,
+ * channels off the block, dilation), and a block size of 1 changes nothing. The training-graph
+ * results against torch run through it too (tests/train/epoch.test.ts), since Trainer lowers.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as ort from "onnxruntime-node";
+import { Graph } from "../../src/graph/graph.js";
+import { lowerConvsToNchwc, NCHWC_DOMAIN } from "../../src/graph/nchwc.js";
+import * as ops from "../../src/graph/ops.js";
+import { toOnnx } from "../../src/onnx/serialize.js";
+import { Random } from "../../src/random.js";
+import { nchwcBlockSize } from "../../src/runtime/nchwc_block.js";
+
+interface ConvCase {
+  label: string;
+  cin: number;
+  cout: number;
+  size: number;
+  kernel: number;
+  stride: number;
+  groups: number;
+  dilation?: number;
+  bias?: boolean;
+  lowered: boolean;
+}
+
+const CASES: ConvCase[] = [
+  { label: "dense 3x3", cin: 32, cout: 16, size: 9, kernel: 3, stride: 1, groups: 1, lowered: true },
+  { label: "dense 3x3 stride 2 with bias", cin: 16, cout: 32, size: 10, kernel: 3, stride: 2, groups: 1, bias: true, lowered: true },
+  { label: "depthwise 3x3", cin: 32, cout: 32, size: 7, kernel: 3, stride: 1, groups: 32, lowered: true },
+  { label: "depthwise 5x5 stride 2", cin: 16, cout: 16, size: 11, kernel: 5, stride: 2, groups: 16, lowered: true },
+  { label: "1x1", cin: 32, cout: 32, size: 5, kernel: 1, stride: 1, groups: 1, lowered: false },
+  { label: "channels off the block", cin: 24, cout: 16, size: 6, kernel: 3, stride: 1, groups: 1, lowered: false },
+  { label: "dilated", cin: 16, cout: 16, size: 9, kernel: 3, stride: 1, groups: 1, dilation: 2, lowered: false },
+  { label: "grouped (not depthwise)", cin: 32, cout: 32, size: 6, kernel: 3, stride: 1, groups: 2, lowered: false },
+];
+
+function build(c: ConvCase): Graph {
+  const g = new Graph();
+  const x = g.addInput("x", "float32", [2, c.cin, c.size, c.size]);
+  const w = g.addInput("w", "float32", [c.cout, c.cin / c.groups, c.kernel, c.kernel]);
+  const b = c.bias ? g.addInput("b", "float32", [c.cout]) : null;
+  const d = c.dilation ?? 1;
+  const y = ops.conv2d(g, x, w, b, { stride: [c.stride, c.stride], padding: [((c.kernel - 1) * d) >> 1, ((c.kernel - 1) * d) >> 1], dilation: [d, d], groups: c.groups });
+  // A consumer after the conv: the rewrite must keep the output value its consumers read.
+  g.markOutput(ops.relu(g, y), "y");
+  return g;
+}
+
+async function run(g: Graph, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(toOnnx(g), { intraOpNumThreads: 2, graphOptimizationLevel: "all" });
+  const out = await session.run(feeds);
+  await session.release();
+  return out.y.data as Float32Array;
+}
+
+test("NCHWc lowering: same results as the plain Conv; what it does not support is left alone", async (t) => {
+  const block = await nchwcBlockSize();
+  t.diagnostic(`NCHWc block size on this machine: ${block}`);
+  if (block <= 1) {
+    t.skip("this CPU has no NCHWc kernels (the rewrite is a no-op here)");
+    return;
+  }
+  const rng = new Random(5);
+  const tensor = (shape: number[]) => new ort.Tensor("float32", Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+  for (const c of CASES) {
+    const feeds: Record<string, ort.Tensor> = { x: tensor([2, c.cin, c.size, c.size]), w: tensor([c.cout, c.cin / c.groups, c.kernel, c.kernel]) };
+    if (c.bias) feeds.b = tensor([c.cout]);
+    const plain = await run(build(c), feeds);
+    const g = build(c);
+    // Channel counts here are multiples of 16; on an 8-block CPU the "off the block" case (24) would lower.
+    const expected = c.lowered || (block === 8 && c.label === "channels off the block") ? 1 : 0;
+    assert.equal(lowerConvsToNchwc(g, block), expected, `${c.label}: convs lowered`);
+    assert.equal(g.nodes.some((n) => n.domain === NCHWC_DOMAIN), expected > 0, c.label);
+    const lowered = await run(g, feeds);
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < plain.length; i++) {
+      worst = Math.max(worst, Math.abs(plain[i] - lowered[i]));
+      scale = Math.max(scale, Math.abs(plain[i]));
+    }
+    assert.ok(scale > 0, `${c.label}: the conv produced only zeros`);
+    assert.ok(worst <= 1e-5 * scale, `${c.label}: lowered differs from plain by ${worst} (scale ${scale})`);
+  }
+});
+
+test("NCHWc lowering with block size 1 (no NCHWc kernels) changes nothing", () => {
+  const g = build(CASES[0]);
+  const before = g.nodes.map((n) => n.op).join(",");
+  assert.equal(lowerConvsToNchwc(g, 1), 0);
+  assert.equal(g.nodes.map((n) => n.op).join(","), before);
+});
