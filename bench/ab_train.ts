@@ -63,13 +63,14 @@ async function fromTree(name: string, root: string): Promise<Contender> {
   const { Random } = await load<typeof import("../src/random.js")>("src/random.ts");
   const model = createModel(arch, { numClasses: CLASSES, dropout: 0 });
   initializeWeights(model, 0);
-  const spec = trainingGraph(model, { batchSize: batch, resolution, optimizer: { kind: "sgd", momentum: 0.9 } });
-  // Trees with the NCHWc lowering apply it as their Trainer does (--no-nchwc: neither does).
-  if (!noNchwc && existsSync(resolve(root, "src/graph/nchwc.ts"))) {
-    const { lowerConvsToNchwc } = await load<typeof import("../src/graph/nchwc.js")>("src/graph/nchwc.ts");
-    const { nchwcBlockSize } = await load<typeof import("../src/runtime/nchwc_block.js")>("src/runtime/nchwc_block.ts");
-    lowerConvsToNchwc(spec.graph, await nchwcBlockSize());
+  // Trees with the NCHWc lowering build for it as their Trainer does (--no-nchwc: neither does);
+  // trees from before trainingGraph took nchwcBlock get the pass applied afterwards.
+  let nchwcBlock = 1;
+  if (!noNchwc && existsSync(resolve(root, "src/runtime/nchwc_block.ts"))) {
+    nchwcBlock = await (await load<typeof import("../src/runtime/nchwc_block.js")>("src/runtime/nchwc_block.ts")).nchwcBlockSize();
   }
+  const spec = trainingGraph(model, { batchSize: batch, resolution, optimizer: { kind: "sgd", momentum: 0.9 }, nchwcBlock });
+  if (nchwcBlock > 1) (await load<typeof import("../src/graph/nchwc.js")>("src/graph/nchwc.ts")).lowerConvsToNchwc(spec.graph, nchwcBlock);
   const spin = noSpin ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {};
   const session = await ort.InferenceSession.create(toOnnx(spec.graph), { ...ortSessionOptions({ threads: THREADS }), enableMemPattern: false, ...spin });
   const params = new Map(model.net.namedParameters());

@@ -18,7 +18,6 @@ import { median } from "../src/api/bench.js";
 import "../src/models/index.js";
 import { initializeWeights } from "../src/models/graphs.js";
 import { createModel } from "../src/models/registry.js";
-import { lowerConvsToNchwc } from "../src/graph/nchwc.js";
 import { toOnnx } from "../src/onnx/serialize.js";
 import { nchwcBlockSize } from "../src/runtime/nchwc_block.js";
 import { Random } from "../src/random.js";
@@ -38,10 +37,10 @@ const profile = !args.includes("--no-profile");
 
 const model = createModel(arch, { numClasses: 1000, dropout: 0 });
 initializeWeights(model, 0);
-const spec = trainingGraph(model, { batchSize, resolution, optimizer: { kind: "sgd", momentum: 0.9 } });
-// As Trainer does: spatial convs on ONNX Runtime's NCHWc kernels where the CPU has them.
-const lowered = args.includes("--no-nchwc") ? 0 : lowerConvsToNchwc(spec.graph, await nchwcBlockSize());
-process.stderr.write(`${lowered} convs lowered to NCHWc\n`);
+// As Trainer does: built for ONNX Runtime's NCHWc kernels where the CPU has them.
+const nchwcBlock = args.includes("--no-nchwc") ? 1 : await nchwcBlockSize();
+const spec = trainingGraph(model, { batchSize, resolution, optimizer: { kind: "sgd", momentum: 0.9 }, nchwcBlock });
+process.stderr.write(`NCHWc block ${nchwcBlock}: ${spec.graph.nodes.filter((n) => n.domain && n.op === "Conv").length} convs lowered\n`);
 const onnx = toOnnx(spec.graph);
 const options: ort.InferenceSession.SessionOptions = {
   ...ortSessionOptions({ threads: 2 }),

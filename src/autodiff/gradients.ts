@@ -21,7 +21,9 @@ import type { Graph, Node, Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import type { DType } from "../tensor.js";
 import { broadcastsTo, expandTo, sameShape, unbroadcast } from "./broadcast.js";
-import { RULES } from "./rules.js";
+import { RULES, type GradientOptions } from "./rules.js";
+
+export type { GradientOptions } from "./rules.js";
 
 export { unbroadcast };
 
@@ -54,7 +56,7 @@ function ones(g: Graph, like: Value): Value {
  * `wrt` value's name. A `wrt` value the loss does not depend on has no entry (as PyTorch gives
  * None); a missing rule for an op on the path is an error naming the op and its layer.
  */
-export function gradients(g: Graph, loss: Value, wrt: readonly Value[]): Map<string, Value> {
+export function gradients(g: Graph, loss: Value, wrt: readonly Value[], options: GradientOptions = {}): Map<string, Value> {
   if (!FLOAT.has(loss.dtype)) g.fail(`gradients: the loss must be floating point, got ${loss.name} (${loss.dtype})`);
   for (const w of wrt) if (!FLOAT.has(w.dtype)) g.fail(`gradients: cannot differentiate with respect to ${w.name} (${w.dtype}): not floating point`);
   const firstNode = g.nodes.length;
@@ -111,7 +113,7 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[]): Map<str
     const where = node.scope ? ` in layer "${node.scope}"` : "";
     if (!rule) throw new GradientError(`gradients: no gradient rule for ONNX op ${node.op} (node ${node.name}${where}); add one to src/autodiff/rules.ts`);
     g.withAbsoluteScope(node.scope ? `${node.scope}/grad` : "grad", () => {
-      const grads = rule(g, node, gradOutputs);
+      const grads = rule(g, node, gradOutputs, options);
       node.inputs.forEach((input, i) => {
         const grad = grads[i];
         if (!input || !grad || !depends.has(input.name) || !reaches.has(input.name)) return;

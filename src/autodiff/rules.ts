@@ -26,13 +26,23 @@ import {
   convWeightGradIm2colGemm,
   convWeightGradRowsColumns,
   convWeightGradTapsGemm,
+  depthwiseWeightGradFoldedBatch,
   depthwiseWeightGradFullWidth,
   depthwiseWeightGradGroupedConv,
   maxPoolGradIndicesScatter,
   type ConvGeometry,
 } from "./formulations.js";
 
-export type GradientRule = (g: Graph, node: Node, gradOutputs: readonly (Value | null)[]) => (Value | null)[];
+/** What the graph will run on, for formulations whose speed depends on it (measured per backend). */
+export interface GradientOptions {
+  /**
+   * The NCHWc channel block the graph will be lowered for (graph/nchwc.ts; onnxruntime-node on a
+   * CPU with those kernels), or absent / 1 for plain NCHW kernels (onnxruntime-web).
+   */
+  nchwcBlock?: number;
+}
+
+export type GradientRule = (g: Graph, node: Node, gradOutputs: readonly (Value | null)[], options: GradientOptions) => (Value | null)[];
 
 // ---- attribute and constant-input readers -------------------------------------------------------
 
@@ -143,7 +153,7 @@ function convInputGrad(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value 
  *   full-width 225.5, taps 170.0, PyTorch 32.0);
  * - other grouped convs: the dense formulation per group.
  */
-function convWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
+function convWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry, options: GradientOptions): Value {
   const oneByOne = geo.kernel[0] === 1 && geo.kernel[1] === 1 && geo.pads.every((p) => p === 0);
   const strided = geo.strides[0] > 1 || geo.strides[1] > 1;
   const dilated = geo.dilations[0] > 1 || geo.dilations[1] > 1;
@@ -155,6 +165,8 @@ function convWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value
     return hw >= 28 * 28 ? convWeightGradIm2colConv(g, x, dy, geo) : convWeightGradTapsGemm(g, x, dy, geo);
   }
   const depthwise = geo.group === geo.cin && geo.group === geo.cout;
+  const block = options.nchwcBlock ?? 1;
+  if (depthwise && !strided && !dilated && block > 1 && typeof geo.n === "number" && (geo.n * geo.cin) % block === 0) return depthwiseWeightGradFoldedBatch(g, x, dy, geo);
   if (depthwise && !strided && !dilated && geo.oh * geo.ow >= 56 * 56 && typeof geo.n === "number") return depthwiseWeightGradFullWidth(g, x, dy, geo);
   if (depthwise) return depthwiseWeightGradGroupedConv(g, x, dy, geo);
   return groupedWeightGrad(g, x, dy, geo);
@@ -166,7 +178,7 @@ function groupedWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Va
   const xs = ops.split(g, x, Array<number>(gr).fill(geo.cin / gr), 1);
   const dys = ops.split(g, dy, Array<number>(gr).fill(geo.cout / gr), 1);
   const sub = { ...geo, group: 1, cin: geo.cin / gr, cout: geo.cout / gr };
-  return ops.concat(g, xs.map((xi, i) => convWeightGrad(g, xi, dys[i], sub)), 0);
+  return ops.concat(g, xs.map((xi, i) => convWeightGrad(g, xi, dys[i], sub, {})), 0);
 }
 
 // ---- the rules ----------------------------------------------------------------------------------
@@ -340,10 +352,10 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
     return [ops.matmul(g, dy!, swap(b!)), ops.matmul(g, swap(a!), dy!)];
   },
 
-  Conv: (g, node, [dy]) => {
+  Conv: (g, node, [dy], options) => {
     const [x, w, b] = node.inputs as [Value, Value, Value | null];
     const geo = convGeometry(g, node);
-    return [convInputGrad(g, dy!, w, geo), convWeightGrad(g, x, dy!, geo), b ? ops.reduceSum(g, dy!, [0, 2, 3], false) : null];
+    return [convInputGrad(g, dy!, w, geo), convWeightGrad(g, x, dy!, geo, options), b ? ops.reduceSum(g, dy!, [0, 2, 3], false) : null];
   },
   BatchNormalization: (g, node, gradOutputs) => (intAttr(node, "training_mode", 0) ? batchNormTrainingGrad(g, node, gradOutputs) : batchNormInferenceGrad(g, node, gradOutputs[0])),
   // MaxPool: dy goes to the max of each window (first maximum, as PyTorch), summed where windows

@@ -20,6 +20,7 @@
 import { OptionError } from "../errors.js";
 import { gradients } from "../autodiff/gradients.js";
 import { Graph, type Value } from "../graph/graph.js";
+import { lowerConvsToNchwc } from "../graph/nchwc.js";
 import * as ops from "../graph/ops.js";
 import { checkResolution, headModule, initializeWeights } from "../models/graphs.js";
 import type { Model } from "../models/model.js";
@@ -51,6 +52,12 @@ export interface TrainingGraphOptions {
    * the head module is in the graph; the backbone is not run (and so not trained).
    */
   featureDims?: number;
+  /**
+   * Build for ONNX Runtime's NCHWc CPU kernels with this channel block (runtime/nchwc_block.ts
+   * on onnxruntime-node): spatial convs are lowered to them (graph/nchwc.ts) and gradient
+   * formulations that pay off there are chosen. Absent or 1: plain NCHW (onnxruntime-web).
+   */
+  nchwcBlock?: number;
 }
 
 /** One piece of state carried from a step to the next: fed as `input`, read back from `output`. */
@@ -154,7 +161,8 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   // Trainable parameters in state_dict order (the binding saw them in call order).
   const trainable = [...model.net.namedParameters()].filter(([k]) => paramInputs.has(k)).map(([k]) => k);
   if (trainable.length === 0) throw new OptionError(`${model.arch}: nothing to train: every parameter is frozen (${frozen.join(", ")})`);
-  const grads = gradients(g, loss, trainable.map((k) => paramInputs.get(k)!));
+  const nchwcBlock = options.nchwcBlock ?? 1;
+  const grads = gradients(g, loss, trainable.map((k) => paramInputs.get(k)!), { nchwcBlock });
 
   const state: StateEntry[] = [];
   const slotNames = optimizerSlots(optimizer);
@@ -180,6 +188,7 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
     state.push({ kind, key, input: v.name, output: g.markOutput(next, `${key}.new`).name, shape: v.shape as number[] });
     if (kind === "running_mean") trackedBatchNorms.push(key.slice(0, -".running_mean".length));
   }
+  lowerConvsToNchwc(g, nchwcBlock);
   return { graph: g, state, batchSize, resolution, sampleShape, numClasses, trainable, trackedBatchNorms, optimizer, scalars: scalarNames, masks: [...ctx.randomMasks.values()] };
 }
 

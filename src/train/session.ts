@@ -9,7 +9,6 @@ import { OptionError } from "../errors.js";
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { numel } from "../tensor.js";
-import { lowerConvsToNchwc } from "../graph/nchwc.js";
 import { nchwcBlockSize } from "../runtime/nchwc_block.js";
 import { Session, type SessionOptions } from "../runtime/session.js";
 import { trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./graph.js";
@@ -116,8 +115,7 @@ export class Trainer {
 }
 
 async function compile(model: Model, options: TrainerOptions, batchSize: number): Promise<Compiled> {
-  const spec = trainingGraph(model, { ...options, batchSize });
-  if (options.nchwc !== false) lowerConvsToNchwc(spec.graph, await nchwcBlockSize());
+  const spec = trainingGraph(model, { ...options, batchSize, nchwcBlock: options.nchwc === false ? 1 : await nchwcBlockSize() });
   // Without ORT's memory pattern a resnet18 b16@224 step peaks at 1.27 GB instead of 2.09 GB, at the
   // same speed (bench/README.md, findings).
   const session = await Session.create(toOnnx(spec.graph), { threads: options.threads, memoryPattern: false });

@@ -9,9 +9,11 @@ import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
 import { gradients } from "../../src/autodiff/gradients.js";
 import { Graph, type Value } from "../../src/graph/graph.js";
+import { lowerConvsToNchwc } from "../../src/graph/nchwc.js";
 import * as ops from "../../src/graph/ops.js";
 import { toOnnx } from "../../src/onnx/serialize.js";
 import { Random } from "../../src/random.js";
+import { nchwcBlockSize } from "../../src/runtime/nchwc_block.js";
 
 export interface InputSpec {
   shape: number[];
@@ -32,6 +34,12 @@ export interface FdCase {
   /** Elements checked per input (a random sample beyond this many; default 40). */
   samples?: number;
   seed?: number;
+  /**
+   * Build as for onnxruntime-node's NCHWc kernels: gradients choose their NCHWc formulations and
+   * both graphs are lowered (graph/nchwc.ts). On a CPU without those kernels the formulations are
+   * still built (for block 16) and run on plain kernels.
+   */
+  nchwc?: boolean;
 }
 
 export interface FdReport {
@@ -72,7 +80,7 @@ export function distinct(rng: Random, n: number, gap = 0.05): Float32Array {
   return a;
 }
 
-function build(c: FdCase, rng: Random, withGrad: boolean) {
+function build(c: FdCase, rng: Random, withGrad: boolean, nchwcBlock: number) {
   const g = new Graph("fd");
   const v: Record<string, Value> = {};
   for (const [name, spec] of Object.entries(c.inputs)) v[name] = g.addInput(name, "float32", spec.shape);
@@ -87,6 +95,7 @@ function build(c: FdCase, rng: Random, withGrad: boolean) {
   });
   if (!withGrad) {
     ys.forEach((y, i) => g.markOutput(y, `y${i}`));
+    lowerConvsToNchwc(g, nchwcBlock);
     return { g, weights, grads: [] as string[] };
   }
   const terms = ys.map((y, i) => {
@@ -97,7 +106,7 @@ function build(c: FdCase, rng: Random, withGrad: boolean) {
   const wrt = Object.entries(c.inputs)
     .filter(([, s]) => s.grad !== false)
     .map(([name]) => v[name]);
-  const grads = gradients(g, f, wrt);
+  const grads = gradients(g, f, wrt, { nchwcBlock: c.nchwc ? Math.max(nchwcBlock, 16) : 1 });
   const names: string[] = [];
   for (const w of wrt) {
     const d = grads.get(w.name);
@@ -105,6 +114,7 @@ function build(c: FdCase, rng: Random, withGrad: boolean) {
     g.markOutput(d, `grad_${w.name}`);
     names.push(w.name);
   }
+  lowerConvsToNchwc(g, nchwcBlock);
   return { g, weights, grads: names };
 }
 
@@ -120,8 +130,9 @@ export async function checkGradients(c: FdCase): Promise<FdReport> {
     assert.equal(data.length, numel(spec.shape), `input ${name}: data length`);
     feeds[name] = data;
   }
-  const analytic = build(c, new Random(seed + 1000), true);
-  const forward = build(c, new Random(seed + 1000), false);
+  const block = c.nchwc ? await nchwcBlockSize() : 1;
+  const analytic = build(c, new Random(seed + 1000), true, block);
+  const forward = build(c, new Random(seed + 1000), false, block);
   const gradSession = await ort.InferenceSession.create(toOnnx(analytic.g), sessionOptions);
   const fSession = await ort.InferenceSession.create(toOnnx(forward.g), sessionOptions);
   try {

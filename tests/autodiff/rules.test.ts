@@ -4,11 +4,14 @@
  * (ceil_mode, padding, count_include_pad), broadcasting binary ops as in SE blocks, and the ops of
  * a training-mode BatchNorm and a softmax loss.
  */
+import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { attr, type Graph, type Value } from "../../src/graph/graph.js";
+import { NCHWC_DOMAIN } from "../../src/graph/nchwc.js";
 import * as ops from "../../src/graph/ops.js";
 import { RULES } from "../../src/autodiff/rules.js";
 import { Random } from "../../src/random.js";
+import { nchwcBlockSize } from "../../src/runtime/nchwc_block.js";
 import { awayFrom, checkGradients, distinct, normal, type FdCase } from "./harness.js";
 
 const rng = new Random(42);
@@ -21,6 +24,7 @@ function fd(name: string, opsUsed: string[], c: FdCase): void {
   test(name, async (t) => {
     const r = await checkGradients(c);
     t.diagnostic(`max relative error ${r.worst.toExponential(2)}`);
+    if (c.nchwc && (await nchwcBlockSize()) > 1) assert.ok(r.graph.nodes.some((n) => n.domain === NCHWC_DOMAIN), "the NCHWc build lowered no conv");
   });
 }
 
@@ -134,6 +138,16 @@ describe("Conv", () => {
     inputs: { x: x([1, 2, 56, 56]), w: x([2, 1, 3, 3]) },
     samples: 24,
     build: (g, v) => conv(g, v.x, v.w, null, 1, 1, 1, 2),
+  });
+  fd("depthwise 3x3, stride 1, NCHWc build (batch folded into a depthwise Conv for the weight gradient)", ["Conv"], {
+    inputs: { x: x([2, 8, 6, 6]), w: x([8, 1, 3, 3]), b: x([8]) },
+    nchwc: true,
+    build: (g, v) => conv(g, v.x, v.w, v.b, 1, 1, 1, 8),
+  });
+  fd("dense 3x3 and depthwise 5x5, NCHWc build (lowered forward and input-gradient convs)", ["Conv"], {
+    inputs: { x: x([1, 16, 7, 7]), w: x([16, 16, 3, 3]), d: x([16, 1, 5, 5]) },
+    nchwc: true,
+    build: (g, v) => conv(g, conv(g, v.x, v.w, null, 1, 1), v.d, null, 1, 2, 1, 16),
   });
   fd("1x1 with padding 1 (pads beyond the kernel: ConvTranspose input gradient)", ["Conv"], { inputs: { x: x([1, 2, 4, 4]), w: x([3, 2, 1, 1]) }, build: (g, v) => conv(g, v.x, v.w, null, 1, 1) });
   fd("depthwise 3x3, stride 2, size 7", ["Conv"], { inputs: { x: x([2, 4, 7, 7]), w: x([4, 1, 3, 3]) }, build: (g, v) => conv(g, v.x, v.w, null, 2, 1, 1, 4) });
