@@ -529,15 +529,15 @@ export function avgPoolGrad(g: Graph, x: Value, dy: Value, a: AvgPoolGeometry): 
 }
 
 /**
- * Depthwise dw, stride 1, as one depthwise Conv over the batch folded into channels: input x_p
- * as [1, N·C, Hp, Wp], "weights" dy[n, c] [N·C, 1, Ho, Wo] (a kernel nearly the size of the
- * input), output [1, N·C, kH, kW] = dw per image, then ReduceSum over N. On NCHW kernels this is
- * a loop over N·C tiny GEMMs; lowered to NCHWc (graph/nchwc.ts) it is MLAS's depthwise kernel,
- * vectorised over 16 channels at a time. (Strides by splitting x_p into sub-pixel phases, each a
- * stride-1 correlation with dy, lost to the grouped Conv: 114 vs 71 ms at 144 s2 @56.)
+ * Depthwise dw as one depthwise Conv over the batch folded into channels: input x_p as
+ * [1, N·C, Hp, Wp], "weights" dy[n, c] [N·C, 1, Ho, Wo] (a kernel nearly the size of the input)
+ * with the forward stride as its dilation (dw[t] = Σ_o dy[o]·x_p[s·o + t]), output
+ * [1, N·C, ≥kH, ≥kW] = dw per image, then ReduceSum over N. On NCHW kernels this is a loop over
+ * N·C tiny GEMMs; lowered to NCHWc (graph/nchwc.ts) it is MLAS's depthwise kernel, vectorised
+ * over 16 channels at a time. Forward dilation 1 only.
  */
 export function depthwiseWeightGradFoldedBatch(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Value {
-  if (geo.strides.some((s) => s !== 1) || geo.dilations.some((d) => d !== 1)) g.fail("depthwiseWeightGradFoldedBatch: stride 1, dilation 1 only");
+  if (geo.dilations.some((d) => d !== 1)) g.fail("depthwiseWeightGradFoldedBatch: dilation 1 only");
   const [kh, kw] = geo.kernel;
   const c = geo.cin;
   const n = staticNumber(g, geo.n, "a depthwise Conv");
@@ -545,6 +545,7 @@ export function depthwiseWeightGradFoldedBatch(g: Graph, x: Value, dy: Value, ge
   const wp = geo.w + geo.pads[1] + geo.pads[3];
   const input = ops.reshape(g, padSpatial(g, x, geo.pads), [1, n * c, hp, wp]);
   const kernel = ops.reshape(g, dy, [n * c, 1, geo.oh, geo.ow]);
-  const out = ops.conv2dWithPads(g, input, kernel, null, { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: n * c });
+  let out = ops.conv2dWithPads(g, input, kernel, null, { strides: [1, 1], pads: [0, 0, 0, 0], dilations: geo.strides, group: n * c });
+  if (out.shape[2] !== kh || out.shape[3] !== kw) out = ops.slice(g, out, [0, 0], [kh, kw], [2, 3]);
   return ops.reshape(g, ops.reduceSum(g, ops.reshape(g, out, [n, c, kh, kw]), [0], false), [c, 1, kh, kw]);
 }

@@ -144,6 +144,11 @@ function convInputGrad(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value 
  *   batch-as-channels 48.6 here, 68.2 vs 73.8 in another run, PyTorch 38.7); for outputs below
  *   14x14, im2col + one Gemm (loaded run: 3x3 s2 256→512 @14: 86.2 vs one-hot 109.6, per-tap
  *   Gemm 124.8, PyTorch 81.7; at a 14x14 output a tie, 119.9 vs 118.1);
+ * - depthwise, built for NCHWc (options.nchwcBlock, N·C a multiple of the block): one depthwise
+ *   Conv over the batch folded into channels, dy as a kernel dilated by the stride, which the
+ *   lowering runs on MLAS's depthwise kernel (interleaved, lowered graphs: 144 @56 45.4 vs
+ *   full-width 101.2, 960 @7 18.2 vs grouped 32.6; 144 s2 @56 39.5 vs grouped 80.6, 96 s2 @112
+ *   55.3 vs 137.8; mobilenet_v2 step 0.86x, then 0.98x for the strided ones);
  * - depthwise, stride 1, 56x56 and up: the full-width-kernel Conv, a GEMM without im2col
  *   (144 @56: 109.5 vs grouped Conv 133.0, taps Mul+ReduceSum 195.9, PyTorch 32.0; 32 @112: 91.1
  *   vs 137.6, PyTorch 32.0); at 28x28 a tie (61.5 vs 61.9), below it loses (960 @7: 45.5 vs 24.8);
@@ -166,7 +171,7 @@ function convWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry, option
   }
   const depthwise = geo.group === geo.cin && geo.group === geo.cout;
   const block = options.nchwcBlock ?? 1;
-  if (depthwise && !strided && !dilated && block > 1 && typeof geo.n === "number" && (geo.n * geo.cin) % block === 0) return depthwiseWeightGradFoldedBatch(g, x, dy, geo);
+  if (depthwise && !dilated && block > 1 && typeof geo.n === "number" && (geo.n * geo.cin) % block === 0) return depthwiseWeightGradFoldedBatch(g, x, dy, geo);
   if (depthwise && !strided && !dilated && geo.oh * geo.ow >= 56 * 56 && typeof geo.n === "number") return depthwiseWeightGradFullWidth(g, x, dy, geo);
   if (depthwise) return depthwiseWeightGradGroupedConv(g, x, dy, geo);
   return groupedWeightGrad(g, x, dy, geo);

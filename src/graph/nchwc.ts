@@ -18,6 +18,7 @@
  * (64→64 @56 52.2 vs 39.0 ms), depthwise 3x3 1.7–5x at stride 1 (144 @56 28.0 vs 16.1; 960 @7
  * 8.0 vs 1.6), a tie to 1.2x at stride 2, depthwise 5x5 3–4x. 1x1 convs are left alone: NCHW
  * runs them as one GEMM, and with the reorders NCHWc lost (96→576 @14 3.9 vs 7.8) or tied.
+ * Dilated convs are lowered too (the depthwise weight gradient runs dy as a dilated kernel).
  */
 import { attr, type Graph, type Node, type Value } from "./graph.js";
 import * as ops from "./ops.js";
@@ -53,7 +54,6 @@ function nchwcKind(node: Node, b: number, o: LowerOptions): "dense" | "depthwise
   if (!xs || !ws || xs.length !== 4 || ws.length !== 4) return null;
   const autoPad = node.attrs.auto_pad;
   if (autoPad && autoPad.type === "string" && autoPad.value !== "NOTSET") return null;
-  if (ints(node, "dilations", [1, 1]).some((d) => d !== 1)) return null;
   const [, cin] = xs;
   const [cout, cinPerGroup, kh, kw] = ws;
   if (kh === 1 && kw === 1 && !o.includePointwise) return null;

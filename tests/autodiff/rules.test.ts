@@ -144,6 +144,11 @@ describe("Conv", () => {
     nchwc: true,
     build: (g, v) => conv(g, v.x, v.w, v.b, 1, 1, 1, 8),
   });
+  fd("depthwise 3x3, stride 2, size 7, NCHWc build (folded batch, dy as a dilated kernel)", ["Conv"], {
+    inputs: { x: x([2, 8, 7, 7]), w: x([8, 1, 3, 3]) },
+    nchwc: true,
+    build: (g, v) => conv(g, v.x, v.w, null, 2, 1, 1, 8),
+  });
   fd("dense 3x3 and depthwise 5x5, NCHWc build (lowered forward and input-gradient convs)", ["Conv"], {
     inputs: { x: x([1, 16, 7, 7]), w: x([16, 16, 3, 3]), d: x([16, 1, 5, 5]) },
     nchwc: true,

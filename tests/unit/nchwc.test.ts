@@ -34,7 +34,8 @@ const CASES: ConvCase[] = [
   { label: "depthwise 5x5 stride 2", cin: 16, cout: 16, size: 11, kernel: 5, stride: 2, groups: 16, lowered: true },
   { label: "1x1", cin: 32, cout: 32, size: 5, kernel: 1, stride: 1, groups: 1, lowered: false },
   { label: "channels off the block", cin: 24, cout: 16, size: 6, kernel: 3, stride: 1, groups: 1, lowered: false },
-  { label: "dilated", cin: 16, cout: 16, size: 9, kernel: 3, stride: 1, groups: 1, dilation: 2, lowered: false },
+  { label: "dilated", cin: 16, cout: 16, size: 9, kernel: 3, stride: 1, groups: 1, dilation: 2, lowered: true },
+  { label: "depthwise dilated, kernel near the input size", cin: 16, cout: 16, size: 12, kernel: 5, stride: 1, groups: 16, dilation: 2, lowered: true },
   { label: "grouped (not depthwise)", cin: 32, cout: 32, size: 6, kernel: 3, stride: 1, groups: 2, lowered: false },
 ];
 
