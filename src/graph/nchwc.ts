@@ -25,11 +25,6 @@ import * as ops from "./ops.js";
 
 export const NCHWC_DOMAIN = "com.microsoft.nchwc";
 
-function ints(node: Node, name: string, fallback: readonly number[]): readonly number[] {
-  const a = node.attrs[name];
-  return a && a.type === "ints" ? a.value : fallback;
-}
-
 function intAttr(node: Node, name: string, fallback: number): number {
   const a = node.attrs[name];
   return a && a.type === "int" ? a.value : fallback;
