@@ -529,8 +529,8 @@ export function avgPoolGrad(g: Graph, x: Value, dy: Value, a: AvgPoolGeometry): 
 }
 
 /**
- * Depthwise dw as one depthwise Conv over the batch folded into channels: input x_p as
- * [1, N·C, Hp, Wp], "weights" dy[n, c] [N·C, 1, Ho, Wo] (a kernel nearly the size of the input)
+ * Depthwise dw as one depthwise Conv over the batch folded into channels: input x as
+ * [1, N·C, H, W] with the forward pads, "weights" dy[n, c] [N·C, 1, Ho, Wo] (a kernel nearly the size of the input)
  * with the forward stride as its dilation (dw[t] = Σ_o dy[o]·x_p[s·o + t]), output
  * [1, N·C, ≥kH, ≥kW] = dw per image, then ReduceSum over N. On NCHW kernels this is a loop over
  * N·C tiny GEMMs; lowered to NCHWc (graph/nchwc.ts) it is MLAS's depthwise kernel, vectorised
@@ -541,11 +541,10 @@ export function depthwiseWeightGradFoldedBatch(g: Graph, x: Value, dy: Value, ge
   const [kh, kw] = geo.kernel;
   const c = geo.cin;
   const n = staticNumber(g, geo.n, "a depthwise Conv");
-  const hp = geo.h + geo.pads[0] + geo.pads[2];
-  const wp = geo.w + geo.pads[1] + geo.pads[3];
-  const input = ops.reshape(g, padSpatial(g, x, geo.pads), [1, n * c, hp, wp]);
+  // x and dy only regrouped (no copies): the NCHWc lowering then reuses their reordered copies.
+  const input = ops.reshape(g, x, [1, n * c, geo.h, geo.w]);
   const kernel = ops.reshape(g, dy, [n * c, 1, geo.oh, geo.ow]);
-  let out = ops.conv2dWithPads(g, input, kernel, null, { strides: [1, 1], pads: [0, 0, 0, 0], dilations: geo.strides, group: n * c });
+  let out = ops.conv2dWithPads(g, input, kernel, null, { strides: [1, 1], pads: geo.pads, dilations: geo.strides, group: n * c });
   if (out.shape[2] !== kh || out.shape[3] !== kw) out = ops.slice(g, out, [0, 0], [kh, kw], [2, 3]);
   return ops.reshape(g, ops.reduceSum(g, ops.reshape(g, out, [n, c, kh, kw]), [0], false), [c, 1, kh, kw]);
 }

@@ -59,21 +59,74 @@ function nchwcKind(node: Node, b: number, o: LowerOptions): "dense" | "depthwise
 }
 
 /**
- * The weight in MLAS's NCHWc filter order: dense [O, I, kH, kW] as O/B × I/B blocks of
- * (kH, kW, B_in, B_out) ("OIHWBiBo"); depthwise [C, 1, kH, kW] as C/B blocks of (kH, kW, B)
- * ("OIHWBo"). Same shape, reordered memory. Each step is a transpose that moves one axis, which
- * ONNX Runtime does fast; the dense order as one 6-D Transpose took 11.0 ms for a 512x512x3x3
- * weight, as two such steps 4.4 ms (bench/nchwc_conv.ts).
+ * A dense weight in MLAS's NCHWc filter order: [O, I, kH, kW] as O/B × I/B blocks of
+ * (kH, kW, B_in, B_out) ("OIHWBiBo"); same shape, reordered memory. Each step is a transpose that
+ * moves one axis, which ONNX Runtime does fast; as one 6-D Transpose a 512x512x3x3 weight took
+ * 11.0 ms, as two such steps 4.4 ms.
  */
-function reorderedWeight(g: Graph, w: Value, kind: "dense" | "depthwise", b: number): Value {
+function denseWeight(g: Graph, w: Value, b: number): Value {
   const [o, i, kh, kw] = w.shape as number[];
   const k = kh * kw;
   // B_out to the end: [O/B, B_out, I·k] → [O/B, I·k, B_out].
   const outLast = ops.transpose(g, ops.reshape(g, w, [o / b, b, i * k]), [0, 2, 1]);
-  if (kind === "depthwise") return ops.reshape(g, outLast, [o, i, kh, kw]);
   // B_in after the kernel taps: [O/B · I/B, B_in, k, B_out] → [O/B · I/B, k, B_in, B_out].
   const inLast = ops.transpose(g, ops.reshape(g, outLast, [(o / b) * (i / b), b, k, b]), [0, 2, 1, 3]);
   return ops.reshape(g, inLast, [o, i, kh, kw]);
+}
+
+/**
+ * NCHWc copies of values, each made once by ReorderInput where first needed. The blocked memory
+ * of [N, C, H, W] (C a multiple of B) is also that of [1, N·C, H, W] and, in the depthwise filter
+ * order ("OIHWBo": C/B blocks of (kH, kW, B)), of a depthwise weight [N·C, 1, H, W]; so a Reshape
+ * between those shapes is looked through, and the copy shared. That is how the depthwise weight
+ * gradient (formulations.ts, depthwiseWeightGradFoldedBatch: x and dy folded into channels) reuses
+ * the forward conv's copy of x and the input gradient's copy of dy.
+ */
+class Reorders {
+  private readonly made = new Map<string, Value>();
+  private readonly producers = new Map<string, Node>();
+
+  constructor(
+    private readonly g: Graph,
+    private readonly b: number,
+    nodes: readonly Node[],
+  ) {
+    for (const n of nodes) for (const o of n.outputs) this.producers.set(o.name, n);
+  }
+
+  /** The [N, C, H, W] value (C a multiple of B) that `v` is a channel-regrouping Reshape of, or `v`. */
+  private source(v: Value): Value {
+    const p = this.producers.get(v.name);
+    const u = p && p.op === "Reshape" && !p.domain ? p.inputs[0] : null;
+    const us = u ? staticDims(u) : null;
+    const vs = staticDims(v);
+    if (!u || !us || !vs || us.length !== 4 || vs.length !== 4 || us[1] % this.b !== 0) return v;
+    const sameMaps = us[2] === vs[2] && us[3] === vs[3] && us[0] * us[1] === vs[0] * vs[1];
+    return sameMaps && (vs[0] === 1 || vs[1] === 1) ? u : v;
+  }
+
+  private reorder(v: Value): Value {
+    let r = this.made.get(v.name);
+    if (!r) {
+      r = this.g.addNode("ReorderInput", [v], [{ dtype: v.dtype, shape: v.shape }], {}, NCHWC_DOMAIN)[0];
+      this.made.set(v.name, r);
+    }
+    return r;
+  }
+
+  /** An activation [N, C, H, W] in NCHWc. */
+  activation(x: Value): Value {
+    const src = this.source(x);
+    return src === x ? this.reorder(x) : ops.reshape(this.g, this.reorder(src), x.shape as number[]);
+  }
+
+  /** A depthwise weight [C, 1, kH, kW] in the depthwise filter order (= [1, C, kH, kW] in NCHWc). */
+  depthwiseWeight(w: Value): Value {
+    const src = this.source(w);
+    const [c, , kh, kw] = w.shape as number[];
+    const blocked = src !== w ? this.reorder(src) : this.reorder(ops.reshape(this.g, w, [1, c, kh, kw]));
+    return ops.reshape(this.g, blocked, [c, 1, kh, kw]);
+  }
 }
 
 /**
@@ -84,6 +137,7 @@ function reorderedWeight(g: Graph, w: Value, kind: "dense" | "depthwise", b: num
 export function lowerConvsToNchwc(graph: Graph, blockSize: number, options: LowerOptions = {}): number {
   if (blockSize <= 1) return 0;
   const original = graph.nodes.splice(0, graph.nodes.length);
+  const reorders = new Reorders(graph, blockSize, original);
   let lowered = 0;
   for (const node of original) {
     const kind = nchwcKind(node, blockSize, options);
@@ -94,8 +148,8 @@ export function lowerConvsToNchwc(graph: Graph, blockSize: number, options: Lowe
     graph.withAbsoluteScope(node.scope, () => {
       const [x, w, bias] = node.inputs as [Value, Value, Value | null | undefined];
       const y = node.outputs[0];
-      const xr = graph.addNode("ReorderInput", [x], [{ dtype: x.dtype, shape: x.shape }], {}, NCHWC_DOMAIN)[0];
-      const wr = reorderedWeight(graph, w, kind, blockSize);
+      const xr = reorders.activation(x);
+      const wr = kind === "dense" ? denseWeight(graph, w, blockSize) : reorders.depthwiseWeight(w);
       const conv = graph.addNode("Conv", bias ? [xr, wr, bias] : [xr, wr], [{ dtype: y.dtype, shape: y.shape }], { ...node.attrs }, NCHWC_DOMAIN)[0];
       // The last node produces the original output value itself.
       graph.nodes.push({ op: "ReorderOutput", domain: NCHWC_DOMAIN, name: `${node.name}/ReorderOutput`, inputs: [conv], outputs: [y], attrs: { channels: attr.int(y.shape[1] as number) }, scope: node.scope });

@@ -94,3 +94,44 @@ test("NCHWc lowering with block size 1 (no NCHWc kernels) changes nothing", () =
   assert.equal(lowerConvsToNchwc(g, 1), 0);
   assert.equal(g.nodes.map((n) => n.op).join(","), before);
 });
+
+test("NCHWc lowering: a value is reordered once, also through Reshapes that fold the batch into channels", async (t) => {
+  const block = await nchwcBlockSize();
+  if (block <= 1) {
+    t.skip("this CPU has no NCHWc kernels");
+    return;
+  }
+  // As in a depthwise layer's training graph: the forward conv reads x; the weight gradient
+  // (depthwiseWeightGradFoldedBatch) reads x folded to [1, N·C, H, W] and d as [N·C, 1, H, W].
+  const build = () => {
+    const g = new Graph();
+    const x = g.addInput("x", "float32", [2, 16, 6, 6]);
+    const w = g.addInput("w", "float32", [16, 1, 3, 3]);
+    const d = g.addInput("d", "float32", [2, 16, 6, 6]);
+    const attrs = { strides: [1, 1] as [number, number], dilations: [1, 1] as [number, number] };
+    g.markOutput(ops.conv2dWithPads(g, x, w, null, { ...attrs, pads: [1, 1, 1, 1], group: 16 }), "y");
+    const folded = ops.conv2dWithPads(g, ops.reshape(g, x, [1, 32, 6, 6]), ops.reshape(g, d, [32, 1, 6, 6]), null, { ...attrs, pads: [1, 1, 1, 1], group: 32 });
+    g.markOutput(folded, "z");
+    return g;
+  };
+  const rng = new Random(9);
+  const tensor = (shape: number[]) => new ort.Tensor("float32", Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+  const feeds = { x: tensor([2, 16, 6, 6]), w: tensor([16, 1, 3, 3]), d: tensor([2, 16, 6, 6]) };
+  const runAll = async (g: Graph) => {
+    const s = await ort.InferenceSession.create(toOnnx(g), { intraOpNumThreads: 2 });
+    const out = await s.run(feeds);
+    await s.release();
+    return [out.y.data as Float32Array, out.z.data as Float32Array];
+  };
+  const plain = await runAll(build());
+  const g = build();
+  assert.equal(lowerConvsToNchwc(g, block), 2);
+  // x once (shared by both convs), w once, d once.
+  assert.equal(g.nodes.filter((n) => n.op === "ReorderInput").length, 3);
+  const lowered = await runAll(g);
+  for (let k = 0; k < 2; k++) {
+    let worst = 0;
+    for (let i = 0; i < plain[k].length; i++) worst = Math.max(worst, Math.abs(plain[k][i] - lowered[k][i]));
+    assert.ok(worst < 1e-4, `output ${k}: lowered differs from plain by ${worst}`);
+  }
+});
