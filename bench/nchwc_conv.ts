@@ -35,6 +35,8 @@ interface Case {
 const dw = (c: number, size: number, kernel = 3, stride = 1): Case => ({ name: `dw ${kernel}x${kernel}${stride > 1 ? " s2" : ""} ${c} @${size}`, cin: c, cout: c, size, kernel, stride, groups: c });
 const dense = (cin: number, cout: number, size: number, kernel = 3, stride = 1): Case => ({ name: `${kernel}x${kernel}${stride > 1 ? " s2" : ""} ${cin}→${cout} @${size}`, cin, cout, size, kernel, stride, groups: 1 });
 const CASES: Case[] = [
+  dense(3, 64, 224, 7, 2),
+  dense(3, 32, 224, 3, 2),
   dense(64, 64, 56),
   dense(128, 128, 28),
   dense(256, 256, 14),

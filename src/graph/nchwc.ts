@@ -18,7 +18,9 @@
  * (64→64 @56 52.2 vs 39.0 ms), depthwise 3x3 1.7–5x at stride 1 (144 @56 28.0 vs 16.1; 960 @7
  * 8.0 vs 1.6), a tie to 1.2x at stride 2, depthwise 5x5 3–4x. 1x1 convs are left alone: NCHW
  * runs them as one GEMM, and with the reorders NCHWc lost (96→576 @14 3.9 vs 7.8) or tied.
- * Dilated convs are lowered too (the depthwise weight gradient runs dy as a dilated kernel).
+ * Dilated convs are lowered too (the depthwise weight gradient runs dy as a dilated kernel), and
+ * stems over fewer channels than a block, which MLAS reads in NCHW (resnet18's 7x7 s2 3→64 @224:
+ * 64.6 vs 41.2 ms).
  */
 import { attr, type Graph, type Node, type Value } from "./graph.js";
 import * as ops from "./ops.js";
@@ -39,8 +41,14 @@ export interface LowerOptions {
   includePointwise?: boolean;
 }
 
-/** "dense" or "depthwise" when the Conv node can run as NCHWc with block `b`, else null. */
-function nchwcKind(node: Node, b: number, o: LowerOptions): "dense" | "depthwise" | null {
+type Kind = "dense" | "depthwise" | "nchwInput";
+
+/**
+ * How the Conv node runs as NCHWc with block `b`: "dense", "depthwise", or "nchwInput" (a dense
+ * conv with fewer input channels than a block, such as a stem over RGB: MLAS reads its input in
+ * NCHW as it is); null when it cannot.
+ */
+function nchwcKind(node: Node, b: number, o: LowerOptions): Kind | null {
   if (node.op !== "Conv" || node.domain) return null;
   const [x, w] = node.inputs;
   if (!x || !w) return null;
@@ -54,8 +62,20 @@ function nchwcKind(node: Node, b: number, o: LowerOptions): "dense" | "depthwise
   if (kh === 1 && kw === 1 && !o.includePointwise) return null;
   const group = intAttr(node, "group", 1);
   if (group === 1 && cin % b === 0 && cout % b === 0) return "dense";
+  if (group === 1 && cin < b && cout % b === 0) return "nchwInput";
   if (group === cin && cout === cin && cinPerGroup === 1 && cin % b === 0) return "depthwise";
   return null;
+}
+
+/**
+ * [O, I, kH, kW] as O/B blocks of (I, kH, kW, B_out) ("OIHWBo"): the filter order of a conv with
+ * NCHW input, and the first step of the dense order.
+ */
+function outputBlocksLast(g: Graph, w: Value, b: number): Value {
+  const [o, i, kh, kw] = w.shape as number[];
+  // B_out to the end: [O/B, B_out, I·k] → [O/B, I·k, B_out].
+  const t = ops.transpose(g, ops.reshape(g, w, [o / b, b, i * kh * kw]), [0, 2, 1]);
+  return ops.reshape(g, t, [o, i, kh, kw]);
 }
 
 /**
@@ -67,8 +87,7 @@ function nchwcKind(node: Node, b: number, o: LowerOptions): "dense" | "depthwise
 function denseWeight(g: Graph, w: Value, b: number): Value {
   const [o, i, kh, kw] = w.shape as number[];
   const k = kh * kw;
-  // B_out to the end: [O/B, B_out, I·k] → [O/B, I·k, B_out].
-  const outLast = ops.transpose(g, ops.reshape(g, w, [o / b, b, i * k]), [0, 2, 1]);
+  const outLast = outputBlocksLast(g, w, b);
   // B_in after the kernel taps: [O/B · I/B, B_in, k, B_out] → [O/B · I/B, k, B_in, B_out].
   const inLast = ops.transpose(g, ops.reshape(g, outLast, [(o / b) * (i / b), b, k, b]), [0, 2, 1, 3]);
   return ops.reshape(g, inLast, [o, i, kh, kw]);
@@ -148,8 +167,8 @@ export function lowerConvsToNchwc(graph: Graph, blockSize: number, options: Lowe
     graph.withAbsoluteScope(node.scope, () => {
       const [x, w, bias] = node.inputs as [Value, Value, Value | null | undefined];
       const y = node.outputs[0];
-      const xr = reorders.activation(x);
-      const wr = kind === "dense" ? denseWeight(graph, w, blockSize) : reorders.depthwiseWeight(w);
+      const xr = kind === "nchwInput" ? x : reorders.activation(x);
+      const wr = kind === "dense" ? denseWeight(graph, w, blockSize) : kind === "depthwise" ? reorders.depthwiseWeight(w) : outputBlocksLast(graph, w, blockSize);
       const conv = graph.addNode("Conv", bias ? [xr, wr, bias] : [xr, wr], [{ dtype: y.dtype, shape: y.shape }], { ...node.attrs }, NCHWC_DOMAIN)[0];
       // The last node produces the original output value itself.
       graph.nodes.push({ op: "ReorderOutput", domain: NCHWC_DOMAIN, name: `${node.name}/ReorderOutput`, inputs: [conv], outputs: [y], attrs: { channels: attr.int(y.shape[1] as number) }, scope: node.scope });

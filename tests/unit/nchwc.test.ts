@@ -30,6 +30,7 @@ interface ConvCase {
 const CASES: ConvCase[] = [
   { label: "dense 3x3", cin: 32, cout: 16, size: 9, kernel: 3, stride: 1, groups: 1, lowered: true },
   { label: "dense 3x3 stride 2 with bias", cin: 16, cout: 32, size: 10, kernel: 3, stride: 2, groups: 1, bias: true, lowered: true },
+  { label: "RGB stem 7x7 stride 2 (NCHW input)", cin: 3, cout: 16, size: 16, kernel: 7, stride: 2, groups: 1, lowered: true },
   { label: "depthwise 3x3", cin: 32, cout: 32, size: 7, kernel: 3, stride: 1, groups: 32, lowered: true },
   { label: "depthwise 5x5 stride 2", cin: 16, cout: 16, size: 11, kernel: 5, stride: 2, groups: 16, lowered: true },
   { label: "1x1", cin: 32, cout: 32, size: 5, kernel: 1, stride: 1, groups: 1, lowered: false },
