@@ -129,6 +129,9 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
 
   const features = options.featureDims;
   if (features !== undefined && !(Number.isInteger(features) && features > 0)) throw new OptionError(`feature width must be a positive integer, got ${features}`);
+  // MLAS's NCHWc blocks (runtime/nchwc_block.ts); anything else would reorder weights wrongly.
+  const nchwcBlock = options.nchwcBlock ?? 1;
+  if (![1, 8, 16].includes(nchwcBlock)) throw new OptionError(`nchwcBlock must be 1 (no NCHWc lowering), 8 or 16 (the CPU's block, from nchwcBlockSize()), got ${nchwcBlock}`);
   const sampleShape = features === undefined ? [3, resolution, resolution] : [features];
   const g = new Graph(`${model.arch}_train`);
   const input = g.addInput("input", "float32", [batchSize, ...sampleShape]);
@@ -161,7 +164,6 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   // Trainable parameters in state_dict order (the binding saw them in call order).
   const trainable = [...model.net.namedParameters()].filter(([k]) => paramInputs.has(k)).map(([k]) => k);
   if (trainable.length === 0) throw new OptionError(`${model.arch}: nothing to train: every parameter is frozen (${frozen.join(", ")})`);
-  const nchwcBlock = options.nchwcBlock ?? 1;
   const grads = gradients(g, loss, trainable.map((k) => paramInputs.get(k)!), { nchwcBlock });
 
   const state: StateEntry[] = [];

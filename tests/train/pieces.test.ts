@@ -45,6 +45,12 @@ test("optimizer options are checked", () => {
   assert.deepEqual(resolveOptimizer({ kind: "adamw" }), { kind: "adamw", betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 });
 });
 
+test("trainingGraph rejects an NCHWc block the CPU kernels do not have", () => {
+  const model = createModel("mobilenet_v3_small", { numClasses: 3 });
+  assert.throws(() => trainingGraph(model, { batchSize: 2, resolution: 32, nchwcBlock: 4 }), /nchwcBlock must be 1 \(no NCHWc lowering\), 8 or 16.*got 4/);
+  assert.ok(trainingGraph(model, { batchSize: 2, resolution: 32, nchwcBlock: 16 }).graph.nodes.some((n) => n.domain === "com.microsoft.nchwc"));
+});
+
 test("strategies: head freezes everything but the head (GoogLeNet's aux heads too), partial checks its prefixes", () => {
   assert.deepEqual(frozenPrefixes(createModel("resnet18"), "head"), ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]);
   assert.deepEqual(frozenPrefixes(createModel("googlenet"), "head").filter((p) => p.startsWith("aux")), ["aux1", "aux2"]);
