@@ -23,9 +23,7 @@ import {
   convWeightGrad1x1Batched,
   convWeightGrad1x1Gemm,
   convWeightGradIm2colConv,
-  convWeightGradIm2colGemm,
-  convWeightGradRowsColumns,
-  convWeightGradTapsGemm,
+  convWeightGradShifted,
   depthwiseWeightGradFoldedBatch,
   depthwiseWeightGradFullWidth,
   depthwiseWeightGradGroupedConv,
@@ -126,24 +124,17 @@ function convInputGrad(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value 
  * - 1x1 unpadded: batched MatMul dy[n]·x[n]ᵀ + ReduceSum at 16x16 and up (24→144 @56: 5.5 vs
  *   one Gemm on [C, N·H·W] 15.1, batch-as-channels Conv 27.7, PyTorch 5.1), the Gemm below
  *   (320→1280 @7: 11.9 vs batched 31.6, PyTorch 32.0);
- * - dense, stride 1 (later runs on a loaded machine, load average 6–10: absolute times 2–5x the
- *   first run's, the ranking interleaved):
- *   - outputs 56x56 and up: x shifted by rows and dy by columns, one batched MatMul per tap, 6
- *     contiguous copies instead of 9 tap windows (3x3 64→64 @56: 421.8 and 457.9 vs per-tap
- *     batched MatMul 557.4 and 678.1, im2col by one-hot Conv 575.4 and 605.5, PyTorch 289.1 and
- *     278.8; in the first run per-tap batched 36.9 beat im2col + batched 51.3, one-hot 55.5,
- *     im2col + Gemm 57.1, batch-as-channels Conv 104.2, PyTorch 21.6);
- *   - 28x28: im2col by one-hot Conv + batched MatMul (128→128 @28: 154.1 vs per-tap batched
- *     160.0, im2col + Gemm 176.6; again 335.2 vs rows/columns 397.4, per-tap batched 459.8);
- *   - below 28x28 a batched MatMul writes a [N, Cout, Cin] product per tap for ReduceSum to read
- *     back, more than the taps themselves: per-tap Gemms on [C, N·Ho·Wo] layouts (one reduction
- *     over N·Ho·Wo, no ReduceSum) win (256 @14: 178.9 vs im2col + Gemm 209.8, per-tap batched
- *     293.3, PyTorch 103.4; 512 @7: 139.4 vs 139.3 vs 262.2, PyTorch 121.3);
- * - dense, strided: im2col by a one-hot Conv + batched MatMul (3x3 s2 64→128: 28.8 vs per-tap
- *   35.7, im2col + batched 40.0, batch-as-channels 48.4, PyTorch 12.0; 7x7 s2 stem: 56.6 vs
- *   batch-as-channels 48.6 here, 68.2 vs 73.8 in another run, PyTorch 38.7); for outputs below
- *   14x14, im2col + one Gemm (loaded run: 3x3 s2 256→512 @14: 86.2 vs one-hot 109.6, per-tap
- *   Gemm 124.8, PyTorch 81.7; at a 14x14 output a tie, 119.9 vs 118.1);
+ * - dense: the shifted copies of convWeightGradShifted (2 row-shifted x and 2 column-shifted dy
+ *   for a 3x3, shared by the taps, instead of 9 tap windows), one batched MatMul per tap for
+ *   stride-1 outputs of 28x28 and up, one Gemm per tap on [C, N·Ho·Wo] layouts below that and for
+ *   strided convs with outputs below 14x14 (interleaved, 3 rounds x 2: 3x3 64→64 @56 52.5 vs
+ *   rows/columns 58.9, per-tap batched 71.6, PyTorch 43.7; 128 @28 46.8 vs per-tap batched 49.9,
+ *   one-hot im2col 51.0, PyTorch 42.1; 256 @14 Gemm 45.3 vs batched 51.1, per-tap Gemm 53.7,
+ *   PyTorch 22.6; 512 @7 36.5 vs per-tap Gemm 43.7, PyTorch 25.2; 3x3 s2 256→512 to 7x7 31.0 vs
+ *   im2col + Gemm 37.0, PyTorch 21.5; whole resnet18 step 0.946x over 30 interleaved rounds);
+ * - dense, strided, outputs 14x14 and up: im2col by a one-hot Conv + batched MatMul (3x3 s2
+ *   64→128 @56: 24.2 vs shifted 42.7, PyTorch 14.0; 128→256 @28: 32.4 vs 33.9, PyTorch 17.7;
+ *   7x7 s2 stem: 77.8 vs batch-as-channels 87.4, shifted 236.3, PyTorch 47.2);
  * - depthwise, built for NCHWc (options.nchwcBlock, N·C a multiple of the block): one depthwise
  *   Conv over the batch folded into channels, dy as a kernel dilated by the stride, which the
  *   lowering runs on MLAS's depthwise kernel (interleaved, lowered graphs: 144 @56 45.4 vs
@@ -165,9 +156,8 @@ function convWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry, option
   if (geo.group === 1) {
     if (oneByOne) return geo.oh * geo.ow >= 256 ? convWeightGrad1x1Batched(g, x, dy, geo) : convWeightGrad1x1Gemm(g, x, dy, geo);
     const hw = geo.oh * geo.ow;
-    if (strided) return hw >= 14 * 14 ? convWeightGradIm2colConv(g, x, dy, geo) : convWeightGradIm2colGemm(g, x, dy, geo);
-    if (hw >= 56 * 56 && !dilated) return convWeightGradRowsColumns(g, x, dy, geo);
-    return hw >= 28 * 28 ? convWeightGradIm2colConv(g, x, dy, geo) : convWeightGradTapsGemm(g, x, dy, geo);
+    if (strided && hw >= 14 * 14) return convWeightGradIm2colConv(g, x, dy, geo);
+    return convWeightGradShifted(g, x, dy, geo, !strided && hw >= 28 * 28 ? "batched" : "gemm");
   }
   const depthwise = geo.group === geo.cin && geo.group === geo.cout;
   const block = options.nchwcBlock ?? 1;

@@ -119,9 +119,9 @@ describe("Conv", () => {
   });
   // The weight-gradient formulation depends on the output size (rules.ts): small outputs take the
   // Gemm forms above, these the one-hot im2col and rows/columns forms.
-  fd("3x3, stride 1, 28x28 output (one-hot im2col weight grad)", ["Conv"], { inputs: { x: x([1, 2, 28, 28]), w: x([3, 2, 3, 3]) }, build: (g, v) => conv(g, v.x, v.w, null, 1, 1) });
-  fd("3x3, stride 1, 56x56 output (rows/columns weight grad)", ["Conv"], { inputs: { x: x([2, 2, 56, 56]), w: x([3, 2, 3, 3]) }, build: (g, v) => conv(g, v.x, v.w, null, 1, 1) });
-  fd("5x3 kernel, asymmetric pads [2, 0, 1, 2], 57x57 input (rows/columns weight grad)", ["Conv"], {
+  fd("3x3, stride 1, 28x28 output (shifted copies, batched MatMul weight grad)", ["Conv"], { inputs: { x: x([1, 2, 28, 28]), w: x([3, 2, 3, 3]) }, build: (g, v) => conv(g, v.x, v.w, null, 1, 1) });
+  fd("3x3, stride 1, 56x56 output (shifted copies, batched MatMul weight grad)", ["Conv"], { inputs: { x: x([2, 2, 56, 56]), w: x([3, 2, 3, 3]) }, build: (g, v) => conv(g, v.x, v.w, null, 1, 1) });
+  fd("5x3 kernel, asymmetric pads [2, 0, 1, 2], 57x57 input (shifted copies, batched MatMul weight grad)", ["Conv"], {
     inputs: { x: x([1, 2, 57, 57]), w: x([2, 2, 5, 3]) },
     build: (g, v) => ops.conv2dWithPads(g, v.x, v.w, null, { strides: [1, 1], pads: [2, 0, 1, 2], dilations: [1, 1], group: 1 }),
   });
