@@ -19,7 +19,7 @@
  */
 import { OptionError } from "../errors.js";
 import { gradients } from "../autodiff/gradients.js";
-import { Graph, type Value } from "../graph/graph.js";
+import { Graph, prune, type Value } from "../graph/graph.js";
 import { lowerConvsToNchwc } from "../graph/nchwc.js";
 import * as ops from "../graph/ops.js";
 import { checkResolution, headModule, initializeWeights } from "../models/graphs.js";
@@ -191,6 +191,9 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
     if (kind === "running_mean") trackedBatchNorms.push(key.slice(0, -".running_mean".length));
   }
   lowerConvsToNchwc(g, nchwcBlock);
+  // What the lowering left unread (an input gradient's transposed weight, now blocked from its
+  // source) would still run: ONNX Runtime executes dead nodes.
+  prune(g);
   return { graph: g, state, batchSize, resolution, sampleShape, numClasses, trainable, trackedBatchNorms, optimizer, scalars: scalarNames, masks: [...ctx.randomMasks.values()] };
 }
 

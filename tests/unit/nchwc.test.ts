@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as ort from "onnxruntime-node";
-import { Graph } from "../../src/graph/graph.js";
+import { flippedTransposedWeight, type ConvGeometry } from "../../src/autodiff/formulations.js";
+import { Graph, prune } from "../../src/graph/graph.js";
 import { lowerConvsToNchwc, NCHWC_DOMAIN } from "../../src/graph/nchwc.js";
 import * as ops from "../../src/graph/ops.js";
 import { toOnnx } from "../../src/onnx/serialize.js";
@@ -86,6 +87,46 @@ test("NCHWc lowering: same results as the plain Conv; what it does not support i
     }
     assert.ok(scale > 0, `${c.label}: the conv produced only zeros`);
     assert.ok(worst <= 1e-5 * scale, `${c.label}: lowered differs from plain by ${worst} (scale ${scale})`);
+  }
+});
+
+test("NCHWc lowering: a transposed weight (an input gradient's Wᵀ, kernel-flipped or not) is blocked straight from its source", async (t) => {
+  const block = await nchwcBlockSize();
+  if (block <= 1) {
+    t.skip("this CPU has no NCHWc kernels");
+    return;
+  }
+  // Cin ≠ Cout, so a mix-up of the two channel axes cannot pass; "flipped" is the input
+  // gradient's weight exactly as the Conv rule builds it (formulations.ts).
+  const geo: ConvGeometry = { n: 2, cin: 16, h: 6, w: 6, cout: 32, group: 1, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1], oh: 6, ow: 6 };
+  for (const variant of ["transposed", "flipped"] as const) {
+    const build = () => {
+      const g = new Graph();
+      const x = g.addInput("x", "float32", [2, 32, 6, 6]);
+      const source = g.addInput("w", "float32", [32, 16, 3, 3]);
+      const w = variant === "flipped" ? flippedTransposedWeight(g, source, geo) : ops.transpose(g, source, [1, 0, 2, 3]);
+      g.markOutput(ops.relu(g, ops.conv2d(g, x, w, null, { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 })), "y");
+      return g;
+    };
+    const rng = new Random(11);
+    const tensor = (shape: number[]) => new ort.Tensor("float32", Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+    const feeds = { x: tensor([2, 32, 6, 6]), w: tensor([32, 16, 3, 3]) };
+    const plain = await run(build(), feeds);
+    const g = build();
+    assert.equal(lowerConvsToNchwc(g, block), 1);
+    prune(g);
+    const channelSwaps = g.nodes.filter((n) => n.op === "Transpose" && n.attrs.perm?.type === "ints" && n.attrs.perm.value.join() === "1,0,2,3");
+    assert.equal(channelSwaps.length, 0, `${variant}: the Transpose of the source was not folded into the weight reorder`);
+    if (variant === "flipped") assert.ok(g.nodes.every((n) => n.op !== "MatMul" || n.inputs[1]!.shape.length === 3), "flipped: the kernel flip was not moved behind the reorder");
+    const lowered = await run(g, feeds);
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < plain.length; i++) {
+      worst = Math.max(worst, Math.abs(plain[i] - lowered[i]));
+      scale = Math.max(scale, Math.abs(plain[i]));
+    }
+    assert.ok(scale > 0, `${variant}: the conv produced only zeros`);
+    assert.ok(worst <= 1e-5 * scale, `${variant}: lowered differs from plain by ${worst} (scale ${scale})`);
   }
 });
 
