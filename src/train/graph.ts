@@ -21,6 +21,7 @@ import { OptionError } from "../errors.js";
 import { gradients } from "../autodiff/gradients.js";
 import { Graph, prune, type Value } from "../graph/graph.js";
 import { lowerConvsToNchwc } from "../graph/nchwc.js";
+import { poolBeforeRelu } from "../graph/pool_before_relu.js";
 import * as ops from "../graph/ops.js";
 import { checkResolution, headModule, initializeWeights } from "../models/graphs.js";
 import type { Model } from "../models/model.js";
@@ -160,6 +161,8 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   }
   g.markOutput(loss, "loss");
   g.markOutput(ops.identity(g, logits), "logits");
+  // Before the gradients are built, so that the ReLU's backward runs on the pooled map too.
+  poolBeforeRelu(g);
 
   // Trainable parameters in state_dict order (the binding saw them in call order).
   const trainable = [...model.net.namedParameters()].filter(([k]) => paramInputs.has(k)).map(([k]) => k);
