@@ -60,6 +60,18 @@ async function run(g: Graph, feeds: Record<string, ort.Tensor>): Promise<Float32
   return out.y.data as Float32Array;
 }
 
+/** The lowered conv's output equals the plain one's within float32 reordering (1e-5 of the scale). */
+function assertSameAsPlain(plain: Float32Array, lowered: Float32Array, label: string): void {
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < plain.length; i++) {
+    worst = Math.max(worst, Math.abs(plain[i] - lowered[i]));
+    scale = Math.max(scale, Math.abs(plain[i]));
+  }
+  assert.ok(scale > 0, `${label}: the conv produced only zeros`);
+  assert.ok(worst <= 1e-5 * scale, `${label}: lowered differs from plain by ${worst} (scale ${scale})`);
+}
+
 test("NCHWc lowering: same results as the plain Conv; what it does not support is left alone", async (t) => {
   const block = await nchwcBlockSize();
   t.diagnostic(`NCHWc block size on this machine: ${block}`);
@@ -79,14 +91,7 @@ test("NCHWc lowering: same results as the plain Conv; what it does not support i
     assert.equal(lowerConvsToNchwc(g, block), expected, `${c.label}: convs lowered`);
     assert.equal(g.nodes.some((n) => n.domain === NCHWC_DOMAIN), expected > 0, c.label);
     const lowered = await run(g, feeds);
-    let worst = 0;
-    let scale = 0;
-    for (let i = 0; i < plain.length; i++) {
-      worst = Math.max(worst, Math.abs(plain[i] - lowered[i]));
-      scale = Math.max(scale, Math.abs(plain[i]));
-    }
-    assert.ok(scale > 0, `${c.label}: the conv produced only zeros`);
-    assert.ok(worst <= 1e-5 * scale, `${c.label}: lowered differs from plain by ${worst} (scale ${scale})`);
+    assertSameAsPlain(plain, lowered, `${c.label}`);
   }
 });
 
@@ -119,14 +124,7 @@ test("NCHWc lowering: a transposed weight (an input gradient's Wᵀ, kernel-flip
     assert.equal(channelSwaps.length, 0, `${variant}: the Transpose of the source was not folded into the weight reorder`);
     if (variant === "flipped") assert.ok(g.nodes.every((n) => n.op !== "MatMul" || n.inputs[1]!.shape.length === 3), "flipped: the kernel flip was not moved behind the reorder");
     const lowered = await run(g, feeds);
-    let worst = 0;
-    let scale = 0;
-    for (let i = 0; i < plain.length; i++) {
-      worst = Math.max(worst, Math.abs(plain[i] - lowered[i]));
-      scale = Math.max(scale, Math.abs(plain[i]));
-    }
-    assert.ok(scale > 0, `${variant}: the conv produced only zeros`);
-    assert.ok(worst <= 1e-5 * scale, `${variant}: lowered differs from plain by ${worst} (scale ${scale})`);
+    assertSameAsPlain(plain, lowered, `${variant}`);
   }
 });
 
