@@ -53,11 +53,15 @@ interface Contender {
 
 /** A contender from a source tree: its own model, graph builder and session options. */
 async function fromTree(name: string, root: string): Promise<Contender> {
-  const load = async <T>(rel: string) => (await import(pathToFileURL(resolve(root, rel)).href)) as T;
+  // The first of the paths that exists in the tree (files were renamed in the renovation).
+  const load = async <T>(...rels: string[]) => {
+    const rel = rels.find((r) => existsSync(resolve(root, r))) ?? rels[0];
+    return (await import(pathToFileURL(resolve(root, rel)).href)) as T;
+  };
   await load("src/models/index.ts");
   const { createModel } = await load<typeof import("../src/models/registry.js")>("src/models/registry.ts");
-  const { initializeWeights } = await load<typeof import("../src/models/graphs.js")>("src/models/graphs.ts");
-  const { trainingGraph, targetDistribution } = await load<typeof import("../src/train/graph.js")>("src/train/graph.ts");
+  const { initializeWeights } = await load<typeof import("../src/models/bind.js")>("src/models/bind.ts", "src/models/inference_graph.ts");
+  const { trainingGraph, targetDistribution } = await load<typeof import("../src/train/training_graph.js")>("src/train/training_graph.ts", "src/train/training_graph.ts");
   const { toOnnx } = await load<typeof import("../src/onnx/serialize.js")>("src/onnx/serialize.ts");
   const { ortSessionOptions } = await load<typeof import("../src/runtime/session.js")>("src/runtime/session.ts");
   const { Random } = await load<typeof import("../src/random.js")>("src/random.ts");

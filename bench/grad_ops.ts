@@ -28,7 +28,7 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
-import { median } from "../src/api/bench.js";
+import { median } from "../src/tools/bench.js";
 import {
   convGeometry,
   convInputGrad1x1,

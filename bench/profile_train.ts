@@ -14,15 +14,15 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-node";
-import { median } from "../src/api/bench.js";
+import { median } from "../src/tools/bench.js";
 import "../src/models/index.js";
-import { initializeWeights } from "../src/models/graphs.js";
+import { initializeWeights } from "../src/models/bind.js";
 import { createModel } from "../src/models/registry.js";
 import { toOnnx } from "../src/onnx/serialize.js";
 import { nchwcBlockSize } from "../src/runtime/nchwc_block.js";
 import { Random } from "../src/random.js";
 import { ortSessionOptions } from "../src/runtime/session.js";
-import { targetDistribution, trainingGraph } from "../src/train/graph.js";
+import { targetDistribution, trainingGraph } from "../src/train/training_graph.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);

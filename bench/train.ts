@@ -24,9 +24,9 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as ort from "onnxruntime-node";
-import { benchTraining, median } from "../src/api/bench.js";
+import { benchTraining, median } from "../src/tools/bench.js";
 import "../src/models/index.js";
-import { initializeWeights } from "../src/models/graphs.js";
+import { initializeWeights } from "../src/models/bind.js";
 import { createModel } from "../src/models/registry.js";
 
 const ARCHS = (process.env.ARCHS ?? "mobilenet_v2,resnet18").split(",");

@@ -9,7 +9,8 @@
  * Random draws come from the caller's seeded generator, so an epoch's crops are reproducible.
  */
 import type { Random } from "../random.js";
-import { centerCropOffsets, normalizeHWCToCHW, resizedSize, resizeRGB, type Preprocessing } from "./preprocess.js";
+import { centerCropOffsets, normalizeHWCToCHW, resizedSize, resizeRGB } from "./preprocess.js";
+import { type Preprocessing } from "../models/preprocessing.js";
 
 export interface TrainTransform {
   resolution: number;

@@ -22,7 +22,8 @@ import { readFile } from "node:fs/promises";
 import sharp from "sharp";
 import { InputFileError } from "../errors.js";
 import { float32, type Tensor } from "../tensor.js";
-import { evalTransformRGB, type Preprocessing } from "./preprocess.js";
+import { evalTransformRGB } from "./preprocess.js";
+import { type Preprocessing } from "../models/preprocessing.js";
 
 export interface RGBImage {
   /** HWC RGB, 3 bytes per pixel. */

@@ -12,8 +12,8 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { closeDataWorkers } from "../data/loader.js";
-import { executeRun, prepareRun, writeRunReport, type RunDisplay, type RunRequest } from "../train/run.js";
-import type { Strategy } from "../train/strategy.js";
+import { executeRun, prepareRun, writeRunReport, type RunDisplay, type RunRequest } from "../run/run.js";
+import type { Strategy } from "../transfer/strategy.js";
 import { writeDigitFolders } from "./mnist.js";
 
 export type DemoStrategy = "head" | "partial" | "full" | "scratch";

@@ -14,7 +14,7 @@
  */
 import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
-import { IMAGENET_EVAL, preprocessingForResolution, type Preprocessing } from "../data/preprocess.js";
+import { IMAGENET_EVAL, preprocessingForResolution, type Preprocessing } from "./preprocessing.js";
 import { Conv2dNormActivation, makeDivisible, SqueezeExcitation, type NormFactory } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, Sequential, SiLU, StochasticDepth } from "../nn/layers.js";

@@ -7,6 +7,6 @@ import "./vgg.js";
 import "./googlenet.js";
 import "./efficientnet.js";
 
-export { initializeWeights } from "./graphs.js";
+export { initializeWeights } from "./bind.js";
 export { createModel, getArch, listArchs, registerArch, type ArchSpec } from "./registry.js";
 export type { Model, ModelOptions, ResolvedOptions } from "./model.js";

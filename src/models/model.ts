@@ -2,7 +2,7 @@
  * What a built model is: the Module tree (whose parameter paths are torchvision's state_dict keys),
  * the architecture name and options it was built from, and the facts tools need about it.
  */
-import type { Preprocessing } from "../data/preprocess.js";
+import type { Preprocessing } from "./preprocessing.js";
 import type { Module } from "../nn/module.js";
 
 /** Options every architecture accepts; families document which extra ones they take. */

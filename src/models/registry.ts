@@ -3,7 +3,7 @@
  * description and the options it accepts; `createModel` checks options against those ranges so a
  * bad α or an unknown name is one clear OptionError.
  */
-import { IMAGENET_EVAL, type Preprocessing } from "../data/preprocess.js";
+import { IMAGENET_EVAL, type Preprocessing } from "./preprocessing.js";
 import { OptionError } from "../errors.js";
 import type { Module } from "../nn/module.js";
 import type { Model, ModelOptions, ResolvedOptions } from "./model.js";

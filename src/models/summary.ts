@@ -1,6 +1,6 @@
 /** `summary`: parameters, MACs and per-layer output shapes of an architecture at a resolution. */
 import type { Dim } from "../graph/graph.js";
-import { traceModel } from "./graphs.js";
+import { traceModel } from "./inference_graph.js";
 import type { Model } from "./model.js";
 
 export interface LayerSummary {

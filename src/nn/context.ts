@@ -39,6 +39,26 @@ export interface RandomMask {
   shape: readonly number[];
 }
 
+/** How one graph is built from a module tree; fixed for the whole build. */
+export interface ForwardOptions {
+  /** Training-mode layers (batch statistics, dropout masks, auxiliary heads). */
+  training: boolean;
+  bind: ParameterBinding;
+  capture?: CaptureRequest;
+  /**
+   * Training graphs: module paths that run with eval semantics although `training` is true (frozen
+   * layers: BatchNorm uses and keeps its running statistics). Nothing is frozen by default.
+   */
+  frozen?: (path: string) => boolean;
+  /**
+   * Training graphs: overrides every BatchNorm's momentum. With 1 the running-statistics updates
+   * are the batch statistics themselves (what BatchNorm recalibration averages).
+   */
+  batchNormMomentum?: number;
+  /** Training graphs: overrides the rate of every Dropout layer (the model keeps its own). */
+  dropout?: number;
+}
+
 export class ForwardContext {
   readonly records: LayerRecord[] = [];
   /** Captured values by module path (see CaptureRequest); the first call of a module wins. */
@@ -55,16 +75,6 @@ export class ForwardContext {
    */
   readonly bufferUpdates = new Map<string, Value>();
   /**
-   * Training graphs: module paths that run with eval semantics although `training` is true (frozen
-   * layers: BatchNorm uses and keeps its running statistics). Nothing is frozen by default.
-   */
-  frozen: (path: string) => boolean = () => false;
-  /**
-   * Training graphs: overrides every BatchNorm's momentum when set. With 1 the running-statistics
-   * updates are the batch statistics themselves (what BatchNorm recalibration averages).
-   */
-  batchNormMomentum: number | null = null;
-  /**
    * Training graphs: the random masks of dropout and stochastic depth, as graph inputs the trainer
    * fills each step from its seeded generator (so a run is reproducible and resumable), keyed by
    * input name (`classifier.0.mask`).
@@ -76,15 +86,26 @@ export class ForwardContext {
   private readonly bound = new Map<string, Value>();
   private macsSoFar = 0;
 
+  readonly training: boolean;
+  /** Module paths that run with eval semantics in a training graph (see ForwardOptions.frozen). */
+  readonly frozen: (path: string) => boolean;
+  /** Overrides every BatchNorm's momentum when set (see ForwardOptions.batchNormMomentum). */
+  readonly batchNormMomentum: number | null;
+  private readonly bind: ParameterBinding;
+  private readonly dropoutOverride: number | undefined;
+
   constructor(
     readonly g: Graph,
     readonly root: Module,
-    readonly training: boolean,
-    private readonly bind: ParameterBinding,
-    capture: CaptureRequest = {},
+    options: ForwardOptions,
   ) {
-    this.captureOutputs = new Set(capture.outputs ?? []);
-    this.captureInputs = new Set(capture.inputs ?? []);
+    this.training = options.training;
+    this.bind = options.bind;
+    this.frozen = options.frozen ?? (() => false);
+    this.batchNormMomentum = options.batchNormMomentum ?? null;
+    this.dropoutOverride = options.dropout;
+    this.captureOutputs = new Set(options.capture?.outputs ?? []);
+    this.captureInputs = new Set(options.capture?.inputs ?? []);
     for (const [path, m] of root.namedModules()) if (!this.paths.has(m)) this.paths.set(m, path);
   }
 
@@ -111,6 +132,11 @@ export class ForwardContext {
   /** True when `m` runs in training mode: a training graph and `m` not frozen. */
   isTraining(m: Module): boolean {
     return this.training && !this.frozen(this.pathOf(m));
+  }
+
+  /** The rate a Dropout layer with rate `p` uses in this graph. */
+  dropoutRate(p: number): number {
+    return this.dropoutOverride ?? p;
   }
 
   /** A fresh random-mask input for `m` (see randomMasks); the shape must be static. */

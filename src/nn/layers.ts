@@ -209,14 +209,15 @@ export class Identity extends Module {
  * with probability 1 − p and scaled by 1/(1 − p), so inference is the identity.
  */
 export class Dropout extends Module {
-  constructor(public p = 0.5) {
+  constructor(readonly p = 0.5) {
     super();
     if (!(p >= 0 && p < 1)) throw new Error(`Dropout probability must be in [0, 1), got ${p}`);
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    if (!ctx.isTraining(this) || this.p === 0) return x;
-    return ops.mul(ctx.g, x, ctx.randomMask(this, 1 - this.p, x.shape));
+    const p = ctx.dropoutRate(this.p);
+    if (!ctx.isTraining(this) || p === 0) return x;
+    return ops.mul(ctx.g, x, ctx.randomMask(this, 1 - p, x.shape));
   }
 }
 

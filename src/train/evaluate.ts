@@ -3,10 +3,10 @@
  * batches without augmentation or shuffling — the shorter side resized to R, then the centre R×R
  * crop, the transform training's validation uses — and the metrics of metrics.ts over the result.
  */
-import { Predictor } from "../api/predictor.js";
+import { Predictor } from "../inference/predictor.js";
 import type { Sample } from "../data/folder.js";
 import { epochBatches } from "../data/loader.js";
-import type { Preprocessing } from "../data/preprocess.js";
+import type { Preprocessing } from "../models/preprocessing.js";
 import { InputFileError, OptionError } from "../errors.js";
 import type { Model } from "../models/model.js";
 import { Random } from "../random.js";

@@ -5,7 +5,7 @@
  * inference speed. Used by the `head` strategy (features computed once, cached, then only the
  * head trains on them) and by `auto` (a linear probe on these features measures similarity).
  */
-import { Predictor } from "../api/predictor.js";
+import { Predictor } from "../inference/predictor.js";
 import type { Sample } from "../data/folder.js";
 import { epochBatches } from "../data/loader.js";
 import type { Model } from "../models/model.js";

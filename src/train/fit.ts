@@ -15,21 +15,23 @@ import { performance } from "node:perf_hooks";
 import type { ColorJitter } from "../data/augment.js";
 import type { Sample } from "../data/folder.js";
 import { batchCount, epochBatches, skippedFileMessage } from "../data/loader.js";
-import type { Preprocessing } from "../data/preprocess.js";
+import type { Preprocessing } from "../models/preprocessing.js";
 import { OptionError, ShapeError } from "../errors.js";
-import { headInferenceGraph, headModule } from "../models/graphs.js";
+import { headInferenceGraph } from "../models/inference_graph.js";
+import { headModule } from "../models/bind.js";
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { Random } from "../random.js";
 import { Session } from "../runtime/session.js";
 import { evaluateSamples } from "./evaluate.js";
 import { extractFeatures, type Features } from "./features.js";
-import { targetDistribution, underPrefix } from "./graph.js";
+import { targetDistribution } from "./training_graph.js";
+import { underPrefix } from "../models/bind.js";
 import { classificationMetrics } from "./metrics.js";
 import type { OptimizerOptions } from "./optimizers.js";
 import { recalibrateBatchNorm } from "./recalibrate.js";
 import { makeSchedule, type ScheduleKind } from "./schedules.js";
-import { Trainer } from "./session.js";
+import { Trainer } from "./trainer.js";
 import type { TrainerState } from "./state.js";
 
 export interface FitOptions {

@@ -11,17 +11,15 @@
  */
 import type { Sample } from "../data/folder.js";
 import { epochBatches } from "../data/loader.js";
-import type { Preprocessing } from "../data/preprocess.js";
+import type { Preprocessing } from "../models/preprocessing.js";
 import { ShapeError } from "../errors.js";
-import { Graph } from "../graph/graph.js";
-import { initializeWeights } from "../models/graphs.js";
+import type { Graph } from "../graph/graph.js";
+import { bindModel, underPrefix } from "../models/bind.js";
 import type { Model } from "../models/model.js";
-import { ForwardContext } from "../nn/context.js";
 import { BatchNorm2d } from "../nn/layers.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { Random } from "../random.js";
 import { Session } from "../runtime/session.js";
-import { underPrefix } from "./graph.js";
 
 export interface RecalibrateOptions {
   batchSize: number;
@@ -38,15 +36,18 @@ const BATCH_SUFFIX = ".batch";
 
 /** A training-mode forward whose outputs are each trained BatchNorm's batch mean and unbiased variance. */
 function statisticsGraph(model: Model, batchSize: number, resolution: number, batchNorms: ReadonlySet<string>): Graph {
-  initializeWeights(model);
-  const g = new Graph(`${model.arch}_bn_statistics`);
-  const ctx = new ForwardContext(g, model.net, true, (key, p) => g.addInitializer(key, p.tensor));
-  // Only the BatchNorm layers run in training mode (dropout and stochastic depth are identities).
-  ctx.frozen = (path) => !batchNorms.has(path);
-  // Momentum 1: each running-statistics update is the batch statistic itself.
-  ctx.batchNormMomentum = 1;
-  ctx.call(model.net, g.addInput("input", "float32", [batchSize, 3, resolution, resolution]));
-  for (const [key, value] of ctx.bufferUpdates) g.markOutput(value, `${key}${BATCH_SUFFIX}`);
+  // Only the BatchNorm layers run in training mode (dropout and stochastic depth are identities);
+  // momentum 1: each running-statistics update is the batch statistic itself.
+  const { graph: g, context } = bindModel(model, {
+    mode: "train",
+    weights: "constants",
+    batch: batchSize,
+    resolution,
+    onlyBatchNormsTrain: batchNorms,
+    batchNormMomentum: 1,
+    name: `${model.arch}_bn_statistics`,
+  });
+  for (const [key, value] of context.bufferUpdates) g.markOutput(value, `${key}${BATCH_SUFFIX}`);
   return g;
 }
 

@@ -10,7 +10,7 @@ import { OptionError } from "../errors.js";
 import type { Model } from "../models/model.js";
 import { Random } from "../random.js";
 import { numel, type Tensor } from "../tensor.js";
-import type { StateEntry, TrainingGraph } from "./graph.js";
+import type { StateEntry, TrainingGraph } from "./training_graph.js";
 import { optimizerScalarValues } from "./optimizers.js";
 
 /** What resume needs besides the weights: optimizer slots, the step count and the mask generator. */

@@ -3,7 +3,7 @@
  * (PyTorch loads it with `load_state_dict(safetensors.torch.load_file(f))`) and whose metadata
  * holds one JSON entry, "convzoo", describing how to rebuild and use the model. Browser-safe.
  */
-import { validatePreprocessing, type Preprocessing } from "../data/preprocess.js";
+import { validatePreprocessing, type Preprocessing } from "../models/preprocessing.js";
 import { WeightsError } from "../errors.js";
 import type { ResolvedOptions } from "../models/model.js";
 

@@ -22,7 +22,7 @@ import {
   trainTransformRGB,
   type ColorJitter,
 } from "../../src/data/augment.js";
-import { IMAGENET_EVAL } from "../../src/data/preprocess.js";
+import { IMAGENET_EVAL } from "../../src/models/preprocessing.js";
 import { Random } from "../../src/random.js";
 import { requirePython, runPython } from "../helpers/python.js";
 

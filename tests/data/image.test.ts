@@ -13,14 +13,8 @@ import { after, before, test, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { decodeImageRGB, loadImageBatch, loadImageForEval } from "../../src/data/image.js";
-import {
-  IMAGENET_EVAL,
-  centerCropOffsets,
-  normalizeHWCToCHW,
-  resizedSize,
-  type Interpolation,
-  type Preprocessing,
-} from "../../src/data/preprocess.js";
+import { IMAGENET_EVAL, type Interpolation, type Preprocessing } from "../../src/models/preprocessing.js";
+import { centerCropOffsets, normalizeHWCToCHW, resizedSize } from "../../src/data/preprocess.js";
 import { InputFileError } from "../../src/errors.js";
 
 const PYTHON = "/usr/bin/python3"; // Debian's, which has torch; a pyenv python3 on PATH does not

@@ -16,7 +16,7 @@ import { build } from "esbuild";
 import type { TrainTransform } from "../../src/data/augment.js";
 import type { Sample } from "../../src/data/folder.js";
 import { closeDataWorkers, epochBatches, type Batch, type BatchOptions } from "../../src/data/loader.js";
-import { IMAGENET_EVAL } from "../../src/data/preprocess.js";
+import { IMAGENET_EVAL } from "../../src/models/preprocessing.js";
 import { DataWorkerPool, defaultDataWorkers, workerEntry } from "../../src/data/workers.js";
 import { Random } from "../../src/random.js";
 import { writeJpegFolder } from "./jpegs.js";

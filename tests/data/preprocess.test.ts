@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { WeightsError } from "../../src/errors.js";
-import {
-  IMAGENET_EVAL,
-  centerCropOffsets,
-  evalTransformRGB,
-  normalizeHWCToCHW,
-  preprocessingForResolution,
-  resizeRGB,
-  resizedSize,
-  validatePreprocessing,
-} from "../../src/data/preprocess.js";
+import { IMAGENET_EVAL, preprocessingForResolution, validatePreprocessing } from "../../src/models/preprocessing.js";
+import { centerCropOffsets, evalTransformRGB, normalizeHWCToCHW, resizeRGB, resizedSize } from "../../src/data/preprocess.js";
 
 test("IMAGENET_EVAL is torchvision's ImageClassification(crop_size=224) recipe", () => {
   assert.deepEqual(IMAGENET_EVAL, {

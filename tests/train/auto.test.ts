@@ -12,14 +12,14 @@ import { join } from "node:path";
 import { test } from "node:test";
 import sharp from "sharp";
 import type { Sample } from "../../src/data/folder.js";
-import { IMAGENET_EVAL } from "../../src/data/preprocess.js";
+import { IMAGENET_EVAL } from "../../src/models/preprocessing.js";
 import { createModel, initializeWeights } from "../../src/models/index.js";
 import { Random } from "../../src/random.js";
-import { AUTO_THRESHOLDS, chooseStrategy, decideStrategy } from "../../src/train/auto.js";
-import { targetDistribution } from "../../src/train/graph.js";
-import { linearProbe } from "../../src/train/probe.js";
-import { Trainer } from "../../src/train/session.js";
-import { frozenPrefixes, unfreezeStagesPrefixes } from "../../src/train/strategy.js";
+import { AUTO_THRESHOLDS, chooseStrategy, decideStrategy } from "../../src/transfer/auto.js";
+import { targetDistribution } from "../../src/train/training_graph.js";
+import { linearProbe } from "../../src/transfer/probe.js";
+import { Trainer } from "../../src/train/trainer.js";
+import { frozenPrefixes, unfreezeStagesPrefixes } from "../../src/transfer/strategy.js";
 
 /** n rows of `dims` features, class i % k, around class centres `separation` apart (0: no signal). */
 function gaussianClasses(n: number, dims: number, k: number, separation: number, seed: number): { data: Float32Array; labels: number[] } {

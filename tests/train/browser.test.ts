@@ -22,13 +22,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as ortWeb from "onnxruntime-web";
 import { createModel } from "../../src/models/index.js";
-import { initializeWeights } from "../../src/models/graphs.js";
+import { initializeWeights } from "../../src/models/bind.js";
 import type { Model } from "../../src/models/model.js";
 import { BatchNorm2d } from "../../src/nn/layers.js";
 import { Random } from "../../src/random.js";
-import { targetDistribution } from "../../src/train/graph.js";
-import { Trainer } from "../../src/train/session.js";
-import { WebTrainer } from "../../src/train/web.js";
+import { targetDistribution } from "../../src/train/training_graph.js";
+import { Trainer } from "../../src/train/trainer.js";
+import { WebTrainer } from "../../src/train/web_trainer.js";
 
 const BATCH = 4;
 const RESOLUTION = 64;

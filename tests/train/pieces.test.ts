@@ -10,14 +10,14 @@ import { test } from "node:test";
 import sharp from "sharp";
 import { readImageFolder, stratifiedSplit } from "../../src/data/folder.js";
 import { epochBatches } from "../../src/data/loader.js";
-import { IMAGENET_EVAL } from "../../src/data/preprocess.js";
+import { IMAGENET_EVAL } from "../../src/models/preprocessing.js";
 import { createModel, initializeWeights } from "../../src/models/index.js";
 import { Random } from "../../src/random.js";
-import { targetDistribution, trainingGraph } from "../../src/train/graph.js";
+import { targetDistribution, trainingGraph } from "../../src/train/training_graph.js";
 import { resolveOptimizer } from "../../src/train/optimizers.js";
 import { makeSchedule } from "../../src/train/schedules.js";
-import { Trainer } from "../../src/train/session.js";
-import { frozenPrefixes } from "../../src/train/strategy.js";
+import { Trainer } from "../../src/train/trainer.js";
+import { frozenPrefixes } from "../../src/transfer/strategy.js";
 
 test("schedules: constant, step, cosine to zero, linear warm-up", () => {
   const base = { lr: 0.1, epochs: 10, stepsPerEpoch: 10 };

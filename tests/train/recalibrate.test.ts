@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { loadModel } from "../../src/api/load.js";
+import { loadModel } from "../../src/inference/load.js";
 import { readImageFolder } from "../../src/data/folder.js";
 import "../../src/models/index.js";
 import { recalibrateBatchNorm } from "../../src/train/recalibrate.js";

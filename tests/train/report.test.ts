@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
 import type { Evaluation } from "../../src/train/evaluate.js";
 import { classificationMetrics } from "../../src/train/metrics.js";
-import { renderReport, writeReport, type ReportData, type ReportEpoch } from "../../src/train/report.js";
+import { renderReport, writeReport, type ReportData, type ReportEpoch } from "../../src/run/report.js";
 
 const AWKWARD = `a<b&"c"`;
 const CLASSES = ["cat", AWKWARD, "dog"];

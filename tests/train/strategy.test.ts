@@ -10,8 +10,9 @@ import { Graph } from "../../src/graph/graph.js";
 import { createModel } from "../../src/models/index.js";
 import type { Model } from "../../src/models/model.js";
 import { ForwardContext } from "../../src/nn/context.js";
-import { underPrefix } from "../../src/train/graph.js";
-import { frozenPrefixes, unfreezeStagesPrefixes } from "../../src/train/strategy.js";
+import type { Parameter } from "../../src/nn/parameter.js";
+import { underPrefix } from "../../src/models/bind.js";
+import { frozenPrefixes, unfreezeStagesPrefixes } from "../../src/transfer/strategy.js";
 
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 const features = (...ix: number[]) => ix.map((i) => `features.${i}`);
@@ -86,11 +87,12 @@ function bindingOrder(model: Model): { keys: string[]; boundAt: Map<string, numb
   const g = new Graph("order");
   const keys: string[] = [];
   const boundAt = new Map<string, number>();
-  const ctx = new ForwardContext(g, model.net, true, (key, p) => {
+  const bind = (key: string, p: Parameter) => {
     keys.push(key);
     boundAt.set(key, g.nodes.length);
     return g.addInput(key, p.dtype, p.shape);
-  }, { outputs: model.stages });
+  };
+  const ctx = new ForwardContext(g, model.net, { training: true, bind, capture: { outputs: model.stages } });
   const r = model.defaultResolution;
   ctx.call(model.net, g.addInput("input", "float32", [1, 3, r, r]));
   const stageEnd = new Map<string, number>();

@@ -11,6 +11,6 @@ test("src/browser.ts bundles for the browser with no Node-only import", async ()
   const forbidden = inputs.filter((p) => /node_modules\/(sharp|onnxruntime-node)\b|^node:/.test(p));
   assert.deepEqual(forbidden, []);
   assert.ok(inputs.some((p) => p.endsWith("src/models/resnet.ts")), "the model code is in the bundle");
-  assert.ok(inputs.some((p) => p.endsWith("src/train/web.ts")) && inputs.some((p) => p.endsWith("src/autodiff/gradients.ts")), "the training graph and WebTrainer are in the bundle");
+  assert.ok(inputs.some((p) => p.endsWith("src/train/web_trainer.ts")) && inputs.some((p) => p.endsWith("src/autodiff/gradients.ts")), "the training graph and WebTrainer are in the bundle");
   assert.ok(result.outputFiles[0].contents.length > 10_000);
 });

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createModel, featureInfo, inferenceGraph, listArchs } from "../../src/index.js";
+import { initializeWeights } from "../../src/models/bind.js";
 
 for (const spec of listArchs()) {
   test(`${spec.name}: feature info, head and exports`, () => {
@@ -18,7 +19,7 @@ for (const spec of listArchs()) {
 }
 
 test("the embedding is the final classifier's input; features are the stride 4-32 maps", () => {
-  const model = createModel("efficientnet_b0", { numClasses: 10 });
+  const model = initializeWeights(createModel("efficientnet_b0", { numClasses: 10 }));
   const e = inferenceGraph(model, { resolution: 64, output: "embedding" });
   assert.deepEqual(e.outputs.map((o) => [o.name, o.shape]), [["embedding", ["N", 1280]]]);
   const f = inferenceGraph(model, { resolution: 64, output: "features" });

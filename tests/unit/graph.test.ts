@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createModel, fromOnnx, Graph, inferenceGraph, OptionError, ShapeError, toOnnx, traceModel } from "../../src/index.js";
+import { initializeWeights } from "../../src/models/bind.js";
 import { BasicBlock } from "../../src/models/resnet.js";
 import * as ops from "../../src/graph/ops.js";
 
@@ -39,7 +40,7 @@ test("shape inference agrees with PyTorch's pooling arithmetic (ceil_mode) and b
 });
 
 test("ONNX bytes round-trip: names, initializers and metadata", () => {
-  const model = createModel("mobilenet_v2", { widthMult: 0.35, numClasses: 5 });
+  const model = initializeWeights(createModel("mobilenet_v2", { widthMult: 0.35, numClasses: 5 }));
   const graph = inferenceGraph(model, { resolution: 64 });
   const decoded = fromOnnx(toOnnx(graph, { metadata: { arch: "mobilenet_v2" } }));
   assert.deepEqual(decoded.inputs, ["input"]);

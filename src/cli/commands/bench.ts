@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { benchInference, benchTraining } from "../../api/bench.js";
-import { loadModel } from "../../api/load.js";
+import { benchInference, benchTraining } from "../../tools/bench.js";
+import { loadModel } from "../../inference/load.js";
 import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
 
 interface BenchOptionsBase extends ArchFlags {

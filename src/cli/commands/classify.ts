@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { loadModel } from "../../api/load.js";
-import { Predictor } from "../../api/predictor.js";
+import { loadModel } from "../../inference/load.js";
+import { Predictor } from "../../inference/predictor.js";
 import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
 
 interface ClassifyOptions extends ArchFlags {

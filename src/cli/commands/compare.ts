@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { compare, COMPARE_PRESETS, parseCompareEntry } from "../../api/compare.js";
+import { compare, COMPARE_PRESETS, parseCompareEntry } from "../../tools/compare.js";
 import { OptionError } from "../../errors.js";
 import { humanCount, table } from "../format.js";
 import { positiveInt } from "../options.js";

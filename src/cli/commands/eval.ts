@@ -1,11 +1,11 @@
 import type { Command } from "commander";
 import { relative } from "node:path";
-import { loadModel } from "../../api/load.js";
+import { loadModel } from "../../inference/load.js";
 import { readImageFolder, type Sample } from "../../data/folder.js";
 import { skippedFileMessage } from "../../data/loader.js";
 import { InputFileError, WeightsError } from "../../errors.js";
 import { evaluateSamples, type Evaluation } from "../../train/evaluate.js";
-import { writeReport, type ReportEpoch } from "../../train/report.js";
+import { writeReport, type ReportEpoch } from "../../run/report.js";
 import type { CheckpointMetadata } from "../../weights/checkpoint.js";
 import { table } from "../format.js";
 import { positiveInt } from "../options.js";

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { exportOnnx } from "../../api/export.js";
+import { exportOnnx } from "../../inference/export.js";
 import { OptionError } from "../../errors.js";
-import type { InferenceOutput } from "../../models/graphs.js";
-import { loadModel } from "../../api/load.js";
+import type { InferenceOutput } from "../../models/inference_graph.js";
+import { loadModel } from "../../inference/load.js";
 import { writeFileAtomic } from "../../weights/files.js";
 import { humanCount } from "../format.js";
 import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";

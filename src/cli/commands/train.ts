@@ -2,9 +2,9 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import type { ColorJitter } from "../../data/augment.js";
 import { OptionError } from "../../errors.js";
-import { executeRun, prepareResumedRun, prepareRun, writeRunReport, type RunRequest } from "../../train/run.js";
+import { executeRun, prepareResumedRun, prepareRun, writeRunReport, type RunRequest } from "../../run/run.js";
 import { SCHEDULES } from "../../train/schedules.js";
-import { STRATEGIES } from "../../train/strategy.js";
+import { STRATEGIES } from "../../transfer/strategy.js";
 import { addArchFlags, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from "../options.js";
 import { TrainingDisplay } from "../progress.js";
 

@@ -9,7 +9,7 @@
 import { basename } from "node:path";
 import sharp from "sharp";
 import { writeFileAtomic } from "../weights/files.js";
-import type { Evaluation } from "./evaluate.js";
+import type { Evaluation } from "../train/evaluate.js";
 
 /** One epoch of training (the shape of fit's EpochMetrics). */
 export interface ReportEpoch {

@@ -3,9 +3,9 @@
  * image files with the weights' own preprocessing.
  */
 import { loadImageBatch } from "../data/image.js";
-import { preprocessingForResolution, type Preprocessing } from "../data/preprocess.js";
+import { preprocessingForResolution, type Preprocessing } from "../models/preprocessing.js";
 import { OptionError, ShapeError } from "../errors.js";
-import { inferenceGraph, type InferenceOutput } from "../models/graphs.js";
+import { inferenceGraph, type InferenceOutput } from "../models/inference_graph.js";
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { Session, type SessionOptions } from "../runtime/session.js";

@@ -8,9 +8,9 @@ import { Random } from "../random.js";
 import { float32, numel } from "../tensor.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { resolveThreads } from "../runtime/session.js";
-import { targetDistribution, trainingGraph } from "../train/graph.js";
-import { Trainer } from "../train/session.js";
-import { Predictor } from "./predictor.js";
+import { targetDistribution, trainingGraph } from "../train/training_graph.js";
+import { Trainer } from "../train/trainer.js";
+import { Predictor } from "../inference/predictor.js";
 
 export interface BenchOptions {
   batchSize?: number;

@@ -3,6 +3,7 @@
  * machine, and the published ImageNet top-1 — so the lecture's comparisons can be re-run.
  */
 import { OptionError } from "../errors.js";
+import { initializeWeights } from "../models/bind.js";
 import { createModel } from "../models/registry.js";
 import type { ModelOptions } from "../models/model.js";
 import { reportedAccuracy } from "../models/reported.js";
@@ -120,6 +121,7 @@ export async function compare(entries: readonly CompareEntry[], options: Compare
     if (options.latency !== false) {
       options.onProgress?.(i, entries.length, name);
       const runs = options.runs ?? 10;
+      initializeWeights(model);
       row.latencyMs = (await benchInference(model, { batchSize: 1, resolution, runs, warmup: 2, threads: options.threads })).medianMs;
     }
     rows.push(row);

@@ -3,8 +3,9 @@
  * flags, from the checkpoint's convzoo metadata, or from the shape of its classifier, in that order.
  */
 import { IMAGENET_CLASSES } from "../data/imagenet_classes.js";
-import type { Preprocessing } from "../data/preprocess.js";
+import type { Preprocessing } from "../models/preprocessing.js";
 import { OptionError, WeightsError } from "../errors.js";
+import { initializeWeights } from "../models/bind.js";
 import { createModel } from "../models/registry.js";
 import type { Model, ModelOptions } from "../models/model.js";
 import type { CheckpointMetadata } from "../weights/checkpoint.js";
@@ -16,6 +17,11 @@ export interface LoadModelOptions extends ModelOptions {
   arch?: string;
   /** A torchvision .pth or a safetensors file. Without it the model keeps its seeded random init. */
   weights?: string;
+  /**
+   * Seed of the initial values of whatever the weights do not provide (everything without
+   * `weights`; a re-initialised classifier; GoogLeNet's auxiliary heads); default 0.
+   */
+  seed?: number;
 }
 
 export interface LoadedModel {
@@ -35,7 +41,7 @@ export function defaultClassNames(numClasses: number): string[] {
 export async function loadModel(options: LoadModelOptions): Promise<LoadedModel> {
   if (!options.weights) {
     if (!options.arch) throw new OptionError("an architecture is required (--arch)");
-    const model = createModel(options.arch, options);
+    const model = initializeWeights(createModel(options.arch, options), options.seed);
     return { model, classes: defaultClassNames(model.options.numClasses), preprocessing: model.preprocessing, metadata: null, notes: [] };
   }
   const file = await readWeightsFile(options.weights);
@@ -57,6 +63,7 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   }
   const model = createModel(arch, base);
   const result = loadStateDict(model, tensors, file.path);
+  initializeWeights(model, options.seed);
   const classes = meta?.classes && !result.classifierReinitialized ? meta.classes : defaultClassNames(model.options.numClasses);
   return { model, classes, preprocessing: meta?.preprocessing ?? model.preprocessing, metadata: meta, notes: result.notes };
 }

@@ -8,18 +8,19 @@
  *     `convzoo train --resume` continues from exactly;
  *   - the report (`F` with `.report.html`), see report.ts.
  */
+import { initializeWeights } from "../models/bind.js";
 import { createModel } from "../models/registry.js";
 import type { Model, ResolvedOptions } from "../models/model.js";
 import type { ColorJitter } from "../data/augment.js";
-import type { Preprocessing } from "../data/preprocess.js";
+import type { Preprocessing } from "../models/preprocessing.js";
 import { WeightsError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import type { CheckpointMetadata } from "../weights/checkpoint.js";
 import { readWeightsFile, saveCheckpoint } from "../weights/files.js";
 import { loadStateDict, stateDict } from "../weights/load.js";
-import type { EpochMetrics, FitProgress } from "./fit.js";
-import type { OptimizerOptions } from "./optimizers.js";
-import type { ScheduleKind } from "./schedules.js";
+import type { EpochMetrics, FitProgress } from "../train/fit.js";
+import type { OptimizerOptions } from "../train/optimizers.js";
+import type { ScheduleKind } from "../train/schedules.js";
 
 /** Everything that decides a run's arithmetic: what resume restores, and what a checkpoint records. */
 export interface RunSettings {
@@ -113,6 +114,8 @@ export async function readResumeFile(path: string): Promise<ResumedRun> {
   }
   const model = createModel(meta.arch, meta.options as ResolvedOptions);
   loadStateDict(model, weights, path);
+  // Anything the file lacks (GoogLeNet's optional auxiliary heads) gets seed 0's values, as at load.
+  initializeWeights(model);
   return {
     model,
     classes: meta.classes,

@@ -7,10 +7,9 @@
  *     stages of the feature info and the head train (`--unfreeze-stages K`, unfreezeStagesPrefixes).
  */
 import { OptionError } from "../errors.js";
-import { Graph } from "../graph/graph.js";
+import { underPrefix } from "../models/bind.js";
+import { traceModel } from "../models/inference_graph.js";
 import type { Model } from "../models/model.js";
-import { ForwardContext } from "../nn/context.js";
-import { underPrefix } from "./graph.js";
 
 export type Strategy = "full" | "head" | "partial";
 export const STRATEGIES: readonly Strategy[] = ["full", "head", "partial"];
@@ -91,13 +90,8 @@ export function unfreezeStagesPrefixes(model: Model, k: number): string[] {
 
 /** Module paths in call order (pre-order: a module before its children) of a training-mode forward. */
 export function callOrder(model: Model): string[] {
-  const resolution = model.defaultResolution;
-  const g = new Graph(`${model.arch}_order`);
-  // A structure-only training trace: parameters are graph inputs (no weight data is touched), batch 1
-  // (training graphs need a static batch for their dropout masks).
-  const ctx = new ForwardContext(g, model.net, true, (key, p) => g.addInput(key, p.dtype, p.shape));
-  ctx.call(model.net, g.addInput("input", "float32", [1, 3, resolution, resolution]));
-  return ctx.records.map((r) => r.name);
+  // A structure-only training trace: no weight data is touched.
+  return traceModel(model, model.defaultResolution, "train").records.map((r) => r.name);
 }
 
 /** The shallowest modules whose parameters and buffers are all in `frozen` (module-tree order). */

@@ -1,6 +1,6 @@
 /** Model → ONNX bytes for any runtime: input [N, 3, H, W] float32 normalised, N dynamic. */
-import type { Preprocessing } from "../data/preprocess.js";
-import { inferenceGraph, type InferenceOutput } from "../models/graphs.js";
+import type { Preprocessing } from "../models/preprocessing.js";
+import { inferenceGraph, type InferenceOutput } from "../models/inference_graph.js";
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
 

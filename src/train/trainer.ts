@@ -11,7 +11,7 @@ import { toOnnx } from "../onnx/serialize.js";
 import { numel } from "../tensor.js";
 import { nchwcBlockSize } from "../runtime/nchwc_block.js";
 import { Session, type SessionOptions } from "../runtime/session.js";
-import { trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./graph.js";
+import { trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./training_graph.js";
 import { TrainingState, type TrainerState } from "./state.js";
 
 export interface TrainerOptions extends TrainingGraphOptions, SessionOptions {

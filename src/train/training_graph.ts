@@ -23,10 +23,9 @@ import { Graph, prune, type Value } from "../graph/graph.js";
 import { lowerConvsToNchwc } from "../graph/nchwc.js";
 import { poolBeforeRelu } from "../graph/pool_before_relu.js";
 import * as ops from "../graph/ops.js";
-import { checkResolution, headModule, initializeWeights } from "../models/graphs.js";
+import { bindModel } from "../models/bind.js";
 import type { Model } from "../models/model.js";
-import { ForwardContext, type RandomMask } from "../nn/context.js";
-import { Dropout } from "../nn/layers.js";
+import type { RandomMask } from "../nn/context.js";
 import { optimizerScalars, optimizerSlots, optimizerUpdate, resolveOptimizer, type OptimizerOptions, type ResolvedOptimizer } from "./optimizers.js";
 
 export interface TrainingGraphOptions {
@@ -92,11 +91,6 @@ export interface TrainingGraph {
   masks: RandomMask[];
 }
 
-/** True when `key` (a parameter or module path) lies under one of the prefixes. */
-export function underPrefix(key: string, prefixes: readonly string[]): boolean {
-  return prefixes.some((p) => p === "" || key === p || key.startsWith(`${p}.`));
-}
-
 /**
  * Host-side target distribution [B, K] for class indices: one-hot, or with label smoothing ε
  * (1 − ε)·one-hot + ε/K, as torch.nn.CrossEntropyLoss(label_smoothing=ε).
@@ -121,39 +115,28 @@ function crossEntropy(g: Graph, logits: Value, target: Value, batchSize: number)
 export function trainingGraph(model: Model, options: TrainingGraphOptions): TrainingGraph {
   const batchSize = options.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new OptionError(`batch size must be a positive integer, got ${batchSize}`);
-  const resolution = checkResolution(model, options.resolution ?? model.defaultResolution);
   const frozen = options.frozen ?? [];
   const optimizer = resolveOptimizer(options.optimizer);
   const numClasses = model.options.numClasses;
-  initializeWeights(model);
-  if (options.dropout !== undefined) setDropout(model, options.dropout);
-
-  const features = options.featureDims;
-  if (features !== undefined && !(Number.isInteger(features) && features > 0)) throw new OptionError(`feature width must be a positive integer, got ${features}`);
   // MLAS's NCHWc blocks (runtime/nchwc_block.ts); anything else would reorder weights wrongly.
   const nchwcBlock = options.nchwcBlock ?? 1;
   if (![1, 8, 16].includes(nchwcBlock)) throw new OptionError(`nchwcBlock must be 1 (no NCHWc lowering), 8 or 16 (the CPU's block, from nchwcBlockSize()), got ${nchwcBlock}`);
-  const sampleShape = features === undefined ? [3, resolution, resolution] : [features];
-  const g = new Graph(`${model.arch}_train`);
-  const input = g.addInput("input", "float32", [batchSize, ...sampleShape]);
+  const bound = bindModel(model, {
+    mode: "train",
+    weights: "trainable",
+    batch: batchSize,
+    resolution: options.resolution,
+    headOnFeatures: options.featureDims,
+    frozen,
+    dropout: options.dropout,
+    name: `${model.arch}_train`,
+  });
+  const { graph: g, logits, context: ctx, parameterInputs: paramInputs, statisticInputs: statInputs, resolution } = bound;
+  const sampleShape = bound.input.shape.slice(1) as number[];
   const target = g.addInput("target", "float32", [batchSize, numClasses]);
   const scalarNames = optimizerScalars(optimizer);
   const scalars = Object.fromEntries(scalarNames.map((n) => [n, g.addInput(n, "float32", [])]));
 
-  const isFrozen = (path: string) => underPrefix(path, frozen);
-  const paramInputs = new Map<string, Value>();
-  const statInputs = new Map<string, Value>();
-  const ctx = new ForwardContext(g, model.net, true, (key, p) => {
-    const running = key.endsWith(".running_mean") || key.endsWith(".running_var");
-    if (p.dtype === "float32" && !isFrozen(key) && (p.kind === "parameter" || running)) {
-      const v = g.addInput(key, "float32", p.shape);
-      (p.kind === "parameter" ? paramInputs : statInputs).set(key, v);
-      return v;
-    }
-    return g.addInitializer(key, p.tensor);
-  });
-  ctx.frozen = isFrozen;
-  const logits = features === undefined ? ctx.call(model.net, input) : ctx.call(model.net.child(headModule(model))!, input);
   let loss = crossEntropy(g, logits, target, batchSize);
   const auxWeight = options.auxLossWeight ?? 0.3;
   for (const aux of ctx.auxOutputs.values()) {
@@ -198,10 +181,4 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   // source) would still run: ONNX Runtime executes dead nodes.
   prune(g);
   return { graph: g, state, batchSize, resolution, sampleShape, numClasses, trainable, trackedBatchNorms, optimizer, scalars: scalarNames, masks: [...ctx.randomMasks.values()] };
-}
-
-/** Sets the rate of every Dropout layer of the model. */
-export function setDropout(model: Model, p: number): void {
-  if (!(p >= 0 && p < 1)) throw new OptionError(`dropout must be in [0, 1), got ${p}`);
-  for (const [, m] of model.net.namedModules()) if (m instanceof Dropout) m.p = p;
 }

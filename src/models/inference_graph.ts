@@ -1,14 +1,13 @@
 /**
- * Model → Graph. The inference graph binds every weight as an ONNX initializer named by its
- * state_dict key (so ONNX Runtime can fold BatchNorm into Conv, and an exported model keeps
- * torchvision's names); the structure-only trace used by `summary` binds weights as graph inputs
- * and never allocates them.
+ * Inference graphs and structure traces (views of bindModel): the inference graph binds every
+ * weight as an ONNX initializer named by its state_dict key (so ONNX Runtime can fold BatchNorm into
+ * Conv, and an exported model keeps torchvision's names); the structure-only trace used by `summary`
+ * binds weights as graph inputs and never allocates them.
  */
-import { OptionError } from "../errors.js";
-import { Graph, prune, type Value } from "../graph/graph.js";
+import { prune, type Graph } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
-import { ForwardContext } from "../nn/context.js";
-import { Random } from "../random.js";
+import type { ForwardContext } from "../nn/context.js";
+import { bindModel, headModule } from "./bind.js";
 import type { Model } from "./model.js";
 
 /**
@@ -37,35 +36,17 @@ export interface FeatureInfo {
 /** Strides of the multi-scale feature maps `features` exports (FPN-style pyramids use these). */
 export const FEATURE_STRIDES = [4, 8, 16, 32] as const;
 
-/** Checks the input side against the network's minimum (each stride-2 stage needs a pixel). */
-export function checkResolution(model: Model, resolution: number): number {
-  if (!Number.isInteger(resolution) || resolution < model.minResolution || resolution > 4096) {
-    throw new OptionError(`${model.arch}: resolution must be an integer in [${model.minResolution}, 4096], got ${resolution}`);
-  }
-  return resolution;
-}
-
-/** Gives every parameter without data its initial value, in state_dict order, from one seed. */
-export function initializeWeights(model: Model, seed = 0): void {
-  const rng = new Random(seed);
-  for (const [, p] of model.net.namedParameters()) p.materialize(rng);
-}
-
-/** The input value every graph starts from: a normalised float32 batch [N, 3, H, W], N dynamic. */
-function imageInput(g: Graph, resolution: number): Value {
-  return g.addInput("input", "float32", ["N", 3, resolution, resolution]);
-}
-
 export function inferenceGraph(model: Model, options: InferenceGraphOptions = {}): Graph {
-  const resolution = checkResolution(model, options.resolution ?? model.defaultResolution);
   const output = options.output ?? "probabilities";
-  initializeWeights(model);
-  const g = new Graph(model.arch);
-  const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInitializer(key, p.tensor), {
-    inputs: output === "embedding" ? [model.classifier] : output === "pooled" ? [headModule(model)] : [],
-    outputs: output === "features" ? model.stages : [],
+  const { graph: g, logits, context: ctx, resolution } = bindModel(model, {
+    mode: "eval",
+    weights: "constants",
+    resolution: options.resolution,
+    capture: {
+      inputs: output === "embedding" ? [model.classifier] : output === "pooled" ? [headModule(model)] : [],
+      outputs: output === "features" ? model.stages : [],
+    },
   });
-  const logits = ctx.call(model.net, imageInput(g, resolution));
   switch (output) {
     case "logits":
       g.markOutput(logits, "logits");
@@ -88,35 +69,21 @@ export function inferenceGraph(model: Model, options: InferenceGraphOptions = {}
 }
 
 /**
- * The one module that is the head (every family's head is a single top-level module applied to the
- * flattened pooled features: `fc`, `classifier`).
- */
-export function headModule(model: Model): string {
-  if (model.head.length !== 1) throw new Error(`${model.arch}: expected one head module, got ${model.head.join(", ")}`);
-  return model.head[0];
-}
-
-/**
  * The head alone, eval mode, on pooled features [N, D] (the `pooled` output) → probabilities: how a
  * head trained on cached features is evaluated without running the backbone again.
  */
 export function headInferenceGraph(model: Model, featureDims: number): Graph {
-  initializeWeights(model);
-  const g = new Graph(`${model.arch}_head`);
-  const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInitializer(key, p.tensor));
-  const logits = ctx.call(model.net.child(headModule(model))!, g.addInput("input", "float32", ["N", featureDims]));
+  const { graph: g, logits } = bindModel(model, { mode: "eval", weights: "constants", headOnFeatures: featureDims, name: `${model.arch}_head` });
   g.markOutput(ops.softmax(g, logits, 1), "probabilities");
   prune(g);
   return g;
 }
 
 /** Traces the model's structure at a resolution without touching weight data. */
-export function traceModel(model: Model, resolution: number): ForwardContext {
-  checkResolution(model, resolution);
-  const g = new Graph(model.arch);
-  const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInput(key, p.dtype, p.shape), { outputs: model.stages });
-  ctx.call(model.net, imageInput(g, resolution));
-  return ctx;
+export function traceModel(model: Model, resolution: number, mode: "eval" | "train" = "eval"): ForwardContext {
+  // A training-mode trace needs a static batch (its dropout masks); batch 1 then.
+  const batch = mode === "train" ? 1 : "N";
+  return bindModel(model, { mode, weights: "placeholders", resolution, batch, capture: { outputs: model.stages } }).context;
 }
 
 function stageInfo(model: Model, ctx: ForwardContext, resolution: number): FeatureInfo[] {

@@ -13,7 +13,7 @@
  */
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
-import { trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./graph.js";
+import { trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./training_graph.js";
 import { TrainingState } from "./state.js";
 
 /** The part of an ONNX Runtime tensor the trainer reads. */

@@ -6,23 +6,22 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { loadModel } from "../api/load.js";
+import { loadModel } from "../inference/load.js";
 import { readDataset } from "../data/dataset.js";
 import { stratifiedSplit, type Sample } from "../data/folder.js";
 import { skippedFileMessage } from "../data/loader.js";
 import type { ColorJitter } from "../data/augment.js";
-import type { Preprocessing } from "../data/preprocess.js";
+import type { Preprocessing } from "../models/preprocessing.js";
 import { InputFileError, OptionError } from "../errors.js";
-import { initializeWeights } from "../models/graphs.js";
 import type { Model } from "../models/model.js";
-import { evaluateSamples, type Evaluation } from "./evaluate.js";
-import { fit, type FitEvent, type FitProgress, type FitResult } from "./fit.js";
-import type { OptimizerOptions } from "./optimizers.js";
+import { evaluateSamples, type Evaluation } from "../train/evaluate.js";
+import { fit, type FitEvent, type FitProgress, type FitResult } from "../train/fit.js";
+import type { OptimizerOptions } from "../train/optimizers.js";
 import { writeReport } from "./report.js";
-import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription, type RunSettings } from "./run_files.js";
-import type { ScheduleKind } from "./schedules.js";
-import { chooseStrategy } from "./auto.js";
-import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "./strategy.js";
+import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription, type RunSettings } from "./files.js";
+import type { ScheduleKind } from "../train/schedules.js";
+import { chooseStrategy } from "../transfer/auto.js";
+import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "../transfer/strategy.js";
 
 /** Where a run's messages go (the CLI's TrainingDisplay; something quieter for a library user). */
 export interface RunDisplay {
@@ -115,11 +114,11 @@ export async function prepareRun(req: RunRequest, display: RunDisplay): Promise<
     phi: req.phi,
     dropPath: req.dropPath,
     numClasses: data.classes.length,
+    // Whatever the weights do not provide (everything, or a re-initialised classifier) starts from the seed.
+    seed: req.seed,
   });
   for (const note of loaded.notes) display.note(`note: ${note}`);
   const model = loaded.model;
-  // Whatever the weights did not provide (everything, or a re-initialised classifier) starts from the seed.
-  initializeWeights(model, req.seed);
   if (req.unfreezeStages !== undefined && req.freeze?.length) throw new OptionError("give --freeze or --unfreeze-stages, not both");
   if (req.unfreezeStages !== undefined && req.strategy !== "partial") throw new OptionError(`--unfreeze-stages applies to --strategy partial, not ${req.strategy}`);
   if (req.strategy === "auto" && req.freeze?.length) throw new OptionError("--strategy auto chooses what to freeze; drop --freeze");

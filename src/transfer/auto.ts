@@ -56,19 +56,18 @@
 import { performance } from "node:perf_hooks";
 import type { Sample } from "../data/folder.js";
 import { epochBatches } from "../data/loader.js";
-import type { Preprocessing } from "../data/preprocess.js";
+import type { Preprocessing } from "../models/preprocessing.js";
 import { OptionError } from "../errors.js";
-import { Graph, prune } from "../graph/graph.js";
+import { prune } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
-import { featureInfo, initializeWeights, traceModel } from "../models/graphs.js";
+import { bindModel, underPrefix } from "../models/bind.js";
+import { featureInfo, traceModel } from "../models/inference_graph.js";
 import type { Model } from "../models/model.js";
-import { ForwardContext } from "../nn/context.js";
 import { BatchNorm2d } from "../nn/layers.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { Random } from "../random.js";
 import { Session } from "../runtime/session.js";
-import { underPrefix } from "./graph.js";
-import { extractFeatures } from "./features.js";
+import { extractFeatures } from "../train/features.js";
 import { linearProbe, type ProbeOptions, type ProbeResult } from "./probe.js";
 import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "./strategy.js";
 
@@ -285,11 +284,14 @@ function batchNormLayers(model: Model, resolution: number): string[] {
 async function batchNormShift(model: Model, samples: readonly Sample[], o: AutoOptions): Promise<BatchNormShift[]> {
   const layers = batchNormLayers(model, o.resolution);
   if (layers.length === 0 || samples.length === 0) return [];
-  initializeWeights(model);
   const r = o.resolution;
-  const g = new Graph(`${model.arch}_batchnorm_statistics`);
-  const ctx = new ForwardContext(g, model.net, false, (key, p) => g.addInitializer(key, p.tensor), { inputs: layers });
-  ctx.call(model.net, g.addInput("input", "float32", ["N", 3, r, r]));
+  const { graph: g, context: ctx } = bindModel(model, {
+    mode: "eval",
+    weights: "constants",
+    resolution: r,
+    capture: { inputs: layers },
+    name: `${model.arch}_batchnorm_statistics`,
+  });
   for (const layer of layers) {
     const x = ctx.capturedInputs.get(layer)!;
     g.markOutput(ops.reduceMean(g, x, [0, 2, 3], false), `${layer}.mean`);
