@@ -1,36 +1,27 @@
-/** Flag parsers: each rejects a bad value with a message naming the flag and the expected form. */
-import { InvalidArgumentError, type Command } from "commander";
+/**
+ * Flag parsers and shared options. Every value kind is checked once, by run/settings.ts's
+ * parseValue; here its errors become commander's InvalidArgumentError (one usage line).
+ */
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { parseValue, runOption, type RunOption, type ValueKind } from "../run/settings.js";
 
-export function positiveInt(flag: string) {
-  return (text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} expects a positive integer, got "${text}"`);
-    return n;
-  };
+function parser(flag: string, kind: ValueKind) {
+  return (text: string): number => parseValue({ flag, kind }, text, (m) => new InvalidArgumentError(m)) as number;
 }
 
-export function nonNegativeInt(flag: string) {
-  return (text: string): number => {
-    const n = Number(text);
-    if (text.trim() === "" || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} expects an integer ≥ 0, got "${text}"`);
-    return n;
-  };
-}
+export const positiveInt = (flag: string) => parser(flag, "positiveInt");
+export const nonNegativeInt = (flag: string) => parser(flag, "nonNegativeInt");
+export const positiveNumber = (flag: string) => parser(flag, "positiveNumber");
+export const nonNegativeNumber = (flag: string) => parser(flag, "nonNegativeNumber");
 
-export function positiveNumber(flag: string) {
-  return (text: string): number => {
-    const n = Number(text);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} expects a positive number, got "${text}"`);
-    return n;
-  };
-}
-
-export function nonNegativeNumber(flag: string) {
-  return (text: string): number => {
-    const n = Number(text);
-    if (text.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} expects a number ≥ 0, got "${text}"`);
-    return n;
-  };
+/** A commander option from a row of the run-settings table. */
+export function optionFrom(row: RunOption): Option {
+  const option = new Option(row.flag, row.help);
+  if (typeof row.kind === "object") option.choices(row.kind.choices);
+  else if (row.kind !== "boolean" && row.kind !== "negatable") option.argParser((text: string) => parseValue(row, text, (m) => new InvalidArgumentError(m)));
+  // Negatable flags (--no-augment) carry their default themselves.
+  if (row.default !== undefined && row.kind !== "negatable") option.default(row.default);
+  return option;
 }
 
 /** The architecture options every model-building command takes (α for MobileNets, φ for EfficientNet). */
@@ -40,7 +31,5 @@ export interface ArchFlags {
 }
 
 export function addArchFlags(command: Command): Command {
-  return command
-    .option("--width-mult <A>", "width multiplier α (MobileNets)", positiveNumber("--width-mult"))
-    .option("--phi <φ>", "compound scaling coefficient φ (efficientnet)", nonNegativeNumber("--phi"));
+  return command.addOption(optionFrom(runOption("widthMult"))).addOption(optionFrom(runOption("phi")));
 }

@@ -12,7 +12,8 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { closeDataWorkers } from "../data/loader.js";
-import { executeRun, prepareRun, writeRunReport, type RunDisplay, type RunRequest } from "../run/run.js";
+import { executeRun, prepareRun, writeRunReport, type RunDisplay } from "../run/run.js";
+import { type RunRequest } from "../run/settings.js";
 import type { Strategy } from "../transfer/strategy.js";
 import { writeDigitFolders } from "./mnist.js";
 

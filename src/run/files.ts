@@ -11,7 +11,6 @@
 import { initializeWeights } from "../models/bind.js";
 import { createModel } from "../models/registry.js";
 import type { Model, ResolvedOptions } from "../models/model.js";
-import type { ColorJitter } from "../data/augment.js";
 import type { Preprocessing } from "../models/preprocessing.js";
 import { WeightsError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
@@ -19,34 +18,7 @@ import type { CheckpointMetadata } from "../weights/checkpoint.js";
 import { readWeightsFile, saveCheckpoint } from "../weights/files.js";
 import { loadStateDict, stateDict } from "../weights/load.js";
 import type { EpochMetrics, FitProgress } from "../train/fit.js";
-import type { OptimizerOptions } from "../train/optimizers.js";
-import type { ScheduleKind } from "../train/schedules.js";
-
-/** Everything that decides a run's arithmetic: what resume restores, and what a checkpoint records. */
-export interface RunSettings {
-  data: string;
-  valData: string | null;
-  valSplit: number;
-  strategy: string;
-  frozen: string[];
-  cacheFeatures: boolean;
-  epochs: number;
-  batchSize: number;
-  resolution: number;
-  optimizer: OptimizerOptions;
-  lr: number;
-  schedule: ScheduleKind;
-  warmupEpochs: number;
-  labelSmoothing: number;
-  dropout: number | null;
-  augment: boolean;
-  colorJitter: ColorJitter | null;
-  shuffle: boolean;
-  seed: number;
-  patience: number | null;
-  recalibrateBatchNorm: boolean;
-  initialWeights: string | null;
-}
+import type { RunSettings } from "./settings.js";
 
 export interface RunDescription {
   classes: string[];

@@ -10,7 +10,6 @@ import { loadModel } from "../inference/load.js";
 import { readDataset } from "../data/dataset.js";
 import { stratifiedSplit, type Sample } from "../data/folder.js";
 import { skippedFileMessage } from "../data/loader.js";
-import type { ColorJitter } from "../data/augment.js";
 import type { Preprocessing } from "../models/preprocessing.js";
 import { InputFileError, OptionError } from "../errors.js";
 import type { Model } from "../models/model.js";
@@ -18,8 +17,8 @@ import { evaluateSamples, type Evaluation } from "../train/evaluate.js";
 import { fit, type FitEvent, type FitProgress, type FitResult } from "../train/fit.js";
 import type { OptimizerOptions } from "../train/optimizers.js";
 import { writeReport } from "./report.js";
-import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription, type RunSettings } from "./files.js";
-import type { ScheduleKind } from "../train/schedules.js";
+import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription } from "./files.js";
+import { withDefaults, type RunRequest, type RunSettings } from "./settings.js";
 import { chooseStrategy } from "../transfer/auto.js";
 import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "../transfer/strategy.js";
 
@@ -30,50 +29,6 @@ export interface RunDisplay {
   record(type: string, fields: Record<string, unknown>): void;
   onEvent(e: FitEvent): void;
   stopBar?(): void;
-}
-
-export interface RunRequest {
-  /** Class-per-sub-folder image folder, a `path,label` CSV list, or a folder holding train/ and val/. */
-  data: string;
-  /** Validation images (folder or CSV); default: DIR/val beside DIR/train, else a split of the data. */
-  val?: string;
-  arch?: string;
-  /** Starting weights (torchvision .pth or safetensors); the classifier is re-initialised for the data's classes. */
-  weights?: string;
-  widthMult?: number;
-  phi?: number;
-  dropPath?: number;
-  /** What trains; `auto` measures the data and picks one (see auto.ts). */
-  strategy: Strategy | "auto";
-  /** partial: parameter prefixes that stay fixed. */
-  freeze?: string[];
-  /** partial: train the last K stages of the feature info (and the head), freeze the rest. */
-  unfreezeStages?: number;
-  epochs: number;
-  batchSize: number;
-  optimizer: "sgd" | "adamw";
-  lr?: number;
-  momentum?: number;
-  nesterov?: boolean;
-  weightDecay?: number;
-  schedule: ScheduleKind;
-  warmupEpochs?: number;
-  labelSmoothing?: number;
-  resolution?: number;
-  valSplit: number;
-  dropout?: number;
-  augment: boolean;
-  /** torchvision ColorJitter on the augmented images. */
-  colorJitter?: ColorJitter;
-  shuffle: boolean;
-  seed: number;
-  patience?: number;
-  /** Recompute the trained BatchNorm layers' running statistics after each epoch (recalibrate.ts). */
-  recalibrateBn?: boolean;
-  /** ONNX Runtime threads for the measurements before training (auto). */
-  threads?: number;
-  /** The checkpoint to write (the best epoch); the resume file and report go beside it. */
-  save: string;
 }
 
 /** A prepared run: the model with its starting weights, the data, the settings, maybe progress. */
@@ -104,7 +59,8 @@ function checkWritable(path: string): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputFileError(`${path}: folder ${dir} does not exist`);
 }
 
-export async function prepareRun(req: RunRequest, display: RunDisplay): Promise<PreparedRun> {
+export async function prepareRun(request: RunRequest, display: RunDisplay): Promise<PreparedRun> {
+  const req = withDefaults(request);
   checkWritable(req.save);
   const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display);
   const loaded = await loadModel({
@@ -220,27 +176,11 @@ export async function executeRun(run: PreparedRun, o: { display: RunDisplay; thr
   if (run.decision.length) o.display.record("decision", { strategy: s.strategy, frozen: s.frozen, lines: run.decision });
   let savedCheckpoint = run.progress !== null && existsSync(run.save);
   const result = await fit(run.model, {
+    ...s,
     train: run.train,
     val: run.val,
-    epochs: s.epochs,
-    batchSize: s.batchSize,
-    resolution: s.resolution,
-    optimizer: s.optimizer,
-    lr: s.lr,
-    schedule: s.schedule,
-    warmupEpochs: s.warmupEpochs,
-    labelSmoothing: s.labelSmoothing,
-    frozen: s.frozen,
-    dropout: s.dropout ?? undefined,
-    augment: s.augment,
-    colorJitter: s.colorJitter ?? undefined,
-    shuffle: s.shuffle,
-    seed: s.seed,
     threads: o.threads,
     preprocessing: run.preprocessing,
-    cacheFeatures: s.cacheFeatures,
-    patience: s.patience ?? undefined,
-    recalibrateBatchNorm: s.recalibrateBatchNorm ?? false,
     resume: run.progress ?? undefined,
     signal: o.signal,
     onEvent: (e) => o.display.onEvent(e),

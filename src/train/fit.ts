@@ -34,9 +34,11 @@ import { makeSchedule, type ScheduleKind } from "./schedules.js";
 import { Trainer } from "./trainer.js";
 import type { TrainerState } from "./state.js";
 
-export interface FitOptions {
-  train: readonly Sample[];
-  val: readonly Sample[];
+/**
+ * What decides a loop's arithmetic (a run's settings record these, and resume restores them).
+ * `null` stands for "not set" where a setting is stored as JSON.
+ */
+export interface LoopSettings {
   epochs: number;
   batchSize: number;
   resolution: number;
@@ -48,15 +50,12 @@ export interface FitOptions {
   /** Parameter-path prefixes that stay fixed (see trainingGraph). */
   frozen: readonly string[];
   /** Overrides every Dropout layer's rate. */
-  dropout?: number;
+  dropout?: number | null;
   augment: boolean;
   /** torchvision ColorJitter on the augmented images (only with augment). */
-  colorJitter?: ColorJitter;
+  colorJitter?: ColorJitter | null;
   shuffle: boolean;
   seed: number;
-  threads?: number;
-  /** Mean, std and interpolation used for every image. */
-  preprocessing: Preprocessing;
   /**
    * Train the head alone on backbone features computed once (the `head` strategy without
    * augmentation: every parameter outside the head must be frozen).
@@ -68,7 +67,16 @@ export interface FitOptions {
    */
   recalibrateBatchNorm?: boolean;
   /** Early stopping: stop after this many epochs without a better validation accuracy. */
-  patience?: number;
+  patience?: number | null;
+}
+
+/** The loop's settings plus what it runs on: the samples, the preprocessing, threads, callbacks. */
+export interface FitOptions extends LoopSettings {
+  train: readonly Sample[];
+  val: readonly Sample[];
+  threads?: number;
+  /** Mean, std and interpolation used for every image. */
+  preprocessing: Preprocessing;
   /** Continue from a saved run (its weights must already be in the model). */
   resume?: FitProgress;
   /** When aborted (Ctrl-C), the loop stops after the current step and returns its progress. */
@@ -151,7 +159,8 @@ type EpochSource = (rng: Random) => AsyncIterable<{ input: Float32Array; labels:
 /** Trains `model` in place (its Parameters hold the last epoch's weights at the end). */
 export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new OptionError(`epochs must be a positive integer, got ${o.epochs}`);
-  if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1)) throw new OptionError(`patience must be a positive integer, got ${o.patience}`);
+  const patience = o.patience ?? undefined;
+  if (patience !== undefined && !(Number.isInteger(patience) && patience >= 1)) throw new OptionError(`patience must be a positive integer, got ${o.patience}`);
   if (o.train.length === 0) throw new OptionError("no training images");
   const emit = o.onEvent ?? (() => undefined);
   const k = model.options.numClasses;
@@ -179,7 +188,7 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
     resolution: o.resolution,
     frozen: o.frozen,
     optimizer: o.optimizer,
-    dropout: o.dropout,
+    dropout: o.dropout ?? undefined,
     threads: o.threads,
     seed: o.seed,
     featureDims: cached?.train.dims,
@@ -195,7 +204,7 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   let bestEpoch = r?.bestEpoch ?? null;
   let bestValAccuracy = r?.bestValAccuracy ?? null;
   if (o.colorJitter && !o.augment) throw new OptionError("colour jitter is an augmentation: it needs augmentation on (drop --no-augment)");
-  const transform = { resolution: o.resolution, augment: o.augment, preprocessing: o.preprocessing, colorJitter: o.colorJitter };
+  const transform = { resolution: o.resolution, augment: o.augment, preprocessing: o.preprocessing, colorJitter: o.colorJitter ?? undefined };
   const source: EpochSource = cached
     ? (rng) => featureBatches(cached.train, o.batchSize, o.shuffle, rng)
     : (rng) => imageBatches(o.train, { batchSize: o.batchSize, shuffle: o.shuffle, transform, rng, onBadFile });
@@ -301,7 +310,7 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
       emit({ type: "epoch", best: improved, ...m });
       progress = snapshot(0);
       await o.onEpochEnd?.({ metrics: m, improved, progress: () => progress });
-      if (o.patience !== undefined && bestEpoch !== null && m.valAccuracy !== null && m.epoch - bestEpoch >= o.patience && epoch + 1 < o.epochs) {
+      if (patience !== undefined && bestEpoch !== null && m.valAccuracy !== null && m.epoch - bestEpoch >= patience && epoch + 1 < o.epochs) {
         stopped = "early-stopped";
         break;
       }

@@ -1,0 +1,275 @@
+/**
+ * The settings of a training run, once: a table of every field a person can set (its flag, help,
+ * value kind, default and whether a resumed run keeps the original value). The CLI generates
+ * `convzoo train`'s options from it, `withDefaults` fills a library request from it, and the
+ * resolved RunSettings (the loop's settings plus where the data came from) is what a checkpoint
+ * records and `--resume` restores.
+ */
+import type { ColorJitter } from "../data/augment.js";
+import { OptionError } from "../errors.js";
+import type { LoopSettings } from "../train/fit.js";
+import { SCHEDULES, type ScheduleKind } from "../train/schedules.js";
+import { STRATEGIES, type Strategy } from "../transfer/strategy.js";
+
+/** A training run as a person asks for it: every field optional but the data and the checkpoint. */
+export interface RunRequest {
+  /** Class-per-sub-folder image folder, a `path,label` CSV list, or a folder holding train/ and val/. */
+  data: string;
+  /** The checkpoint to write (the best epoch); the resume file and report go beside it. */
+  save: string;
+  /** Validation images (folder or CSV); default: DIR/val beside DIR/train, else a split of the data. */
+  val?: string;
+  arch?: string;
+  /** Starting weights (torchvision .pth or safetensors); the classifier is re-initialised for the data's classes. */
+  weights?: string;
+  widthMult?: number;
+  phi?: number;
+  dropPath?: number;
+  /** What trains; `auto` measures the data and picks one (see transfer/auto.ts). */
+  strategy?: Strategy | "auto";
+  /** partial: parameter prefixes that stay fixed. */
+  freeze?: string[];
+  /** partial: train the last K stages of the feature info (and the head), freeze the rest. */
+  unfreezeStages?: number;
+  epochs?: number;
+  batchSize?: number;
+  optimizer?: "sgd" | "adamw";
+  lr?: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  schedule?: ScheduleKind;
+  warmupEpochs?: number;
+  labelSmoothing?: number;
+  resolution?: number;
+  valSplit?: number;
+  dropout?: number;
+  augment?: boolean;
+  /** torchvision ColorJitter on the augmented images. */
+  colorJitter?: ColorJitter;
+  shuffle?: boolean;
+  seed?: number;
+  patience?: number;
+  /** Recompute the trained BatchNorm layers' running statistics after each epoch (train/recalibrate.ts). */
+  recalibrateBn?: boolean;
+  /** ONNX Runtime threads for the measurements before training (auto). */
+  threads?: number;
+}
+
+/** Everything that decides a run's arithmetic: what resume restores, and what a checkpoint records. */
+export interface RunSettings extends LoopSettings {
+  data: string;
+  valData: string | null;
+  valSplit: number;
+  /** The strategy that ran (`auto: partial` when auto chose it). */
+  strategy: string;
+  frozen: string[];
+  initialWeights: string | null;
+}
+
+/**
+ * How a flag's text becomes a value. Each kind is checked the same way by the CLI and by
+ * `withDefaults` for library requests.
+ */
+export type ValueKind =
+  | "string"
+  | "list"
+  | "positiveInt"
+  | "nonNegativeInt"
+  | "positiveNumber"
+  | "nonNegativeNumber"
+  | "fraction"
+  | "boolean"
+  | "negatable"
+  | "colorJitter"
+  | { choices: readonly string[] };
+
+/** One row of the table: a RunRequest field and how a person sets it. */
+export interface RunOption {
+  field: Exclude<keyof RunRequest, "data" | "save" | "threads">;
+  /** The CLI flag with its value placeholder (`--batch-size <B>`), or `--no-augment` for a negatable boolean. */
+  flag: string;
+  help: string;
+  kind: ValueKind;
+  default?: string | number | boolean;
+  /** A resumed run keeps its original value; giving the flag with --resume is an error. */
+  fixedOnResume: boolean;
+}
+
+export const RUN_OPTIONS: readonly RunOption[] = [
+  { field: "arch", flag: "--arch <arch>", kind: "string", fixedOnResume: true, help: "architecture (optional with a convzoo checkpoint as --weights)" },
+  {
+    field: "weights",
+    flag: "--weights <file>",
+    kind: "string",
+    fixedOnResume: true,
+    help: "start from these weights (torchvision .pth or safetensors; the classifier is re-initialised for the folder's classes)",
+  },
+  { field: "widthMult", flag: "--width-mult <A>", kind: "positiveNumber", fixedOnResume: true, help: "width multiplier α (MobileNets)" },
+  { field: "phi", flag: "--phi <φ>", kind: "nonNegativeNumber", fixedOnResume: true, help: "compound scaling coefficient φ (efficientnet)" },
+  {
+    field: "strategy",
+    flag: "--strategy <s>",
+    kind: { choices: [...STRATEGIES, "auto"] },
+    default: "full",
+    fixedOnResume: true,
+    help: "what trains: full (everything), head (the classifier only), partial (all but --freeze / --unfreeze-stages), auto (measured on the data: size x similarity)",
+  },
+  { field: "freeze", flag: "--freeze <prefixes>", kind: "list", fixedOnResume: true, help: "partial: comma-separated parameter prefixes that stay fixed (conv1,bn1,layer1)" },
+  {
+    field: "unfreezeStages",
+    flag: "--unfreeze-stages <K>",
+    kind: "nonNegativeInt",
+    fixedOnResume: true,
+    help: "partial: the last K stages (listed by convzoo summary) and the head train; the rest stays fixed",
+  },
+  { field: "epochs", flag: "--epochs <E>", kind: "positiveInt", default: 10, fixedOnResume: false, help: "passes over the training images (with --resume: lengthens the run)" },
+  { field: "batchSize", flag: "--batch-size <B>", kind: "positiveInt", default: 32, fixedOnResume: true, help: "images per step" },
+  { field: "optimizer", flag: "--optimizer <o>", kind: { choices: ["sgd", "adamw"] }, default: "sgd", fixedOnResume: true, help: "optimizer" },
+  { field: "lr", flag: "--lr <L>", kind: "positiveNumber", fixedOnResume: true, help: "base learning rate (default 0.01 for sgd, 0.001 for adamw)" },
+  { field: "momentum", flag: "--momentum <M>", kind: "nonNegativeNumber", default: 0.9, fixedOnResume: true, help: "SGD momentum" },
+  { field: "nesterov", flag: "--nesterov", kind: "boolean", fixedOnResume: true, help: "SGD with Nesterov momentum" },
+  {
+    field: "weightDecay",
+    flag: "--weight-decay <W>",
+    kind: "nonNegativeNumber",
+    fixedOnResume: true,
+    help: "weight decay (default 1e-4 for sgd as L2, 0.01 for adamw decoupled)",
+  },
+  { field: "schedule", flag: "--schedule <s>", kind: { choices: SCHEDULES }, default: "cosine", fixedOnResume: true, help: "learning-rate schedule" },
+  { field: "warmupEpochs", flag: "--warmup-epochs <K>", kind: "nonNegativeNumber", default: 0, fixedOnResume: true, help: "linear warm-up length in epochs" },
+  { field: "labelSmoothing", flag: "--label-smoothing <S>", kind: "fraction", default: 0, fixedOnResume: true, help: "label smoothing ε" },
+  { field: "resolution", flag: "--resolution <R>", kind: "positiveInt", fixedOnResume: true, help: "training input side (default: the architecture's)" },
+  {
+    field: "val",
+    flag: "--val <path>",
+    kind: "string",
+    fixedOnResume: true,
+    help: "validation images: a class-per-sub-folder folder or a path,label CSV (default: DIR/val beside DIR/train, else --val-split)",
+  },
+  {
+    field: "valSplit",
+    flag: "--val-split <V>",
+    kind: "fraction",
+    default: 0.1,
+    fixedOnResume: true,
+    help: "without a validation set: the fraction of each class held out (stratified, seeded)",
+  },
+  { field: "dropout", flag: "--dropout <P>", kind: "fraction", fixedOnResume: true, help: "override the rate of every dropout layer" },
+  { field: "dropPath", flag: "--drop-path <P>", kind: "fraction", fixedOnResume: true, help: "override the stochastic-depth rate (EfficientNet)" },
+  {
+    field: "augment",
+    flag: "--no-augment",
+    kind: "negatable",
+    default: true,
+    fixedOnResume: true,
+    help: "no random crops or flips: resize the shorter side to R and centre-crop",
+  },
+  {
+    field: "colorJitter",
+    flag: "--color-jitter <b,c,s,h>",
+    kind: "colorJitter",
+    fixedOnResume: true,
+    help: "torchvision ColorJitter strengths: brightness, contrast, saturation, hue (e.g. 0.4,0.4,0.4,0.1)",
+  },
+  { field: "shuffle", flag: "--no-shuffle", kind: "negatable", default: true, fixedOnResume: true, help: "take batches in folder order (classes sorted, files sorted)" },
+  {
+    field: "seed",
+    flag: "--seed <N>",
+    kind: "nonNegativeInt",
+    default: 0,
+    fixedOnResume: true,
+    help: "seed for initialisation, split, shuffle, augmentation and dropout",
+  },
+  {
+    field: "patience",
+    flag: "--patience <N>",
+    kind: "positiveInt",
+    fixedOnResume: true,
+    help: "early stopping: stop after N epochs without a better validation accuracy",
+  },
+  {
+    field: "recalibrateBn",
+    flag: "--recalibrate-bn",
+    kind: "boolean",
+    fixedOnResume: true,
+    help:
+      "after each epoch, recompute the running statistics of the BatchNorm layers that train from a pass over the training images " +
+      "(torch's update_bn), so the eval-mode model matches the training-mode one",
+  },
+];
+
+export function runOption(field: RunOption["field"]): RunOption {
+  const row = RUN_OPTIONS.find((o) => o.field === field);
+  if (!row) throw new Error(`no run option "${field}"`);
+  return row;
+}
+
+/** `--batch-size <B>` → `--batch-size`. */
+export function flagName(o: Pick<RunOption, "flag">): string {
+  return o.flag.split(" ")[0];
+}
+
+/**
+ * Parses a flag's text by its kind; the message names the flag and the expected form. `fail`
+ * makes the error (the CLI passes commander's InvalidArgumentError so usage errors stay one line).
+ */
+export function parseValue(o: Pick<RunOption, "flag" | "kind">, text: string, fail: (message: string) => Error = (m) => new OptionError(m)): string | number | boolean | string[] | ColorJitter {
+  const flag = flagName(o);
+  const n = Number(text);
+  const blank = text.trim() === "";
+  const kind = o.kind;
+  if (typeof kind === "object") {
+    if (!kind.choices.includes(text)) throw fail(`${flag} expects one of ${kind.choices.join(", ")}, got "${text}"`);
+    return text;
+  }
+  switch (kind) {
+    case "string":
+      return text;
+    case "list":
+      return text
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+    case "positiveInt":
+      if (!Number.isInteger(n) || n < 1) throw fail(`${flag} expects a positive integer, got "${text}"`);
+      return n;
+    case "nonNegativeInt":
+      if (blank || !Number.isInteger(n) || n < 0) throw fail(`${flag} expects an integer ≥ 0, got "${text}"`);
+      return n;
+    case "positiveNumber":
+      if (!Number.isFinite(n) || n <= 0) throw fail(`${flag} expects a positive number, got "${text}"`);
+      return n;
+    case "nonNegativeNumber":
+      if (blank || !Number.isFinite(n) || n < 0) throw fail(`${flag} expects a number ≥ 0, got "${text}"`);
+      return n;
+    case "fraction":
+      if (blank || !Number.isFinite(n) || n < 0) throw fail(`${flag} expects a number ≥ 0, got "${text}"`);
+      if (n >= 1) throw fail(`${flag} expects a number in [0, 1), got "${text}"`);
+      return n;
+    case "colorJitter":
+      return parseColorJitter(text, fail);
+    case "boolean":
+    case "negatable":
+      return true;
+  }
+}
+
+function parseColorJitter(text: string, fail: (message: string) => Error): ColorJitter {
+  const parts = text.split(",").map((p) => Number(p.trim()));
+  if (parts.length !== 4 || parts.some((v) => !Number.isFinite(v) || v < 0) || parts[3] > 0.5) {
+    throw fail(`--color-jitter expects brightness,contrast,saturation,hue (each ≥ 0, hue ≤ 0.5), got "${text}"`);
+  }
+  const [brightness, contrast, saturation, hue] = parts;
+  return { brightness, contrast, saturation, hue };
+}
+
+/** A request with the table's defaults filled in where the caller gave nothing. */
+export type CompleteRequest = RunRequest &
+  Required<Pick<RunRequest, "strategy" | "epochs" | "batchSize" | "optimizer" | "momentum" | "schedule" | "warmupEpochs" | "labelSmoothing" | "valSplit" | "augment" | "shuffle" | "seed">>;
+
+export function withDefaults(req: RunRequest): CompleteRequest {
+  const out: Record<string, unknown> = { ...req };
+  for (const o of RUN_OPTIONS) if (out[o.field] === undefined && o.default !== undefined) out[o.field] = o.default;
+  return out as unknown as CompleteRequest;
+}
