@@ -1,27 +1,66 @@
 /**
- * convzoo's library API (Node). The browser-safe core (graph, ONNX, modules, models, weights
- * formats) has no Node imports; this entry adds ONNX Runtime sessions, sharp image decoding and
- * file I/O on top.
+ * convzoo's library API (Node): what a user needs to build, load, run, export, train and
+ * transfer-learn the zoo's models (README "Library"). The browser-safe subset is `convzoo/browser`
+ * (src/browser.ts); internals stay reachable by path for those who build on them.
  */
 import "./models/index.js";
 
+// Models: the registry, structure, weights initialisation, graphs.
 export { createModel, getArch, listArchs, type ArchSpec, type Model, type ModelOptions, type ResolvedOptions } from "./models/index.js";
 export { summarize, type ModelSummary, type LayerSummary, type BlockSummary } from "./models/summary.js";
+export { bindModel, initializeWeights, type BindOptions, type BoundModel, type WeightBinding } from "./models/bind.js";
 export { featureInfo, inferenceGraph, traceModel, FEATURE_STRIDES, type FeatureInfo, type InferenceGraphOptions, type InferenceOutput } from "./models/inference_graph.js";
-export { initializeWeights } from "./models/bind.js";
-export { exportOnnx, type ExportOnnxOptions } from "./inference/export.js";
+export { IMAGENET_EVAL, preprocessingForResolution, type Interpolation, type Preprocessing } from "./models/preprocessing.js";
+
+// Inference: load weights, classify, export.
 export { loadModel, defaultClassNames, type LoadModelOptions, type LoadedModel } from "./inference/load.js";
 export { Predictor, type PredictorOptions, type Prediction, type Classification } from "./inference/predictor.js";
-export { benchInference, benchTraining, type BenchOptions, type BenchResult, type TrainBenchOptions, type TrainBenchResult } from "./tools/bench.js";
+export { exportOnnx, type ExportOnnxOptions } from "./inference/export.js";
 export { Session, type SessionOptions } from "./runtime/session.js";
+
+// Weights files.
 export { loadStateDict, stateDict, type LoadResult } from "./weights/load.js";
 export { readWeightsFile, saveCheckpoint, writeFileAtomic, type WeightsFile } from "./weights/files.js";
 export { readSafetensors, writeSafetensors } from "./weights/safetensors.js";
 export { readPth } from "./weights/pth.js";
 export type { CheckpointMetadata } from "./weights/checkpoint.js";
+
+// Images and labelled data.
 export { loadImageBatch, loadImageForEval, decodeImageRGB } from "./data/image.js";
-export { IMAGENET_EVAL, preprocessingForResolution, type Preprocessing } from "./models/preprocessing.js";
 export { IMAGENET_CLASSES } from "./data/imagenet_classes.js";
+export { readImageFolder, stratifiedSplit, IMAGE_EXTENSIONS, type ImageFolder, type Sample } from "./data/folder.js";
+export { readCsvList } from "./data/csv.js";
+export { readDataset, type Dataset, type DatasetOptions } from "./data/dataset.js";
+export { epochBatches, closeDataWorkers, type Batch, type BatchOptions } from "./data/loader.js";
+export type { ColorJitter } from "./data/augment.js";
+
+// Training: the step, the loop, evaluation.
+export { trainingGraph, targetDistribution, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./train/training_graph.js";
+export { Trainer, type TrainerOptions } from "./train/trainer.js";
+export { resolveOptimizer, type AdamWOptions, type OptimizerOptions, type SgdOptions } from "./train/optimizers.js";
+export { makeSchedule, SCHEDULES, type Schedule, type ScheduleKind, type ScheduleOptions } from "./train/schedules.js";
+export { fit, type FitOptions, type LoopSettings, type FitEvent, type FitResult, type EpochMetrics, type FitProgress, type EpochEnd, type StopReason } from "./train/fit.js";
+export { recalibrateBatchNorm, type RecalibrateOptions } from "./train/recalibrate.js";
+export { extractFeatures, type Features, type FeatureOptions } from "./train/features.js";
+export { evaluateSamples, type EvaluateOptions, type Evaluation } from "./train/evaluate.js";
+export { classificationMetrics, type ClassificationMetrics, type ClassMetrics, type Misclassified } from "./train/metrics.js";
+
+// Transfer learning: the strategies and auto's measured choice.
+export { frozenPrefixes, unfreezeStagesPrefixes, STRATEGIES, type Strategy } from "./transfer/strategy.js";
+export { chooseStrategy, type AutoDecision, type AutoOptions, type Quadrant } from "./transfer/auto.js";
+
+// A run as `convzoo train` does it: settings, files, report.
+export { RUN_OPTIONS, withDefaults, type RunRequest, type RunSettings, type RunOption } from "./run/settings.js";
+export { prepareRun, prepareResumedRun, executeRun, writeRunReport, type PreparedRun, type RunOutcome, type RunDisplay } from "./run/run.js";
+export { readResumeFile, type ResumedRun } from "./run/files.js";
+export { writeReport, type ReportData } from "./run/report.js";
+
+// Measuring and the demo.
+export { benchInference, benchTraining, type BenchOptions, type BenchResult, type TrainBenchOptions, type TrainBenchResult } from "./tools/bench.js";
+export { compare, COMPARE_PRESETS, type CompareEntry, type CompareOptions, type CompareRow } from "./tools/compare.js";
+export { runDemo, DEMO_STRATEGIES, type DemoOptions, type DemoResult, type DemoRow, type DemoStrategy } from "./demo/demo.js";
+
+// The building blocks underneath.
 export { toOnnx, fromOnnx } from "./onnx/serialize.js";
 export { Graph, type Value, type Node, type Dim } from "./graph/graph.js";
 export { Module } from "./nn/module.js";
@@ -30,24 +69,3 @@ export * as nn from "./nn/index.js";
 export { Random } from "./random.js";
 export { ConvzooError, ShapeError, WeightsError, InputFileError, OptionError } from "./errors.js";
 export { float32, tensor, numel, type Tensor, type DType } from "./tensor.js";
-export * from "./train/index.js";
-export { fit, evaluate, type FitOptions, type FitEvent, type FitResult, type EpochMetrics, type FitProgress, type EpochEnd, type StopReason } from "./train/fit.js";
-export { callOrder, frozenPrefixes, unfreezeStagesPrefixes, STRATEGIES, type Strategy } from "./transfer/strategy.js";
-export { classificationMetrics, LOSS_FLOOR, type ClassificationMetrics, type ClassMetrics, type Misclassified } from "./train/metrics.js";
-export { evaluateSamples, type EvaluateOptions, type Evaluation } from "./train/evaluate.js";
-export { renderReport, writeReport, thumbnails, escapeHtml, REPORT_MISTAKES, REPORT_MAX_MATRIX, type ReportData, type ReportEpoch } from "./run/report.js";
-export { readImageFolder, stratifiedSplit, IMAGE_EXTENSIONS, type ImageFolder, type Sample } from "./data/folder.js";
-export { epochBatches, type Batch, type BatchOptions } from "./data/loader.js";
-export { trainTransformRGB, randomResizedCropBox, type TrainTransform } from "./data/augment.js";
-export { readCsvList, parseCsv, type CsvRecord } from "./data/csv.js";
-export { readDataset, readLabelledImages, mapClassesByName, detectTrainValLayout, VAL_FOLDER_NAMES, type Dataset, type DatasetOptions } from "./data/dataset.js";
-export { closeDataWorkers, MIN_SAMPLES_FOR_WORKERS } from "./data/loader.js";
-export { DataWorkerPool, defaultDataWorkers } from "./data/workers.js";
-export { adjustBrightness, adjustContrast, adjustSaturation, adjustHue, colorJitterRGB, type ColorJitter } from "./data/augment.js";
-export { extractFeatures, type Features, type FeatureOptions } from "./train/features.js";
-export { prepareRun, prepareResumedRun, executeRun, writeRunReport, type PreparedRun, type RunOutcome, type RunDisplay } from "./run/run.js";
-export { type RunRequest } from "./run/settings.js";
-export { saveRunCheckpoint, saveResumeFile, readResumeFile, siblingPath, type RunDescription, type ResumedRun } from "./run/files.js";
-export { type RunSettings } from "./run/settings.js";
-export { runDemo, DEMO_STRATEGIES, type DemoOptions, type DemoResult, type DemoRow, type DemoStrategy } from "./demo/demo.js";
-export { writeDigitFolders } from "./demo/mnist.js";

@@ -19,7 +19,8 @@ export interface TrainerOptions extends TrainingGraphOptions, SessionOptions {
   seed?: number;
   /**
    * Run the spatial convolutions on ONNX Runtime's blocked-channel kernels where the CPU has them
-   * (graph/nchwc.ts); default true. Off gives the plain NCHW graph (for A/B measurements).
+   * (graph/nchwc.ts); default true. Off builds the portable plain-NCHW graph, the one
+   * onnxruntime-web runs (to check a web step against Node's, or where the lowering is unwanted).
    */
   nchwc?: boolean;
 }
