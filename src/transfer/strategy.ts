@@ -25,7 +25,12 @@ export function frozenPrefixes(model: Model, strategy: Strategy, freeze: readonl
     const tops = new Set(keys.filter((k) => !underPrefix(k, model.head)).map((k) => k.split(".")[0]));
     return [...tops];
   }
-  if (freeze.length === 0) throw new OptionError("--strategy partial needs --freeze <prefix,...> (the layers that stay fixed, e.g. conv1,bn1,layer1)");
+  if (freeze.length === 0) {
+    throw new OptionError(
+      `--strategy partial needs what stays fixed: --unfreeze-stages K (the last K of ${model.arch}'s ${model.stages.length} stages train; ` +
+        "`convzoo summary` lists them) or --freeze <prefix,...> (e.g. conv1,bn1,layer1)",
+    );
+  }
   for (const prefix of freeze) {
     if (!keys.some((k) => underPrefix(k, [prefix]))) {
       const tops = [...new Set(keys.map((k) => k.split(".")[0]))];

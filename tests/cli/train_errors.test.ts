@@ -23,7 +23,7 @@ test("train: missing folder, empty class, partial without --freeze, unknown pref
     writeFileSync(join(dir, "data", "cat", "a.png"), "not really");
     expectError([join(dir, "data"), "--arch", "resnet18"], /class folder "dog" has no images/);
     writeFileSync(join(dir, "data", "dog", "b.png"), "not really");
-    expectError([join(dir, "data"), "--arch", "resnet18", "--strategy", "partial"], /--strategy partial needs --freeze/);
+    expectError([join(dir, "data"), "--arch", "resnet18", "--strategy", "partial"], /--strategy partial needs .*--unfreeze-stages K.*--freeze/);
     expectError([join(dir, "data"), "--arch", "resnet18", "--strategy", "partial", "--freeze", "layer9"], /no parameters under "layer9"/);
     expectError([join(dir, "data"), "--arch", "resnet18", "--val-split", "1.5"], /--val-split expects a number in \[0, 1\)/);
   } finally {

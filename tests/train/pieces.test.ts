@@ -55,7 +55,7 @@ test("strategies: head freezes everything but the head (GoogLeNet's aux heads to
   assert.deepEqual(frozenPrefixes(createModel("resnet18"), "head"), ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]);
   assert.deepEqual(frozenPrefixes(createModel("googlenet"), "head").filter((p) => p.startsWith("aux")), ["aux1", "aux2"]);
   assert.deepEqual(frozenPrefixes(createModel("resnet18"), "full"), []);
-  assert.throws(() => frozenPrefixes(createModel("resnet18"), "partial"), /needs --freeze/);
+  assert.throws(() => frozenPrefixes(createModel("resnet18"), "partial"), /partial needs .*--unfreeze-stages K.*--freeze/);
   assert.throws(() => frozenPrefixes(createModel("resnet18"), "partial", ["layer9"]), /no parameters under "layer9".*top-level modules: conv1, bn1/);
   assert.throws(() => frozenPrefixes(createModel("resnet18"), "partial", ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]), /nothing would train/);
   assert.throws(() => frozenPrefixes(createModel("resnet18"), "head", ["conv1"]), /--freeze applies to --strategy partial/);
