@@ -6,7 +6,7 @@
  *   node --import tsx bench/infer.ts --json     # stdout is one JSON object (the table goes to stderr)
  *
  * For resnet50 and mobilenet_v2 at 224x224, batch 1 and 16, 2 threads everywhere, it times:
- *   convzoo  benchInference() from src/api/bench.ts: the Predictor path `convzoo classify` uses;
+ *   convzoo  benchInference() from src/tools/bench.ts: the Predictor path `convzoo classify` uses;
  *   raw ORT  onnxruntime-node directly on the same exported model (exportOnnx, logits) with the same
  *            session options (ortSessionOptions), a pre-built ort.Tensor input, timing only session.run:
  *            convzoo/raw ORT is convzoo's overhead (goal: at most +5%);

@@ -8,7 +8,7 @@
  *
  * For mobilenet_v2 and resnet18 at 224x224, batch 16, 1000 classes, 2 threads everywhere, it times
  * one SGD step (momentum 0.9, the whole network trained, train mode, dropout 0):
- *   convzoo  benchTraining() from src/api/bench.ts: `Trainer.step`, forward + cross-entropy +
+ *   convzoo  benchTraining() from src/tools/bench.ts: `Trainer.step`, forward + cross-entropy +
  *            gradients + SGD update as one ONNX Runtime session run, state fed back;
  *   PyTorch  torchvision's model of the same arch on CPU with Debian's /usr/bin/python3
  *            (bench/torch_train.py): zero_grad, forward, CrossEntropyLoss, backward, SGD step.
