@@ -413,11 +413,12 @@ function batchNormInferenceGrad(g: Graph, node: Node, dy: Value | null): (Value 
  *   dβ = Σ dy, dγ = Σ dy·x̂ = inv·Σ dy·(x − μ),
  *   dx = k·dy − (k/M)·(Σ dy + x̂·dγ),
  * the last two terms as one inference-form BatchNormalization of x (scale −k·dγ/M, bias
- * −k·Σdy/M, with μ and σ² as its statistics: the same x̂ the forward used). Σ dy·(x − μ) is
- * summed centred, one more pass than Σ dy·x − μ·Σ dy, which cancels where |μ| ≫ σ: in the
- * mobilenet_v3_small AdamW epoch (tests/train/epoch.test.ts) that form left a weight 1.55e-2 from
- * torch's float64 result, the centred one 1.39e-3 (torch float32: 6.8e-4; the explicit-op
- * BatchNorm before: 2.0e-3), for ~2% of mobilenet_v2's step.
+ * −k·Σdy/M, with μ and σ² as its statistics: the same x̂ the forward used).
+ * Σ dy·(x − μ) is summed over the centred x, less Σ dy·mean(x − μ) (the rounding of the float32
+ * μ), not as Σ dy·x − μ·Σ dy, which cancels where |μ| ≫ σ. Against torch float64 at |μ|/σ = 1000
+ * ([8, 16, 14, 14], dy of mean 0.5): dγ 0.9–1.9e-7 vs 1.4–1.8e-3 relative, dx 0.5–1.3e-6 vs
+ * 0.5–1.1e-4 (torch float32: dγ 3–6e-4); the cost is a centred copy of x and one more reduction
+ * (bench/README.md, "BatchNorm gradient").
  * The running outputs m·input + (1 − m)·batch pass (1 − m)·d to the batch statistics
  * (dμ/dx = 1/M, dσ²/dx = 2(x − μ)/M) and m·d to the running inputs. With momentum 0 (what
  * ops.batchNormTraining emits) outputs 1 and 2 are μ and σ² themselves; otherwise they are
@@ -431,12 +432,13 @@ function batchNormTrainingGrad(g: Graph, node: Node, [dy, dMeanOut, dVarOut]: re
   const count = axes.reduce((p, a) => p * staticDim(g, x.shape[a], "BatchNormalization in training mode"), 1);
   let mean: Value;
   let variance: Value;
+  let centred: Value | null = null;
   if (m === 0 && node.outputs.length === 3) [, mean, variance] = node.outputs;
   else {
     const mu = ops.reduceMean(g, x, axes, true);
-    const xc = ops.sub(g, x, mu);
+    centred = ops.sub(g, x, mu);
     mean = ops.reshape(g, mu, [inMean.shape[0] as number]);
-    variance = ops.reduceMean(g, ops.mul(g, xc, xc), axes, false);
+    variance = ops.reduceMean(g, ops.mul(g, centred, centred), axes, false);
   }
   const std = ops.sqrt(g, ops.add(g, variance, scalar(g, eps, variance)));
   const inv = ops.reciprocal(g, std);
@@ -450,9 +452,9 @@ function batchNormTrainingGrad(g: Graph, node: Node, [dy, dMeanOut, dVarOut]: re
   let dBias: Value | null = null;
   if (dy) {
     const sumDy = ops.reduceSum(g, dy, axes, false);
-    // Σ dy·(x − mean) as Σ dy·x − mean·Σ dy: no centred copy of x (one pass fewer over the
-    // activation, as in batchNormInferenceGrad).
-    const sumDyXc = ops.sub(g, ops.reduceSum(g, ops.mul(g, dy, x), axes, false), ops.mul(g, mean, sumDy));
+    const xc = centred ?? ops.sub(g, x, perChannel(g, mean, x));
+    const drift = ops.reduceMean(g, xc, axes, false);
+    const sumDyXc = ops.sub(g, ops.reduceSum(g, ops.mul(g, dy, xc), axes, false), ops.mul(g, drift, sumDy));
     dScale = ops.mul(g, sumDyXc, inv);
     dBias = sumDy;
     const kOverM = ops.mul(g, k, perCount);
