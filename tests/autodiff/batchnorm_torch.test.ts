@@ -48,7 +48,10 @@ test("training-mode BatchNorm gradient at |mean|/std = 1000 = torch float64 (dγ
   const sigma = Array.from({ length: c }, () => 0.5 + 1.5 * Math.abs(rng.normal()));
   const mu = sigma.map((s) => (rng.normal() > 0 ? 1000 : -1000) * s);
   const data = {
-    x: Float32Array.from({ length: n * c * h * w }, (_, i) => mu[Math.floor(i / (h * w)) % c] + sigma[Math.floor(i / (h * w)) % c] * rng.normal()),
+    x: Float32Array.from({ length: n * c * h * w }, (_, i) => {
+      const ch = Math.floor(i / (h * w)) % c;
+      return mu[ch] + sigma[ch] * rng.normal();
+    }),
     // An upstream gradient with a mean, as behind a ReLU: Σ dy is large, so μ·Σ dy is too.
     dy: Float32Array.from({ length: n * c * h * w }, () => 0.5 + rng.normal()),
     w: Float32Array.from({ length: c }, () => 1 + 0.2 * rng.normal()),
@@ -77,14 +80,16 @@ test("training-mode BatchNorm gradient at |mean|/std = 1000 = torch float64 (dγ
     const oneSum = ops.sub(g, ops.reduceSum(g, ops.mul(g, dy, x), [0, 2, 3], false), ops.mul(g, bn.mean, sumDy));
     g.markOutput(ops.div(g, oneSum, ops.sqrt(g, ops.add(g, bn.variance, ops.scalarConstant(g, 1e-5)))), "dw_one_sum");
     const session = await ort.InferenceSession.create(toOnnx(g), { intraOpNumThreads: 1, graphOptimizationLevel: "all" });
-    const feeds = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, new ort.Tensor("float32", v, k === "w" || k === "b" ? [c] : shape)]));
+    const shapes: Record<string, number[]> = { x: shape, dy: shape, w: [c], b: [c] };
+    const feeds = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, new ort.Tensor("float32", v, shapes[k])]));
     const out = await session.run(feeds);
     await session.release();
 
     const dwError = relativeError(out.dw.data as Float32Array, ref("w"));
     const dxError = relativeError(out.dx.data as Float32Array, ref("x"));
     const oneSumError = relativeError(out.dw_one_sum.data as Float32Array, ref("w"));
-    t.diagnostic(`relative error: dγ ${dwError.toExponential(2)} (Σ dy·x − μ·Σ dy: ${oneSumError.toExponential(2)}), dx ${dxError.toExponential(2)}`);
+    const e = (v: number) => v.toExponential(2);
+    t.diagnostic(`relative error: dγ ${e(dwError)} (Σ dy·x − μ·Σ dy: ${e(oneSumError)}), dx ${e(dxError)}`);
     assert.ok(dwError <= 1e-5, `dγ relative error ${dwError.toExponential(2)} > 1e-5`);
     assert.ok(dxError <= 1e-5, `dx relative error ${dxError.toExponential(2)} > 1e-5`);
   } finally {
