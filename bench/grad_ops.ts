@@ -31,29 +31,31 @@ import * as ort from "onnxruntime-node";
 import { median } from "../src/tools/bench.js";
 import {
   convGeometry,
-  convInputGrad1x1,
   convInputGradFlipped,
-  convInputGradSubpixel,
   convInputGradTranspose,
   convWeightGrad1x1Batched,
   convWeightGrad1x1Gemm,
+  convWeightGradIm2colConv,
+  convWeightGradShifted,
+  depthwiseWeightGradFullWidth,
+  depthwiseWeightGradGroupedConv,
+  maxPoolGradIndicesScatter,
+  type ConvGeometry,
+} from "../src/autodiff/formulations.js";
+import {
+  convInputGrad1x1,
+  convInputGradSubpixel,
   convWeightGradBatchAsChannels,
   convWeightGradIm2colBatched,
-  convWeightGradIm2colConv,
   convWeightGradIm2colGemm,
   convWeightGradRowsColumns,
-  convWeightGradShifted,
   convWeightGradTapsBatched,
   convWeightGradTapsGemm,
   depthwiseWeightGradBatchedMatMul,
-  depthwiseWeightGradFullWidth,
-  depthwiseWeightGradGroupedConv,
   depthwiseWeightGradRowsColumns,
   depthwiseWeightGradTaps,
-  maxPoolGradIndicesScatter,
-  maxPoolGradPhases,
-  type ConvGeometry,
-} from "../src/autodiff/formulations.js";
+} from "./candidates/conv_grad.js";
+import { maxPoolGradPhases } from "./candidates/max_pool_grad.js";
 import { gradients } from "../src/autodiff/gradients.js";
 import { Graph, prune, type Value } from "../src/graph/graph.js";
 import * as ops from "../src/graph/ops.js";

@@ -10,9 +10,9 @@
  * ones are dropped. Where an operand is small (a [1, C, 1, 1] statistic), a rule reduces first and
  * does its arithmetic on the small tensor (Sub, Div).
  * The costly ops (Conv, pools) use the formulations in formulations.ts, chosen by measurement
- * (bench/grad_ops.ts, medians in the comments: ORT ms vs PyTorch ms, batch 16, 2 threads).
+ * (bench/grad_ops.ts; the figures behind each choice are in bench/README.md).
  */
-import type { Dim, Graph, Node, Value } from "../graph/graph.js";
+import { floatAttr, intAttr, intsAttr, stringAttr, type Dim, type Graph, type Node, type Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import { unbroadcast } from "./broadcast.js";
 import {
@@ -42,22 +42,7 @@ export interface GradientOptions {
 
 export type GradientRule = (g: Graph, node: Node, gradOutputs: readonly (Value | null)[], options: GradientOptions) => (Value | null)[];
 
-// ---- attribute and constant-input readers -------------------------------------------------------
-
-function intAttr(node: Node, name: string, fallback: number): number {
-  const a = node.attrs[name];
-  return a && a.type === "int" ? a.value : fallback;
-}
-
-function floatAttr(node: Node, name: string, fallback: number): number {
-  const a = node.attrs[name];
-  return a && a.type === "float" ? a.value : fallback;
-}
-
-function intsAttr(node: Node, name: string, fallback: readonly number[]): number[] {
-  const a = node.attrs[name];
-  return a && a.type === "ints" ? [...a.value] : [...fallback];
-}
+// ---- constant-input readers and helpers ---------------------------------------------------------
 
 /** The values of an int64 input that must be a constant (ReduceSum axes, Slice bounds, pads…). */
 function constInts(g: Graph, node: Node, index: number): number[] | null {
@@ -99,19 +84,12 @@ function reduceAxes(g: Graph, node: Node, fromInput: boolean): number[] | null {
 }
 
 // ---- choices for the expensive ops, by measurement ----------------------------------------------
-// Medians from one full run of bench/grad_ops.ts (batch 16, 2 threads, "ORT ms vs PyTorch ms") on
-// a shared 2-core machine; absolute times moved ±2x between runs with the load, the ranking of the
-// formulations held in all three full runs.
+// bench/README.md, "Gradient formulations: the choices in rules.ts", has the figures per case.
 
 /**
- * Conv input gradient:
- * - stride 1 (dense, 1x1, depthwise): a Conv of dy with the flipped, transposed weights
- *   (3x3 64→64 @56: 26.9 vs ConvTranspose 45.7, PyTorch 23.3; depthwise 144 @56: 24.0 vs 51.7,
- *   PyTorch 32.0; 1x1 144→24 @56: 5.9 vs 18.0, PyTorch 25.4; 3x3 256 @14: a tie, 31–38 either way);
- * - stride > 1 (or pads beyond the kernel): ConvTranspose with output_padding (3x3 s2 64→128 @56:
- *   22.2 vs sub-pixel phase Convs 31.5 vs Conv on zero-upsampled dy 85.7, PyTorch 17.9;
- *   1x1 s2: 12.6 vs 35.2 vs 70.2, PyTorch 32.0; depthwise s2 144 @56: 30.4 vs 85.5 vs 129.5,
- *   PyTorch 71.5).
+ * Conv input gradient: at stride 1 a Conv of dy with the flipped, transposed weights (up to 3x
+ * faster than ConvTranspose); strided, or with pads beyond the kernel, ConvTranspose with
+ * output_padding (beat sub-pixel phase Convs and a Conv on the zero-upsampled dy).
  */
 function convInputGrad(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value {
   const strided = geo.strides[0] > 1 || geo.strides[1] > 1;
@@ -120,33 +98,16 @@ function convInputGrad(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value 
 }
 
 /**
- * Conv weight gradient:
- * - 1x1 unpadded: batched MatMul dy[n]·x[n]ᵀ + ReduceSum at 16x16 and up (24→144 @56: 5.5 vs
- *   one Gemm on [C, N·H·W] 15.1, batch-as-channels Conv 27.7, PyTorch 5.1), the Gemm below
- *   (320→1280 @7: 11.9 vs batched 31.6, PyTorch 32.0);
- * - dense: the shifted copies of convWeightGradShifted (2 row-shifted x and 2 column-shifted dy
- *   for a 3x3, shared by the taps, instead of 9 tap windows), one batched MatMul per tap for
- *   stride-1 outputs of 28x28 and up, one Gemm per tap on [C, N·Ho·Wo] layouts below that and for
- *   strided convs with outputs below 14x14 (interleaved, 3 rounds x 2: 3x3 64→64 @56 52.5 vs
- *   rows/columns 58.9, per-tap batched 71.6, PyTorch 43.7; 128 @28 46.8 vs per-tap batched 49.9,
- *   one-hot im2col 51.0, PyTorch 42.1; 256 @14 Gemm 45.3 vs batched 51.1, per-tap Gemm 53.7,
- *   PyTorch 22.6; 512 @7 36.5 vs per-tap Gemm 43.7, PyTorch 25.2; 3x3 s2 256→512 to 7x7 31.0 vs
- *   im2col + Gemm 37.0, PyTorch 21.5; whole resnet18 step 0.946x over 30 interleaved rounds);
- * - dense, strided, outputs 14x14 and up: im2col by a one-hot Conv + batched MatMul (3x3 s2
- *   64→128 @56: 24.2 vs shifted 42.7, PyTorch 14.0; 128→256 @28: 32.4 vs 33.9, PyTorch 17.7;
- *   7x7 s2 stem: 77.8 vs batch-as-channels 87.4, shifted 236.3, PyTorch 47.2);
- * - depthwise, built for NCHWc (options.nchwcBlock, N·C a multiple of the block): one depthwise
- *   Conv over the batch folded into channels, dy as a kernel dilated by the stride, which the
- *   lowering runs on MLAS's depthwise kernel (interleaved, lowered graphs: 144 @56 45.4 vs
- *   full-width 101.2, 960 @7 18.2 vs grouped 32.6; 144 s2 @56 39.5 vs grouped 80.6, 96 s2 @112
- *   55.3 vs 137.8; mobilenet_v2 step 0.86x, then 0.98x for the strided ones);
- * - depthwise, stride 1, 56x56 and up: the full-width-kernel Conv, a GEMM without im2col
- *   (144 @56: 109.5 vs grouped Conv 133.0, taps Mul+ReduceSum 195.9, PyTorch 32.0; 32 @112: 91.1
- *   vs 137.6, PyTorch 32.0); at 28x28 a tie (61.5 vs 61.9), below it loses (960 @7: 45.5 vs 24.8);
- *   rows/columns with one batched MatMul per channel lost too (loaded run: 144 @56 220.1 vs 157.9,
- *   32 @112 180.8 vs 148.5, PyTorch 40.0 and 52.0);
- * - depthwise otherwise, and dilated: batch-as-channels Conv with group = C (144 s2 @56: 64.0 vs
- *   full-width 225.5, taps 170.0, PyTorch 32.0);
+ * Conv weight gradient, by kind and output size (resnet18 and mobilenet_v2 layers, batch 16):
+ * - 1x1 unpadded: batched MatMul dy[n]·x[n]ᵀ + ReduceSum at 16x16 and up, one Gemm on
+ *   [C, N·H·W] below;
+ * - dense: convWeightGradShifted's shared shifted copies, one batched MatMul per tap for stride-1
+ *   outputs of 28x28 and up, one Gemm per tap below that and for strided outputs below 14x14;
+ *   strided at 14x14 and up: im2col by a one-hot Conv + batched MatMul;
+ * - depthwise, built for NCHWc (N·C a multiple of the block): one depthwise Conv over the batch
+ *   folded into channels, which the lowering runs on MLAS's depthwise kernel;
+ * - depthwise, stride 1, 56x56 and up: the full-width-kernel Conv (a GEMM without im2col);
+ * - depthwise otherwise, and dilated: batch-as-channels Conv with group = C;
  * - other grouped convs: the dense formulation per group.
  */
 function convWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry, options: GradientOptions): Value {
@@ -201,8 +162,7 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
   Cast: (g, { inputs: [x] }, [dy]) => [ops.cast(g, dy!, x!.dtype)],
 
   // Piecewise-linear activations pass dy where the input is on a sloped piece (kinks get 0, as in
-  // PyTorch), as dy·Cast(condition): ORT's Where is about twice as slow (relu backward on
-  // [16, 64, 112, 112]: Mul+Cast 37.8 ms, Where 62.3 ms, Mul+Sign 63.5 ms; PyTorch 24.0 ms).
+  // PyTorch), as dy·Cast(condition): ORT's Where is ~1.6x slower (bench/README.md).
   // Relu: y > 0 exactly where x > 0.
   Relu: (g, { outputs: [y] }, [dy]) => [ops.mul(g, dy!, mask(g, ops.greater(g, y, scalar(g, 0, y)), y))],
   // Clip(x, lo, hi): dx = dy where lo < x < hi (the bounds are constants: no gradient for them).
@@ -291,8 +251,8 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
   },
   // Pad-13 (constant mode): the gradient crops what was padded, i.e. Pad with the negated pads.
   Pad: (g, node, [dy]) => {
-    const mode = node.attrs.mode;
-    if (mode && mode.type === "string" && mode.value !== "constant") g.fail(`gradient of Pad supports mode "constant" only, got "${mode.value}"`);
+    const mode = stringAttr(node, "mode", "constant");
+    if (mode !== "constant") g.fail(`gradient of Pad supports mode "constant" only, got "${mode}"`);
     if (node.inputs[3]) g.fail("gradient of Pad: the axes input is not supported");
     return [ops.pad(g, dy!, constInts(g, node, 1)!.map((p) => -p)), null, null];
   },
@@ -354,10 +314,8 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
   },
   BatchNormalization: (g, node, gradOutputs) => (intAttr(node, "training_mode", 0) ? batchNormTrainingGrad(g, node, gradOutputs) : batchNormInferenceGrad(g, node, gradOutputs[0])),
   // MaxPool: dy goes to the max of each window (first maximum, as PyTorch), summed where windows
-  // overlap: MaxPool's Indices output + ScatterElements(add). 3x3 s2 on [16, 64, 112, 112]: 174.5 ms,
-  // PyTorch 36.1 ms (of which ORT's MaxPool with Indices ~2/3, its plain MaxPool taking 10 ms).
-  // Without indices (maxPoolGradPhases: per-tap Equal with y, first max, phases + DepthToSpace) it
-  // was 4x slower on a loaded machine (1088.1 vs 267.7 ms, PyTorch 69.6).
+  // overlap: MaxPool's Indices output + ScatterElements(add), ~5x PyTorch, 4x faster than without
+  // indices (bench/candidates/max_pool_grad.ts; figures in bench/README.md).
   MaxPool: (g, node, [dy]) => {
     const p = poolAttrs(g, node);
     return [maxPoolGradIndicesScatter(g, node.inputs[0]!, dy!, { kernel: p.kernel, stride: p.strides, padding: p.symmetric, ceilMode: p.ceilMode, dilation: p.dilations })];
@@ -413,11 +371,12 @@ function batchNormInferenceGrad(g: Graph, node: Node, dy: Value | null): (Value 
  *   dβ = Σ dy, dγ = Σ dy·x̂ = inv·Σ dy·(x − μ),
  *   dx = k·dy − (k/M)·(Σ dy + x̂·dγ),
  * the last two terms as one inference-form BatchNormalization of x (scale −k·dγ/M, bias
- * −k·Σdy/M, with μ and σ² as its statistics: the same x̂ the forward used). Σ dy·(x − μ) is
- * summed centred, one more pass than Σ dy·x − μ·Σ dy, which cancels where |μ| ≫ σ: in the
- * mobilenet_v3_small AdamW epoch (tests/train/epoch.test.ts) that form left a weight 1.55e-2 from
- * torch's float64 result, the centred one 1.39e-3 (torch float32: 6.8e-4; the explicit-op
- * BatchNorm before: 2.0e-3), for ~2% of mobilenet_v2's step.
+ * −k·Σdy/M, with μ and σ² as its statistics: the same x̂ the forward used).
+ * Σ dy·(x − μ) is summed over the centred x, less Σ dy·mean(x − μ) (the rounding of the float32
+ * μ), not as Σ dy·x − μ·Σ dy, which cancels where |μ| ≫ σ. Against torch float64 at |μ|/σ = 1000
+ * ([8, 16, 14, 14], dy of mean 0.5): dγ 0.9–1.9e-7 vs 1.4–1.8e-3 relative, dx 0.5–1.3e-6 vs
+ * 0.5–1.1e-4 (torch float32: dγ 3–6e-4); the cost is a centred copy of x and one more reduction
+ * (bench/README.md, "BatchNorm gradient").
  * The running outputs m·input + (1 − m)·batch pass (1 − m)·d to the batch statistics
  * (dμ/dx = 1/M, dσ²/dx = 2(x − μ)/M) and m·d to the running inputs. With momentum 0 (what
  * ops.batchNormTraining emits) outputs 1 and 2 are μ and σ² themselves; otherwise they are
@@ -431,12 +390,13 @@ function batchNormTrainingGrad(g: Graph, node: Node, [dy, dMeanOut, dVarOut]: re
   const count = axes.reduce((p, a) => p * staticDim(g, x.shape[a], "BatchNormalization in training mode"), 1);
   let mean: Value;
   let variance: Value;
+  let centred: Value | null = null;
   if (m === 0 && node.outputs.length === 3) [, mean, variance] = node.outputs;
   else {
     const mu = ops.reduceMean(g, x, axes, true);
-    const xc = ops.sub(g, x, mu);
+    centred = ops.sub(g, x, mu);
     mean = ops.reshape(g, mu, [inMean.shape[0] as number]);
-    variance = ops.reduceMean(g, ops.mul(g, xc, xc), axes, false);
+    variance = ops.reduceMean(g, ops.mul(g, centred, centred), axes, false);
   }
   const std = ops.sqrt(g, ops.add(g, variance, scalar(g, eps, variance)));
   const inv = ops.reciprocal(g, std);
@@ -450,9 +410,9 @@ function batchNormTrainingGrad(g: Graph, node: Node, [dy, dMeanOut, dVarOut]: re
   let dBias: Value | null = null;
   if (dy) {
     const sumDy = ops.reduceSum(g, dy, axes, false);
-    // Σ dy·(x − mean) as Σ dy·x − mean·Σ dy: no centred copy of x (one pass fewer over the
-    // activation, as in batchNormInferenceGrad).
-    const sumDyXc = ops.sub(g, ops.reduceSum(g, ops.mul(g, dy, x), axes, false), ops.mul(g, mean, sumDy));
+    const xc = centred ?? ops.sub(g, x, perChannel(g, mean, x));
+    const drift = ops.reduceMean(g, xc, axes, false);
+    const sumDyXc = ops.sub(g, ops.reduceSum(g, ops.mul(g, dy, xc), axes, false), ops.mul(g, drift, sumDy));
     dScale = ops.mul(g, sumDyXc, inv);
     dBias = sumDy;
     const kOverM = ops.mul(g, k, perCount);

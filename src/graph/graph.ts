@@ -36,6 +36,27 @@ export const attr = {
   tensor: (value: Tensor): Attr => ({ type: "tensor", value }),
 };
 
+/** Readers of a node's attributes: the value if present with that type, else `fallback` (ONNX's default). */
+export function intAttr(node: Node, name: string, fallback: number): number {
+  const a = node.attrs[name];
+  return a && a.type === "int" ? a.value : fallback;
+}
+
+export function floatAttr(node: Node, name: string, fallback: number): number {
+  const a = node.attrs[name];
+  return a && a.type === "float" ? a.value : fallback;
+}
+
+export function intsAttr(node: Node, name: string, fallback: readonly number[]): number[] {
+  const a = node.attrs[name];
+  return a && a.type === "ints" ? [...a.value] : [...fallback];
+}
+
+export function stringAttr(node: Node, name: string, fallback: string): string {
+  const a = node.attrs[name];
+  return a && a.type === "string" ? a.value : fallback;
+}
+
 export interface Node {
   readonly op: string;
   /** The operator set the op belongs to; absent for the default ONNX domain. */

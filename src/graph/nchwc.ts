@@ -13,24 +13,17 @@
  * asks ONNX Runtime), so the lowered graph is for the machine that builds it, and only for
  * onnxruntime-node (onnxruntime-web's wasm build has no NCHWc kernels).
  *
- * Which convs (bench/nchwc_conv.ts, batch 16, 2 threads, reorders included, NCHW/NCHWc time):
- * kernels larger than 1x1, dense or depthwise, with channels a multiple of B: 3x3 dense 1.2–1.5x
- * (64→64 @56 52.2 vs 39.0 ms), depthwise 3x3 1.7–5x at stride 1 (144 @56 28.0 vs 16.1; 960 @7
- * 8.0 vs 1.6), a tie to 1.2x at stride 2, depthwise 5x5 3–4x. 1x1 convs are left alone: NCHW
- * runs them as one GEMM, and with the reorders NCHWc lost (96→576 @14 3.9 vs 7.8) or tied.
- * Dilated convs are lowered too (the depthwise weight gradient runs dy as a dilated kernel), and
- * stems over fewer channels than a block, which MLAS reads in NCHW (resnet18's 7x7 s2 3→64 @224:
- * 64.6 vs 41.2 ms).
+ * Which convs (bench/nchwc_conv.ts; table in bench/README.md): kernels larger than 1x1, dense or
+ * depthwise, with channels a multiple of B (dense 3x3 1.2–1.5x faster with the reorders included,
+ * depthwise 3x3 1.7–5x at stride 1). 1x1 convs are left alone: NCHW runs them as one GEMM, and
+ * with the reorders NCHWc lost or tied. Dilated convs are lowered too (the depthwise weight
+ * gradient runs dy as a dilated kernel), and stems over fewer channels than a block, which MLAS
+ * reads in NCHW (resnet18's 7x7 s2 stem 1.57x).
  */
-import { attr, type Graph, type Node, type Value } from "./graph.js";
+import { attr, intAttr, intsAttr, stringAttr, type Graph, type Node, type Value } from "./graph.js";
 import * as ops from "./ops.js";
 
 export const NCHWC_DOMAIN = "com.microsoft.nchwc";
-
-function intAttr(node: Node, name: string, fallback: number): number {
-  const a = node.attrs[name];
-  return a && a.type === "int" ? a.value : fallback;
-}
 
 function staticDims(v: Value): number[] | null {
   return v.shape.every((d) => typeof d === "number") ? (v.shape as number[]) : null;
@@ -55,8 +48,7 @@ function nchwcKind(node: Node, b: number, o: LowerOptions): Kind | null {
   const xs = staticDims(x);
   const ws = staticDims(w);
   if (!xs || !ws || xs.length !== 4 || ws.length !== 4) return null;
-  const autoPad = node.attrs.auto_pad;
-  if (autoPad && autoPad.type === "string" && autoPad.value !== "NOTSET") return null;
+  if (stringAttr(node, "auto_pad", "NOTSET") !== "NOTSET") return null;
   const [, cin] = xs;
   const [cout, cinPerGroup, kh, kw] = ws;
   if (kh === 1 && kw === 1 && !o.includePointwise) return null;
@@ -184,8 +176,7 @@ class Reorders {
   /** A dense weight in the OIHWBiBo order; a transposed one (an input gradient's) from its source. */
   denseWeight(w: Value): Value {
     const t = this.producer(w, "Transpose");
-    const perm = t?.attrs.perm;
-    if (!t || perm?.type !== "ints" || perm.value.join() !== "1,0,2,3") return denseWeight(this.g, w, this.b);
+    if (!t || intsAttr(t, "perm", []).join() !== "1,0,2,3") return denseWeight(this.g, w, this.b);
     const x = t.inputs[0]!;
     const flipped = this.flipOf(x);
     return flipped ? transposedDenseWeight(this.g, flipped.source, this.b, flipped.flip) : transposedDenseWeight(this.g, x, this.b, null);

@@ -10,6 +10,18 @@ import { attr, describe, type Attr, type Dim, type Graph, type Shape, type Value
 /** The opset every graph targets: ≥ 17 so LayerNorm-era ops and HardSwish (14) are all there. */
 export const OPSET = 17;
 
+/** onnx.TensorProto.DataType codes: tensors' and values' element types, Cast's `to`. */
+export const ONNX_DTYPE: Readonly<Record<DType, number>> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+};
+
 function requireRank(g: Graph, op: string, x: Value, rank: number, what = "input"): void {
   if (x.shape.length !== rank) g.fail(`${op} expects a rank-${rank} ${what}, got ${describe(x)}`);
 }
@@ -276,9 +288,6 @@ export function concat(g: Graph, xs: readonly Value[], axis: number): Value {
 // ReduceMean keeps `axes` as an attribute until opset 18.
 // -------------------------------------------------------------------------------------------------
 
-/** ONNX TensorProto.DataType codes (Cast's `to`), as in src/onnx/schema.ts. */
-const DTYPE_CODE: Record<DType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 };
-
 function isFloat(x: Value): boolean {
   return x.dtype === "float32" || x.dtype === "float64" || x.dtype === "float16";
 }
@@ -430,19 +439,8 @@ function comparison(op: string) {
 
 export const greater = comparison("Greater");
 export const less = comparison("Less");
-export const equal = comparison("Equal");
 export const greaterOrEqual = comparison("GreaterOrEqual");
 export const lessOrEqual = comparison("LessOrEqual");
-
-export function or(g: Graph, a: Value, b: Value): Value {
-  if (a.dtype !== "bool" || b.dtype !== "bool") g.fail(`Or expects bool inputs, got ${describe(a)} and ${describe(b)}`);
-  return g.addNode("Or", [a, b], [{ dtype: "bool", shape: broadcastShapes(g, "Or", a.shape, b.shape) }])[0];
-}
-
-export function not(g: Graph, a: Value): Value {
-  if (a.dtype !== "bool") g.fail(`Not expects a bool input, got ${describe(a)}`);
-  return g.addNode("Not", [a], [{ dtype: "bool", shape: a.shape }])[0];
-}
 
 export function and(g: Graph, a: Value, b: Value): Value {
   if (a.dtype !== "bool" || b.dtype !== "bool") g.fail(`And expects bool inputs, got ${describe(a)} and ${describe(b)}`);
@@ -458,7 +456,7 @@ export function where(g: Graph, cond: Value, a: Value, b: Value): Value {
 }
 
 export function cast(g: Graph, x: Value, to: DType): Value {
-  return g.addNode("Cast", [x], [{ dtype: to, shape: x.shape }], { to: attr.int(DTYPE_CODE[to]) })[0];
+  return g.addNode("Cast", [x], [{ dtype: to, shape: x.shape }], { to: attr.int(ONNX_DTYPE[to]) })[0];
 }
 
 export function logSoftmax(g: Graph, x: Value, axis = -1): Value {
@@ -671,16 +669,6 @@ export function sum(g: Graph, xs: readonly Value[]): Value {
     shape = broadcastShapes(g, "Sum", shape, x.shape);
   }
   return g.addNode("Sum", xs, [{ dtype: xs[0].dtype, shape }])[0];
-}
-
-/** DepthToSpace (NCHW): [N, C·b², H, W] → [N, C, H·b, W·b]; DCR takes channel block (i·b + j) to pixel offset (i, j). */
-export function depthToSpace(g: Graph, x: Value, blocksize: number, mode: "DCR" | "CRD" = "DCR"): Value {
-  requireRank(g, "DepthToSpace", x, 4);
-  const [n, c, h, w] = x.shape;
-  if (typeof c !== "number" || c % (blocksize * blocksize) !== 0) g.fail(`DepthToSpace: channels of ${describe(x)} are not divisible by ${blocksize}²`);
-  if (typeof h !== "number" || typeof w !== "number") g.fail(`DepthToSpace needs static spatial sizes, got ${describe(x)}`);
-  const shape = [n, c / (blocksize * blocksize), h * blocksize, w * blocksize];
-  return g.addNode("DepthToSpace", [x], [{ dtype: x.dtype, shape }], { blocksize: attr.int(blocksize), mode: attr.string(mode) })[0];
 }
 
 /** Size: the number of elements of `x` as an int64 scalar (for counts over symbolic dimensions). */

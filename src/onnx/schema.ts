@@ -111,17 +111,5 @@ const root = protobuf.Root.fromJSON(descriptor);
 
 export const ModelProto = root.lookupType("onnx.ModelProto");
 
-/** onnx.TensorProto.DataType values. */
-export const ONNX_DTYPE = {
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float16: 10,
-  float64: 11,
-} as const;
-
 /** Opset 17 models are ONNX IR version 8. */
 export const IR_VERSION = 8;

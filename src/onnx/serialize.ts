@@ -1,9 +1,9 @@
 /** Graph → ONNX ModelProto bytes, and ONNX bytes → initializer tensors. Browser-safe. */
 import type { Attr, Graph, Value } from "../graph/graph.js";
-import { OPSET } from "../graph/ops.js";
+import { ONNX_DTYPE, OPSET } from "../graph/ops.js";
 import type { DType, Tensor } from "../tensor.js";
 import { typedArrayFromBytes } from "../tensor.js";
-import { IR_VERSION, ModelProto, ONNX_DTYPE } from "./schema.js";
+import { IR_VERSION, ModelProto } from "./schema.js";
 
 export interface ExportOptions {
   /** Free-form key/value pairs stored in ModelProto.metadata_props (arch, classes, preprocessing). */
