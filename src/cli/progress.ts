@@ -79,7 +79,10 @@ export class TrainingDisplay {
         if (e.done >= e.total) this.stopBar();
         break;
       case "step":
-        if (this.plain) this.progressLine(`epoch ${e.epoch}`, e.step, e.steps, `epoch ${e.epoch} step ${e.step}/${e.steps}  loss ${e.loss.toFixed(4)}  ${e.imagesPerSecond.toFixed(1)} img/s`);
+        if (this.plain) {
+          const text = `epoch ${e.epoch} step ${e.step}/${e.steps}  loss ${e.loss.toFixed(4)}  ${e.imagesPerSecond.toFixed(1)} img/s`;
+          this.progressLine(`epoch ${e.epoch}`, e.step, e.steps, text);
+        }
         if (!this.live) break;
         if (!this.bar) this.bar = this.startBar(`epoch ${e.epoch} {bar} {value}/{total} steps  loss {loss}  {speed} img/s  ETA {eta_formatted}`, e.steps, e.step - 1);
         this.bar.update(e.step, { loss: e.loss.toFixed(4), speed: e.imagesPerSecond.toFixed(1) });

@@ -54,7 +54,9 @@ describe("a newcomer's stumbles", () => {
   });
 
   test("no option's help repeats its default ('(default 1000) (default: 1000)')", () => {
-    for (const command of [["models"], ["summary"], ["classify"], ["export"], ["compare"], ["train"], ["eval"], ["bench", "infer"], ["bench", "train"], ["demo"]]) {
+    const names = ["models", "summary", "classify", "export", "compare", "train", "eval", "bench infer", "bench train", "demo"];
+    const commands = names.map((c) => c.split(" "));
+    for (const command of commands) {
       const r = convzoo(...command, "--help");
       assert.equal(r.status, 0, r.stderr);
       // One option's text runs from its flag to the next flag (help wraps long descriptions).
@@ -75,7 +77,8 @@ describe("a newcomer's stumbles", () => {
     const model = createModel("mobilenet_v3_small", { numClasses: 2 });
     initializeWeights(model, 1);
     const checkpoint = join(dir, "two.safetensors");
-    await saveCheckpoint(checkpoint, stateDict(model), { arch: "mobilenet_v3_small", options: model.options, classes: ["a", "b"], resolution: 32 });
+    const meta = { arch: "mobilenet_v3_small", options: model.options, classes: ["a", "b"], resolution: 32 };
+    await saveCheckpoint(checkpoint, stateDict(model), meta);
     const byWeights = convzoo("eval", data, "--weights", checkpoint, "--json");
     assert.equal(byWeights.status, 0, byWeights.stderr);
     const byCheckpoint = convzoo("eval", data, "--checkpoint", checkpoint, "--json");
@@ -84,7 +87,8 @@ describe("a newcomer's stumbles", () => {
     assert.equal(a.images, 4);
     assert.deepEqual(JSON.parse(byCheckpoint.stdout), a);
     assert.match(convzoo("eval", "--help").stdout, /--weights <file>/);
-    assertOneLineError(convzoo("eval", data, "--weights", checkpoint, "--checkpoint", join(dir, "other.safetensors")), "--checkpoint is another name for --weights");
+    const both = convzoo("eval", data, "--weights", checkpoint, "--checkpoint", join(dir, "other.safetensors"));
+    assertOneLineError(both, "--checkpoint is another name for --weights");
 
     // A state dict without convzoo metadata: eval cannot use --arch (it needs the class names), so it
     // must not suggest it.
@@ -102,7 +106,8 @@ describe("a newcomer's stumbles", () => {
     assert.deepEqual(names(resnets), ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet18_plain", "resnet34_plain"]);
     assert.deepEqual(names(convzoo("models", "resnet?", "vgg1[16]", "--json")), ["vgg11", "vgg16"]);
     assert.deepEqual(names(convzoo("models", "*_BN", "--json")), ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"], "case-insensitive");
-    assert.deepEqual(names(convzoo("models", "mobilenet_v3", "--json")), ["mobilenet_v3_large", "mobilenet_v3_small"], "a plain word matches anywhere");
+    const plainWord = names(convzoo("models", "mobilenet_v3", "--json"));
+    assert.deepEqual(plainWord, ["mobilenet_v3_large", "mobilenet_v3_small"], "a plain word matches anywhere");
     const human = convzoo("models", "efficientnet_b[01]");
     assert.equal(human.status, 0, human.stderr);
     assert.deepEqual(human.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0]), ["efficientnet_b0", "efficientnet_b1"]);
@@ -138,8 +143,9 @@ describe("a newcomer's stumbles", () => {
   test("off a terminal, training prints plain progress lines (here every step: CONVZOO_PROGRESS_INTERVAL=0)", async () => {
     const data = join(dir, "train-data");
     await writeSyntheticFolder(data, { classes: 2, perClass: 4, size: 32, seed: 2 });
-    const args = ["train", data, "--arch", "mobilenet_v3_small", "--resolution", "32", "--epochs", "1", "--batch-size", "2", "--val-split", "0"];
-    const r = run([...args, "--threads", "1", "--no-report", "--save", join(dir, "progress.safetensors")], { CONVZOO_PROGRESS_INTERVAL: "0" });
+    const args = ["train", data, "--arch", "mobilenet_v3_small", "--resolution", "32", "--epochs", "1", "--batch-size", "2"];
+    const flags = ["--val-split", "0", "--threads", "1", "--no-report", "--save", join(dir, "progress.safetensors")];
+    const r = run([...args, ...flags], { CONVZOO_PROGRESS_INTERVAL: "0" });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stderr.split("\n").filter((l) => l.startsWith("epoch 1 step "));
     assert.ok(lines.length >= 2, `progress lines expected:\n${r.stderr}`);
@@ -153,7 +159,8 @@ describe("a newcomer's stumbles", () => {
     const cwd = join(dir, "cwd");
     for (const d of [cache, cwd]) rmSync(d, { recursive: true, force: true });
     mkdirSync(cwd);
-    const child = spawn(process.execPath, [CLI, "demo"], { cwd, env: { ...process.env, XDG_CACHE_HOME: cache }, stdio: ["ignore", "ignore", "pipe"] });
+    const env = { ...process.env, XDG_CACHE_HOME: cache };
+    const child = spawn(process.execPath, [CLI, "demo"], { cwd, env, stdio: ["ignore", "ignore", "pipe"] });
     const first = await new Promise<string>((resolve, reject) => {
       let text = "";
       child.stderr.setEncoding("utf8");

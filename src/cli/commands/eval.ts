@@ -38,7 +38,8 @@ export function registerEval(program: Command): void {
     .option("--json", "print one JSON object")
     .action(async (dataDir: string, opts: EvalOptions) => {
       const checkpoint = weightsFlag(opts);
-      const noClasses = () => new WeightsError(`${checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train)`);
+      const noClasses = () =>
+        new WeightsError(`${checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train)`);
       const loaded = await loadModel({ weights: checkpoint }).catch((e: unknown) => {
         // loadModel's hint "pass --arch" suits classify and export; eval also needs the class names.
         throw e instanceof OptionError && e.message.endsWith("pass --arch") ? noClasses() : e;
@@ -88,7 +89,9 @@ export function registerEval(program: Command): void {
 
 /** --weights, or its old name --checkpoint. */
 function weightsFlag(opts: EvalOptions): string {
-  if (opts.weights && opts.checkpoint && opts.weights !== opts.checkpoint) throw new OptionError("--checkpoint is another name for --weights: give one");
+  if (opts.weights && opts.checkpoint && opts.weights !== opts.checkpoint) {
+    throw new OptionError("--checkpoint is another name for --weights: give one");
+  }
   const file = opts.weights ?? opts.checkpoint;
   if (!file) throw new OptionError("required option '--weights <file>' not specified");
   return file;

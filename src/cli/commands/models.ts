@@ -5,12 +5,16 @@ import { table } from "../format.js";
 export function registerModels(program: Command): void {
   program
     .command("models [patterns...]")
-    .description("list the architectures convzoo can build; patterns filter by name as globs ('resnet*', '*_bn'; a word without * ? [ matches anywhere)")
+    .description(
+      "list the architectures convzoo can build; patterns filter names as globs ('resnet*', '*_bn'; a plain word matches anywhere)",
+    )
     .option("--json", "print JSON")
     .action((patterns: string[], opts: { json?: boolean }) => {
       const matchers = patterns.map(globMatcher);
       const archs = listArchs().filter((a) => matchers.length === 0 || matchers.some((m) => m(a.name)));
-      if (archs.length === 0) console.error(`no architecture matches ${patterns.map((p) => JSON.stringify(p)).join(" or ")}; \`convzoo models\` lists them all`);
+      if (archs.length === 0) {
+        console.error(`no architecture matches ${patterns.map((p) => JSON.stringify(p)).join(" or ")}; \`convzoo models\` lists them all`);
+      }
       const rows = archs.map((a) => ({
         arch: a.name,
         family: a.family,
@@ -20,7 +24,10 @@ export function registerModels(program: Command): void {
         description: a.description,
       }));
       if (opts.json) console.log(JSON.stringify(rows, null, 2));
-      else if (rows.length) console.log(table(["arch", "family", "resolution", "description"], rows.map((r) => [r.arch, r.family, String(r.defaultResolution), r.description])));
+      else if (rows.length) {
+        const cells = rows.map((r) => [r.arch, r.family, String(r.defaultResolution), r.description]);
+        console.log(table(["arch", "family", "resolution", "description"], cells));
+      }
     });
 }
 

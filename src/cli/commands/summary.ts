@@ -23,7 +23,8 @@ export function registerSummary(program: Command): void {
       console.log(table([opts.layers ? "layer" : "block", "type", "output", "params", "MACs"], rows.map((l) => ["  ".repeat(l.depth) + l.name, l.type, shapeText(l.outputShape), l.params, l.macs])));
       console.log();
       console.log("stages, shallow to deep (--unfreeze-stages K trains those numbered K and below, and the head; 0: the head only)");
-      console.log(table(["K", "stage", "output"], stages.map((st) => [st.unfreezeStages, st.name, st.outputShape ? shapeText(st.outputShape) : ""])));
+      const stageCells = stages.map((st) => [st.unfreezeStages, st.name, st.outputShape ? shapeText(st.outputShape) : ""]);
+      console.log(table(["K", "stage", "output"], stageCells));
       console.log();
       const alpha = s.options.widthMult !== undefined ? `, α = ${s.options.widthMult}` : "";
       const details = Object.entries(s.details).map(([k, v]) => `${k} ${typeof v === "number" ? +v.toFixed(4) : v}`);
@@ -37,5 +38,9 @@ export function registerSummary(program: Command): void {
  * which each trains: the deepest is 1, the shallowest the stage count.
  */
 function stageRows(stages: readonly string[], rows: readonly LayerSummary[]) {
-  return stages.map((name, i) => ({ name, unfreezeStages: stages.length - i, outputShape: rows.find((r) => r.name === name)?.outputShape ?? null }));
+  return stages.map((name, i) => ({
+    name,
+    unfreezeStages: stages.length - i,
+    outputShape: rows.find((r) => r.name === name)?.outputShape ?? null,
+  }));
 }
