@@ -22,9 +22,7 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 export function buildProgram(): Command {
   const program = new Command("convzoo")
     .description("Build, inspect, run, train and transfer-learn classic convolutional image classifiers")
-    .version(version)
-    .showHelpAfterError("(run with --help for usage)")
-    .exitOverride();
+    .version(version);
   registerModels(program);
   registerSummary(program);
   registerClassify(program);
@@ -34,7 +32,30 @@ export function buildProgram(): Command {
   registerEval(program);
   registerBench(program);
   registerDemo(program);
+  oneLineErrors(program);
   return program;
+}
+
+/**
+ * Commander's own errors (a missing option or argument, an unknown option, too many arguments, a
+ * bad value) in the documented form: one line `convzoo: error: …` and exit code 1. Applied to every
+ * command after they are all registered, so a command added with `addCommand` gets it too.
+ */
+function oneLineErrors(command: Command): void {
+  command
+    .configureOutput({ outputError: (text, write) => write(`convzoo: error: ${commanderMessage(text)}\n`) })
+    .showHelpAfterError(false)
+    .exitOverride();
+  for (const sub of command.commands) oneLineErrors(sub);
+}
+
+/** "error: unknown command 'sumary'\n(Did you mean summary?)\n" → "unknown command 'sumary' (did you mean summary?)". */
+function commanderMessage(text: string): string {
+  return text
+    .trim()
+    .replace(/^error: /, "")
+    .replace(/\s*\n\s*/g, " ")
+    .replace(/\(Did you mean/, "(did you mean");
 }
 
 async function main(argv: string[]): Promise<number> {

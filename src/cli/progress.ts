@@ -1,8 +1,9 @@
 /**
  * What a person sees while a model trains: on a terminal, a progress bar per epoch (steps, loss,
- * images/s, ETA) on stderr, and one summary line per epoch; elsewhere (a pipe, CI) only the summary
- * lines. `--json` puts one JSON object per line on stdout instead (events "start", "epoch", …), so
- * another program can follow a run.
+ * images/s, ETA) on stderr, and one summary line per epoch; elsewhere (a pipe, CI, a log file) the
+ * summary lines and, after every PROGRESS_INTERVAL of silence, one plain progress line, so a long
+ * epoch does not look like a hang. `--json` puts one JSON object per line on stdout instead (events
+ * "start", "epoch", …), so another program can follow a run.
  */
 import cliProgress from "cli-progress";
 import type { FitEvent } from "../train/fit.js";
@@ -12,16 +13,32 @@ export interface DisplayOptions {
   quiet?: boolean;
 }
 
+/** Seconds of silence before a plain progress line (not on a terminal); CONVZOO_PROGRESS_INTERVAL overrides it. */
+const PROGRESS_INTERVAL_S = 15;
+
+function progressIntervalMs(): number {
+  const text = process.env.CONVZOO_PROGRESS_INTERVAL;
+  const s = text === undefined || text.trim() === "" ? NaN : Number(text);
+  return (Number.isFinite(s) && s >= 0 ? s : PROGRESS_INTERVAL_S) * 1000;
+}
+
 export class TrainingDisplay {
   private bar: cliProgress.SingleBar | null = null;
   private readonly live: boolean;
   private readonly quiet: boolean;
+  /** Plain progress lines (output is not a terminal, and not --json). */
+  private readonly plain: boolean;
+  private readonly intervalMs = progressIntervalMs();
+  private lastOutput = Date.now();
+  /** Where and when the current epoch (or feature pass) started showing progress, for the ETA. */
+  private phase: { key: string; done: number; at: number } | null = null;
 
   constructor(
     private readonly json: boolean,
     o: DisplayOptions = {},
   ) {
     this.live = process.stderr.isTTY === true && !json;
+    this.plain = process.stderr.isTTY !== true && !json;
     this.quiet = o.quiet ?? false;
   }
 
@@ -55,18 +72,24 @@ export class TrainingDisplay {
         break;
       }
       case "features":
+        if (this.plain) this.progressLine("features", e.done, e.total, `features ${e.done}/${e.total} images`);
         if (!this.live) break;
         if (!this.bar) this.bar = this.startBar("features {bar} {value}/{total} images  {speed} img/s  ETA {eta_formatted}", e.total);
         this.bar.update(e.done, { speed: "" });
         if (e.done >= e.total) this.stopBar();
         break;
       case "step":
+        if (this.plain) {
+          const text = `epoch ${e.epoch} step ${e.step}/${e.steps}  loss ${e.loss.toFixed(4)}  ${e.imagesPerSecond.toFixed(1)} img/s`;
+          this.progressLine(`epoch ${e.epoch}`, e.step, e.steps, text);
+        }
         if (!this.live) break;
         if (!this.bar) this.bar = this.startBar(`epoch ${e.epoch} {bar} {value}/{total} steps  loss {loss}  {speed} img/s  ETA {eta_formatted}`, e.steps, e.step - 1);
         this.bar.update(e.step, { loss: e.loss.toFixed(4), speed: e.imagesPerSecond.toFixed(1) });
         break;
       case "epoch": {
         this.stopBar();
+        this.phase = null;
         const { type, ...fields } = e;
         this.record(type, fields);
         const val = e.valAccuracy === null ? "" : `  val loss ${e.valLoss!.toFixed(4)} acc ${(e.valAccuracy * 100).toFixed(1)}%${e.best ? " (best)" : ""}`;
@@ -88,11 +111,28 @@ export class TrainingDisplay {
     return bar;
   }
 
+  /** Not on a terminal: a plain line with an ETA once PROGRESS_INTERVAL has passed without output. */
+  private progressLine(key: string, done: number, total: number, text: string): void {
+    const now = Date.now();
+    if (this.phase?.key !== key || done < this.phase.done) this.phase = { key, done, at: now };
+    if (now - this.lastOutput < this.intervalMs || done >= total) return;
+    const rate = (done - this.phase.done) / (now - this.phase.at);
+    const eta = rate > 0 ? `  ETA ${duration((total - done) / rate)}` : "";
+    this.interrupt(() => console.error(`${text}${eta}`));
+  }
+
   private interrupt(print: () => void): void {
+    this.lastOutput = Date.now();
     if (!this.bar) return print();
     // Print above the bar: clear its line, print, redraw.
     process.stderr.write("\r\x1b[K");
     print();
     this.bar.render();
   }
+}
+
+/** 95000 → "1m35s"; 4000 → "4s". */
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
 }

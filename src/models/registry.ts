@@ -64,11 +64,36 @@ export function listArchs(): ArchSpec[] {
 export function getArch(name: string): ArchSpec {
   const spec = specs.get(name);
   if (!spec) {
-    const close = [...specs.keys()].filter((n) => n.startsWith(name.replace(/\d+.*$/, "")) || name.startsWith(n.replace(/_.*$/, "")));
+    const close = closestArchs(name);
     const hint = close.length ? ` Did you mean ${close.slice(0, 6).join(", ")}?` : "";
     throw new OptionError(`unknown architecture "${name}".${hint} Run \`convzoo models\` for the list.`);
   }
   return spec;
+}
+
+/**
+ * The registered names nearest to a mistyped one: the least edit distance after ignoring case,
+ * '-', '_' and '.' (resnet-18 → resnet18, mobilenetv2 → mobilenet_v2, resnet51 → resnet50), if
+ * that distance is small for the name's length; else the names of the same family prefix.
+ */
+function closestArchs(name: string): string[] {
+  const norm = (n: string) => n.toLowerCase().replace(/[-_.\s]/g, "");
+  const wanted = norm(name);
+  const scored = [...specs.keys()].map((n) => ({ n, d: editDistance(wanted, norm(n)) }));
+  const best = Math.min(...scored.map((s) => s.d));
+  if (best <= Math.max(1, Math.floor(wanted.length / 4))) return scored.filter((s) => s.d === best).map((s) => s.n);
+  return [...specs.keys()].filter((n) => n.startsWith(name.replace(/\d+.*$/, "")) || name.startsWith(n.replace(/_.*$/, "")));
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
 }
 
 function checkRange(arch: string, flag: string, value: number, range: Range): number {

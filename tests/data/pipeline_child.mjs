@@ -30,17 +30,28 @@ async function epoch(workers) {
 
 const inThread = await epoch(0);
 const inWorkers = await epoch(2);
-// Early stop with a pool of its own: break closes it, so its threads are gone afterwards (Linux
-// lists a process's threads in /proc/self/task; libuv's pool is already up from the epochs above).
-const threads = () => (existsSync("/proc/self/task") ? readdirSync("/proc/self/task").length : null);
-const threadsBefore = threads();
-let threadsDuring = null;
+// Early stop with a pool of its own: break closes it, so its threads are gone afterwards. Linux
+// lists a process's threads by id in /proc/self/task. The pool's two threads start before its first
+// batch, so they are among the ids that appear between "before" and "during", and must be gone from
+// "after". Ids, not counts: a thread the runtime or libvips starts meanwhile (under load) and keeps
+// would otherwise look like a pool thread left running.
+const threadIds = () => (existsSync("/proc/self/task") ? readdirSync("/proc/self/task") : null);
+const before = threadIds();
+let during = null;
 for await (const _ of epochBatches(samples, { batchSize: 5, shuffle: false, transform, rng: new Random(1), workers: 2 })) {
-  threadsDuring = threads();
+  during = threadIds();
   break;
 }
-const threadsAfter = threads();
+const after = threadIds();
+const started = before && during ? during.filter((id) => !before.includes(id)) : null;
+const threads = started && {
+  before: before.length,
+  during: during.length,
+  after: after.length,
+  started: started.length,
+  ended: started.filter((id) => !after.includes(id)).length,
+};
 // The shared pool (no `workers`; enough samples for it), abandoned after one batch without return().
 const many = Array.from({ length: 80 }, (_, i) => samples[i % samples.length]);
 await epochBatches(many, { batchSize: 8, shuffle: false, transform, rng: new Random(2) }).next();
-console.log(JSON.stringify({ inThread, inWorkers, threadsBefore, threadsDuring, threadsAfter }));
+console.log(JSON.stringify({ inThread, inWorkers, threads }));

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { benchInference, benchTraining } from "../../tools/bench.js";
 import { loadModel } from "../../inference/load.js";
 import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
@@ -17,7 +17,9 @@ interface BenchOptionsBase extends ArchFlags {
 type BenchInferOptions = BenchOptionsBase;
 
 interface BenchTrainOptions extends BenchOptionsBase {
-  classes: number;
+  numClasses: number;
+  /** The old name of --num-classes. */
+  classes?: number;
 }
 
 export function registerBench(program: Command): void {
@@ -42,7 +44,8 @@ export function registerBench(program: Command): void {
     .description("training step time and throughput: SGD (momentum 0.9) on a random batch, the whole network trained")
     .requiredOption("--arch <arch>", "architecture")
     .option("--weights <file>", "weights (default: seeded random init; speed does not depend on values)")
-    .option("--classes <K>", "classifier outputs (default 1000)", positiveInt("--classes"), 1000)
+    .option("--num-classes <K>", "classifier outputs", positiveInt("--num-classes"), 1000)
+    .addOption(new Option("--classes <K>", "the same as --num-classes").argParser(positiveInt("--classes")).hideHelp())
     .option("--batch-size <B>", "images per step", positiveInt("--batch-size"), 16)
     .option("--resolution <N>", "input side (default: the architecture's)", positiveInt("--resolution"))
     .option("--runs <R>", "timed steps", positiveInt("--runs"), 5)
@@ -50,7 +53,7 @@ export function registerBench(program: Command): void {
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--json", "print JSON")
     .action(async (opts: BenchTrainOptions) => {
-      const { model } = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.weights ? undefined : opts.classes, dropout: 0 });
+      const { model } = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.weights ? undefined : (opts.classes ?? opts.numClasses), dropout: 0 });
       const r = await benchTraining(model, opts);
       if (opts.json) console.log(JSON.stringify(r));
       else {

@@ -1,9 +1,9 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { relative } from "node:path";
 import { loadModel } from "../../inference/load.js";
 import { readImageFolder, type Sample } from "../../data/folder.js";
 import { skippedFileMessage } from "../../data/loader.js";
-import { InputFileError, WeightsError } from "../../errors.js";
+import { InputFileError, OptionError, WeightsError } from "../../errors.js";
 import { evaluateSamples, type Evaluation } from "../../train/evaluate.js";
 import { writeReport, type ReportEpoch } from "../../run/report.js";
 import type { CheckpointMetadata } from "../../weights/checkpoint.js";
@@ -11,7 +11,9 @@ import { table } from "../format.js";
 import { positiveInt } from "../options.js";
 
 interface EvalOptions {
-  checkpoint: string;
+  weights?: string;
+  /** The old name of --weights. */
+  checkpoint?: string;
   batchSize: number;
   threads?: number;
   resolution?: number;
@@ -27,20 +29,27 @@ export function registerEval(program: Command): void {
   program
     .command("eval <dataDir>")
     .description("evaluate a convzoo checkpoint on an image folder (one sub-folder per class): accuracy, loss, per-class figures, confusion matrix")
-    .requiredOption("--checkpoint <file>", "convzoo safetensors checkpoint (from convzoo train)")
+    .option("--weights <file>", "convzoo safetensors checkpoint (from convzoo train; required)")
+    .addOption(new Option("--checkpoint <file>", "the same as --weights").hideHelp())
     .option("--batch-size <B>", "images per inference run", positiveInt("--batch-size"), 32)
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--resolution <R>", "input side (default: the checkpoint's)", positiveInt("--resolution"))
     .option("--report <file>", "also write an HTML report (per-class figures, confusion matrix, mistakes)")
     .option("--json", "print one JSON object")
     .action(async (dataDir: string, opts: EvalOptions) => {
-      const loaded = await loadModel({ weights: opts.checkpoint });
+      const checkpoint = weightsFlag(opts);
+      const noClasses = () =>
+        new WeightsError(`${checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train)`);
+      const loaded = await loadModel({ weights: checkpoint }).catch((e: unknown) => {
+        // loadModel's hint "pass --arch" suits classify and export; eval also needs the class names.
+        throw e instanceof OptionError && e.message.endsWith("pass --arch") ? noClasses() : e;
+      });
       for (const note of loaded.notes) console.error(`note: ${note}`);
       const meta = loaded.metadata;
-      if (!meta?.classes) throw new WeightsError(`${opts.checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train)`);
+      if (!meta?.classes) throw noClasses();
       const folder = await readImageFolder(dataDir);
       if (folder.skipped.length) console.error(`warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`);
-      const samples = matchClasses(folder.classes, folder.samples, loaded.classes, dataDir, opts.checkpoint);
+      const samples = matchClasses(folder.classes, folder.samples, loaded.classes, dataDir, checkpoint);
       const resolution = opts.resolution ?? meta.resolution ?? loaded.preprocessing.cropSize;
       const live = process.stderr.isTTY && !opts.json;
       const evaluation = await evaluateSamples(loaded.model, samples, {
@@ -70,12 +79,22 @@ export function registerEval(program: Command): void {
         });
       }
       if (opts.json) {
-        console.log(JSON.stringify(jsonResult(evaluation, { checkpoint: opts.checkpoint, data: dataDir, arch: meta.arch, resolution }), null, 2));
+        console.log(JSON.stringify(jsonResult(evaluation, { checkpoint, data: dataDir, arch: meta.arch, resolution }), null, 2));
       } else {
         console.log(summaryText(evaluation, dataDir, meta.arch, resolution));
       }
       if (opts.report) console.error(`wrote ${opts.report}`);
     });
+}
+
+/** --weights, or its old name --checkpoint. */
+function weightsFlag(opts: EvalOptions): string {
+  if (opts.weights && opts.checkpoint && opts.weights !== opts.checkpoint) {
+    throw new OptionError("--checkpoint is another name for --weights: give one");
+  }
+  const file = opts.weights ?? opts.checkpoint;
+  if (!file) throw new OptionError("required option '--weights <file>' not specified");
+  return file;
 }
 
 /**
