@@ -16,6 +16,7 @@ import { registerExport } from "./commands/export.js";
 import { registerModels } from "./commands/models.js";
 import { registerSummary } from "./commands/summary.js";
 import { registerTrain } from "./commands/train.js";
+import { registerWeights } from "./commands/weights.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerBench(program);
   registerDemo(program);
+  registerWeights(program);
   oneLineErrors(program);
   return program;
 }

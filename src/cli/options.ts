@@ -3,6 +3,11 @@
  * parseValue; here its errors become commander's InvalidArgumentError (one usage line).
  */
 import { InvalidArgumentError, Option, type Command } from "commander";
+import { OptionError } from "../errors.js";
+import type { FetchOptions } from "../hub/download.js";
+import { loadModel, type LoadedModel, type LoadModelOptions } from "../inference/load.js";
+import { INTERPOLATIONS, type Interpolation, type Preprocessing } from "../models/preprocessing.js";
+import { downloadDisplay } from "./download_progress.js";
 import { parseValue, runOption, type RunOption, type ValueKind } from "../run/settings.js";
 
 function parser(flag: string, kind: ValueKind) {
@@ -32,4 +37,110 @@ export interface ArchFlags {
 
 export function addArchFlags(command: Command): Command {
   return command.addOption(optionFrom(runOption("widthMult"))).addOption(optionFrom(runOption("phi")));
+}
+
+/** The flags every command that takes `--weights` shares: offline, and the transform's overrides. */
+export interface WeightsFlags {
+  offline?: boolean;
+  resizeSize?: number;
+  cropSize?: number;
+  interpolation?: Interpolation;
+  mean?: [number, number, number];
+  std?: [number, number, number];
+}
+
+function triple(flag: string, positive: boolean) {
+  return (text: string): [number, number, number] => {
+    const v = text.split(",").map((s) => Number(s.trim()));
+    if (v.length !== 3 || v.some((x) => !Number.isFinite(x) || (positive && x <= 0))) {
+      throw new InvalidArgumentError(`${flag} expects 3 comma-separated${positive ? " positive" : ""} numbers (R,G,B), got "${text}"`);
+    }
+    return [v[0], v[1], v[2]];
+  };
+}
+
+/** `--offline` and timm-style overrides of the weights' eval transform. */
+export function addWeightsFlags(command: Command): Command {
+  return command
+    .option("--offline", "never use the network: named weights must already be cached (also CONVZOO_OFFLINE=1)")
+    .option("--resize-size <N>", "override the weights' resize size (the shorter side, before the centre crop)", positiveInt("--resize-size"))
+    .option("--crop-size <N>", "override the weights' centre-crop size", positiveInt("--crop-size"))
+    .addOption(new Option("--interpolation <mode>", "override the weights' resize interpolation").choices(INTERPOLATIONS))
+    .option("--mean <r,g,b>", "override the weights' normalisation mean", triple("--mean", false))
+    .option("--std <r,g,b>", "override the weights' normalisation std", triple("--std", true));
+}
+
+/** The weights' transform with the flags' overrides applied (and checked as a whole). */
+export function withOverrides(p: Preprocessing, flags: WeightsFlags): Preprocessing {
+  const out: Preprocessing = {
+    resizeSize: flags.resizeSize ?? p.resizeSize,
+    cropSize: flags.cropSize ?? p.cropSize,
+    interpolation: flags.interpolation ?? p.interpolation,
+    mean: flags.mean ?? p.mean,
+    std: flags.std ?? p.std,
+  };
+  // Only a crop raised alone pulls the resize along; given both, they must agree.
+  if (flags.cropSize !== undefined && flags.resizeSize === undefined && out.resizeSize < out.cropSize) out.resizeSize = out.cropSize;
+  if (out.cropSize > out.resizeSize) throw new OptionError(`--crop-size ${out.cropSize} exceeds the resize size ${out.resizeSize}`);
+  return out;
+}
+
+/** One line naming the transform in use and where it comes from. */
+export function describePreprocessing(p: Preprocessing, source: string): string {
+  const n = (v: readonly number[]) => v.map((x) => Number(x.toFixed(5))).join(",");
+  return `preprocessing (${source}): resize ${p.resizeSize} ${p.interpolation}, crop ${p.cropSize}, mean ${n(p.mean)}, std ${n(p.std)}`;
+}
+
+/** Fetch options for named weights: offline from the flag, a progress display while downloading. */
+export function downloadOptions(flags: WeightsFlags): FetchOptions {
+  let display: ReturnType<typeof downloadDisplay> | null = null;
+  return {
+    offline: flags.offline,
+    onNote: (line) => console.error(line),
+    onProgress: (p) => {
+      display ??= downloadDisplay("downloading");
+      display.onProgress(p);
+      if (p.total !== null && p.received >= p.total) display.stop();
+    },
+  };
+}
+
+/** What a command that runs a model needs from `--weights` and its flags. */
+export interface InferenceSetup {
+  loaded: LoadedModel;
+  preprocessing: Preprocessing;
+  resolution: number;
+}
+
+/**
+ * Loads `--weights` (a file or a registry name, downloaded once) for inference, applies the
+ * transform overrides, prints the notes and the transform in use on stderr, and picks the input
+ * side: the flag's, the checkpoint's, the transform's crop (named weights or overrides), else the
+ * architecture's.
+ */
+export async function loadForInference(
+  request: Omit<LoadModelOptions, "download">,
+  flags: WeightsFlags & { resolution?: number },
+): Promise<InferenceSetup> {
+  const loaded = await loadModel({ ...request, download: downloadOptions(flags) });
+  for (const note of loaded.notes) console.error(`note: ${note}`);
+  const overridden = [flags.resizeSize, flags.cropSize, flags.interpolation, flags.mean, flags.std].some((v) => v !== undefined);
+  const preprocessing = withOverrides(loaded.preprocessing, flags);
+  const fromCheckpoint = loaded.metadata?.resolution as number | undefined;
+  const fromTransform = loaded.entry || overridden ? preprocessing.cropSize : undefined;
+  const resolution = flags.resolution ?? fromCheckpoint ?? fromTransform ?? loaded.model.defaultResolution;
+  const source = [loaded.entry?.name ?? (loaded.metadata ? "checkpoint" : `${loaded.model.arch} default`), overridden ? "overridden by flags" : ""];
+  console.error(describePreprocessing(preprocessing, source.filter(Boolean).join(", ")));
+  return { loaded, preprocessing, resolution };
+}
+
+/** Named weights without a classifier (vgg16.IMAGENET1K_FEATURES) cannot classify: say what they are for. */
+export function requireClassifier(loaded: LoadedModel, command: string): void {
+  const e = loaded.entry;
+  if (e && e.numClasses === null) {
+    throw new OptionError(
+      `${e.name} has no trained classifier (only the convolutional features hold trained values), so it cannot ${command}: ` +
+        `use it as a backbone with \`convzoo train DIR --weights ${e.name}\`, or export its features with \`convzoo export --weights ${e.name} --features\``,
+    );
+  }
 }

@@ -16,7 +16,7 @@ export interface DisplayOptions {
 /** Seconds of silence before a plain progress line (not on a terminal); CONVZOO_PROGRESS_INTERVAL overrides it. */
 const PROGRESS_INTERVAL_S = 15;
 
-function progressIntervalMs(): number {
+export function progressIntervalMs(): number {
   const text = process.env.CONVZOO_PROGRESS_INTERVAL;
   const s = text === undefined || text.trim() === "" ? NaN : Number(text);
   return (Number.isFinite(s) && s >= 0 ? s : PROGRESS_INTERVAL_S) * 1000;

@@ -5,6 +5,7 @@
  */
 import { IMAGENET_CLASSES } from "../data/imagenet_classes.js";
 import { OptionError } from "../errors.js";
+import { globMatcher } from "../models/registry.js";
 import type { TorchvisionWeights, WeightsEntry } from "./entry.js";
 import { TORCHVISION_WEIGHTS } from "./torchvision.js";
 
@@ -56,9 +57,8 @@ for (const row of TORCHVISION_WEIGHTS) registerWeights(fromTorchvision(row));
 export function listWeights(pattern?: string): WeightsEntry[] {
   const all = [...entries.values()];
   if (!pattern) return all;
-  const glob = pattern.includes("*") || pattern.includes("?") ? pattern : `*${pattern}*`;
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
-  return all.filter((e) => re.test(e.name));
+  const matches = globMatcher(pattern);
+  return all.filter((e) => matches(e.name));
 }
 
 /** The arch's DEFAULT entry, if it has any weights. */

@@ -42,7 +42,7 @@ export function preprocessingForResolution(base: Preprocessing, cropSize: number
   return { ...base, mean: [...base.mean], std: [...base.std], resizeSize, cropSize };
 }
 
-const INTERPOLATIONS: readonly Interpolation[] = ["bilinear", "bicubic", "nearest"];
+export const INTERPOLATIONS: readonly Interpolation[] = ["bilinear", "bicubic", "nearest"];
 
 /** Checks preprocessing metadata read from a weights file, field by field; `source` names the file. */
 export function validatePreprocessing(p: unknown, source: string): Preprocessing {

@@ -38,8 +38,18 @@ export function stripModulePrefix(tensors: Map<string, Tensor>): Map<string, Ten
   return new Map([...tensors].map(([k, t]) => [k.startsWith("module.") ? k.slice("module.".length) : k, t]));
 }
 
-export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, source: string): LoadResult {
-  const tensors = stripModulePrefix(stateDict);
+export interface LoadOptions {
+  /**
+   * Path prefixes whose tensors in the file are ignored and whose parameters are re-initialised
+   * (weights whose classifier holds no trained values, such as vgg16.IMAGENET1K_FEATURES).
+   */
+  reinitialize?: readonly string[];
+}
+
+export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, source: string, o: LoadOptions = {}): LoadResult {
+  const reinitialize = o.reinitialize ?? [];
+  const underReinit = (key: string) => reinitialize.some((prefix) => key === prefix || key.startsWith(`${prefix}.`));
+  const tensors = new Map([...stripModulePrefix(stateDict)].filter(([key]) => !underReinit(key)));
   const expected = new Map<string, Parameter>(model.net.namedParameters());
   const classifierPrefix = `${model.classifier}.`;
   const missing: string[] = [];
@@ -54,7 +64,7 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
   for (const [key, p] of expected) {
     const t = tensors.get(key);
     if (!t) {
-      if (!optional(key)) missing.push(key);
+      if (!optional(key) && !underReinit(key)) missing.push(key);
       continue;
     }
     if (!sameShape(t.shape, p.shape)) {
@@ -90,7 +100,7 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
   let loaded = 0;
   for (const [key, p] of expected) {
     const t = tensors.get(key);
-    if ((reinit && key.startsWith(classifierPrefix)) || optionalMismatch.includes(key)) {
+    if ((reinit && key.startsWith(classifierPrefix)) || optionalMismatch.includes(key) || underReinit(key)) {
       p.reset();
       continue;
     }
@@ -103,6 +113,7 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
     const found = tensors.get(classifierKeys[0])?.shape[0];
     notes.push(`${source}: classifier ${model.classifier} was trained for ${found} classes, the model has ${model.options.numClasses}: ${model.classifier} is re-initialised (the transfer-learning case)`);
   }
+  if (reinitialize.length) notes.push(`${source}: ${reinitialize.join(", ")} hold no trained values: re-initialised`);
   if (optionalMismatch.length) {
     notes.push(`${source}: ${optionalMismatch.join(", ")} differ in shape (auxiliary heads for another class count): re-initialised`);
   }

@@ -1,9 +1,8 @@
 import type { Command } from "commander";
-import { loadModel } from "../../inference/load.js";
 import { Predictor } from "../../inference/predictor.js";
-import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
+import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, requireClassifier, type WeightsFlags } from "../options.js";
 
-interface ClassifyOptions extends ArchFlags {
+interface ClassifyOptions extends ArchFlags, WeightsFlags {
   arch?: string;
   weights: string;
   topk: number;
@@ -13,19 +12,19 @@ interface ClassifyOptions extends ArchFlags {
 }
 
 export function registerClassify(program: Command): void {
-  addArchFlags(program.command("classify <image...>"))
+  addWeightsFlags(addArchFlags(program.command("classify <image...>")))
     .description("classify image files: top-k labels with probabilities")
     .option("--arch <arch>", "architecture (optional for convzoo checkpoints)")
-    .requiredOption("--weights <file>", "torchvision .pth or safetensors weights")
+    .requiredOption("--weights <file|name>", "weights: a torchvision .pth or safetensors file, or a name (resnet50.DEFAULT; `convzoo weights list`)")
     .option("--topk <K>", "labels per image", positiveInt("--topk"), 5)
-    .option("--resolution <N>", "input side (default: the checkpoint's or the architecture's)", positiveInt("--resolution"))
+    .option("--resolution <N>", "input side (default: the checkpoint's, the weights' crop size, or the architecture's)", positiveInt("--resolution"))
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--json", "print JSON")
     .action(async (images: string[], opts: ClassifyOptions) => {
-      const loaded = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi });
-      for (const note of loaded.notes) console.error(`note: ${note}`);
-      const resolution = opts.resolution ?? (loaded.metadata?.resolution as number | undefined) ?? loaded.model.defaultResolution;
-      const predictor = await Predictor.create(loaded.model, { resolution, classes: loaded.classes, preprocessing: loaded.preprocessing, threads: opts.threads });
+      const request = { arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi };
+      const { loaded, preprocessing, resolution } = await loadForInference(request, opts);
+      requireClassifier(loaded, "classify");
+      const predictor = await Predictor.create(loaded.model, { resolution, classes: loaded.classes, preprocessing, threads: opts.threads });
       try {
         const results = await predictor.classifyFiles(images, opts.topk);
         if (opts.json) {

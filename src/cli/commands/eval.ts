@@ -1,6 +1,6 @@
 import { Option, type Command } from "commander";
 import { relative } from "node:path";
-import { loadModel } from "../../inference/load.js";
+import { IMAGENET_CLASSES, IMAGENET_SYNSETS } from "../../data/imagenet_classes.js";
 import { readImageFolder, type Sample } from "../../data/folder.js";
 import { skippedFileMessage } from "../../data/loader.js";
 import { InputFileError, OptionError, WeightsError } from "../../errors.js";
@@ -8,9 +8,9 @@ import { evaluateSamples, type Evaluation } from "../../train/evaluate.js";
 import { writeReport, type ReportEpoch } from "../../run/report.js";
 import type { CheckpointMetadata } from "../../weights/checkpoint.js";
 import { table } from "../format.js";
-import { positiveInt } from "../options.js";
+import { addWeightsFlags, loadForInference, positiveInt, requireClassifier, type WeightsFlags } from "../options.js";
 
-interface EvalOptions {
+interface EvalOptions extends WeightsFlags {
   weights?: string;
   /** The old name of --weights. */
   checkpoint?: string;
@@ -26,10 +26,9 @@ const MAX_PRINTED_MATRIX = 12;
 const MAX_PRINTED_MISTAKES = 5;
 
 export function registerEval(program: Command): void {
-  program
-    .command("eval <dataDir>")
-    .description("evaluate a convzoo checkpoint on an image folder (one sub-folder per class): accuracy, loss, per-class figures, confusion matrix")
-    .option("--weights <file>", "convzoo safetensors checkpoint (from convzoo train; required)")
+  addWeightsFlags(program.command("eval <dataDir>"))
+    .description("evaluate a checkpoint or named weights on an image folder (one sub-folder per class): accuracy, loss, per-class figures, confusion matrix")
+    .option("--weights <file|name>", "a convzoo checkpoint (from convzoo train), or named ImageNet weights (resnet50.DEFAULT); required")
     .addOption(new Option("--checkpoint <file>", "the same as --weights").hideHelp())
     .option("--batch-size <B>", "images per inference run", positiveInt("--batch-size"), 32)
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
@@ -39,23 +38,25 @@ export function registerEval(program: Command): void {
     .action(async (dataDir: string, opts: EvalOptions) => {
       const checkpoint = weightsFlag(opts);
       const noClasses = () =>
-        new WeightsError(`${checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train)`);
-      const loaded = await loadModel({ weights: checkpoint }).catch((e: unknown) => {
+        new WeightsError(
+          `${checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train, or named weights such as resnet50.DEFAULT)`,
+        );
+      const { loaded, preprocessing, resolution } = await loadForInference({ weights: checkpoint }, opts).catch((e: unknown) => {
         // loadModel's hint "pass --arch" suits classify and export; eval also needs the class names.
         throw e instanceof OptionError && e.message.endsWith("pass --arch") ? noClasses() : e;
       });
-      for (const note of loaded.notes) console.error(`note: ${note}`);
+      requireClassifier(loaded, "be evaluated");
       const meta = loaded.metadata;
-      if (!meta?.classes) throw noClasses();
+      const arch = loaded.model.arch;
+      if (!meta?.classes && !loaded.entry?.classes) throw noClasses();
       const folder = await readImageFolder(dataDir);
       if (folder.skipped.length) console.error(`warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`);
       const samples = matchClasses(folder.classes, folder.samples, loaded.classes, dataDir, checkpoint);
-      const resolution = opts.resolution ?? meta.resolution ?? loaded.preprocessing.cropSize;
       const live = process.stderr.isTTY && !opts.json;
       const evaluation = await evaluateSamples(loaded.model, samples, {
         classes: loaded.classes,
         resolution,
-        preprocessing: loaded.preprocessing,
+        preprocessing,
         batchSize: opts.batchSize,
         threads: opts.threads,
         onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${skippedFileMessage(path, reason)}`),
@@ -63,25 +64,25 @@ export function registerEval(program: Command): void {
       });
       if (live) process.stderr.write("\r\x1b[K");
       if (opts.report) {
-        const training = (meta.training ?? {}) as Record<string, unknown>;
-        const history = historyOf(meta);
+        const training = (meta?.training ?? {}) as Record<string, unknown>;
+        const history = meta ? historyOf(meta) : [];
         await writeReport(opts.report, {
-          title: `${meta.arch} on ${dataDir}`,
-          arch: meta.arch,
-          strategy: typeof meta.strategy === "string" ? meta.strategy : typeof training.strategy === "string" ? training.strategy : "—",
+          title: `${arch} on ${dataDir}`,
+          arch,
+          strategy: typeof meta?.strategy === "string" ? meta.strategy : typeof training.strategy === "string" ? training.strategy : "—",
           data: dataDir,
           classes: loaded.classes,
           history,
-          bestEpoch: typeof meta.bestEpoch === "number" ? meta.bestEpoch : null,
+          bestEpoch: typeof meta?.bestEpoch === "number" ? meta.bestEpoch : null,
           evaluation,
-          decision: Array.isArray(meta.decision) && meta.decision.every((l) => typeof l === "string") ? meta.decision : undefined,
+          decision: Array.isArray(meta?.decision) && meta.decision.every((l) => typeof l === "string") ? meta.decision : undefined,
           createdAt: new Date().toISOString(),
         });
       }
       if (opts.json) {
-        console.log(JSON.stringify(jsonResult(evaluation, { checkpoint, data: dataDir, arch: meta.arch, resolution }), null, 2));
+        console.log(JSON.stringify(jsonResult(evaluation, { checkpoint, data: dataDir, arch, resolution }), null, 2));
       } else {
-        console.log(summaryText(evaluation, dataDir, meta.arch, resolution));
+        console.log(summaryText(evaluation, dataDir, arch, resolution));
       }
       if (opts.report) console.error(`wrote ${opts.report}`);
     });
@@ -103,13 +104,21 @@ function weightsFlag(opts: EvalOptions): string {
  */
 function matchClasses(folderClasses: readonly string[], samples: readonly Sample[], known: readonly string[], dataDir: string, checkpoint: string): Sample[] {
   const index = new Map(known.map((c, i) => [c, i]));
+  // ImageNet's own layout names its class folders by WordNet id (n01440764 …).
+  if (known.length === IMAGENET_CLASSES.length && known.every((c, i) => c === IMAGENET_CLASSES[i])) IMAGENET_SYNSETS.forEach((id, i) => index.set(id, i));
   const unknown = folderClasses.filter((c) => !index.has(c));
   if (unknown.length) {
     throw new InputFileError(
-      `${dataDir}: class folder${unknown.length > 1 ? "s" : ""} ${unknown.map((c) => JSON.stringify(c)).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the ${known.length} classes of ${checkpoint} (${known.map((c) => JSON.stringify(c)).join(", ")})`,
+      `${dataDir}: class folder${unknown.length > 1 ? "s" : ""} ${unknown.map((c) => JSON.stringify(c)).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the ${known.length} classes of ${checkpoint} (${listed(known)})`,
     );
   }
   return samples.map((s) => ({ path: s.path, label: index.get(folderClasses[s.label])! }));
+}
+
+/** Class names for a message: all of a few, the first 20 of many. */
+function listed(names: readonly string[]): string {
+  const shown = names.slice(0, 20).map((c) => JSON.stringify(c));
+  return names.length > 20 ? `${shown.join(", ")}, … ${names.length - 20} more` : shown.join(", ");
 }
 
 /** The training history the checkpoint carries: a `history` list, else its last epoch's `metrics`. */

@@ -2,12 +2,11 @@ import type { Command } from "commander";
 import { exportOnnx } from "../../inference/export.js";
 import { OptionError } from "../../errors.js";
 import type { InferenceOutput } from "../../models/inference_graph.js";
-import { loadModel } from "../../inference/load.js";
 import { writeFileAtomic } from "../../weights/files.js";
 import { humanCount } from "../format.js";
-import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
+import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, requireClassifier, type WeightsFlags } from "../options.js";
 
-interface ExportOptions extends ArchFlags {
+interface ExportOptions extends ArchFlags, WeightsFlags {
   weights?: string;
   out: string;
   resolution?: number;
@@ -24,9 +23,9 @@ function outputKind(opts: ExportOptions): InferenceOutput {
 }
 
 export function registerExport(program: Command): void {
-  addArchFlags(program.command("export [arch]"))
+  addWeightsFlags(addArchFlags(program.command("export [arch]")))
     .description("write an ONNX inference model: input [N,3,H,W] float32 normalised; output probabilities, logits, the pooled embedding or multi-scale feature maps")
-    .option("--weights <file>", "torchvision .pth or safetensors weights (default: seeded random init)")
+    .option("--weights <file|name>", "weights: a .pth or safetensors file, or a name (resnet50.DEFAULT); default: seeded random init")
     .requiredOption("--out <model.onnx>", "output file")
     .option("--resolution <N>", "input side (default: the architecture's)", positiveInt("--resolution"))
     .option("--num-classes <K>", "classifier outputs when no weights are given", positiveInt("--num-classes"))
@@ -36,15 +35,16 @@ export function registerExport(program: Command): void {
     .action(async (archArg: string | undefined, opts: ExportOptions) => {
       const output = outputKind(opts);
       if (!archArg && !opts.weights) throw new OptionError("export needs an architecture, or --weights with a convzoo checkpoint (whose metadata names it)");
-      const loaded = await loadModel({ arch: archArg, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses });
+      const request = { arch: archArg, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses };
+      const { loaded, preprocessing, resolution } = await loadForInference(request, opts);
+      if (output === "probabilities" || output === "logits") requireClassifier(loaded, `export ${output}`);
       const arch = loaded.model.arch;
-      for (const note of loaded.notes) console.error(`note: ${note}`);
       if (!opts.weights) console.error(`note: no --weights given: ${arch} is exported with seeded random weights`);
       const bytes = exportOnnx(loaded.model, {
-        resolution: opts.resolution ?? (loaded.metadata?.resolution as number | undefined),
+        resolution,
         output,
         classes: loaded.classes,
-        preprocessing: loaded.preprocessing,
+        preprocessing,
       });
       await writeFileAtomic(opts.out, bytes);
       console.log(`wrote ${opts.out} (${humanCount(bytes.length)}B, ${arch}, output: ${output})`);

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { createModel, listArchs } from "../../models/registry.js";
+import { createModel, globMatcher, listArchs } from "../../models/registry.js";
 import { table } from "../format.js";
 
 export function registerModels(program: Command): void {
@@ -29,26 +29,4 @@ export function registerModels(program: Command): void {
         console.log(table(["arch", "family", "resolution", "description"], cells));
       }
     });
-}
-
-/**
- * A name filter in the manner of timm's `list_models('*resnet*')`: shell-style `*`, `?` and `[...]`,
- * case-insensitive, matching the whole name; a pattern without wildcards matches anywhere in it.
- */
-export function globMatcher(pattern: string): (name: string) => boolean {
-  const glob = /[*?[]/.test(pattern) ? pattern : `*${pattern}*`;
-  let source = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    const close = c === "[" ? glob.indexOf("]", i + 2) : -1;
-    if (c === "*") source += ".*";
-    else if (c === "?") source += ".";
-    else if (close > 0) {
-      const set = glob.slice(i + 1, close);
-      source += `[${set.startsWith("!") ? `^${set.slice(1)}` : set}]`.replace(/\\/g, "\\\\");
-      i = close;
-    } else source += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  }
-  const re = new RegExp(`^${source}$`, "i");
-  return (name) => re.test(name);
 }
