@@ -19,6 +19,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["models"],
   ["runtime", "weights"],
   ["data"],
+  ["hub"],
   ["inference"],
   ["train"],
   ["transfer"],
