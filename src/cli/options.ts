@@ -4,7 +4,10 @@
  */
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { OptionError } from "../errors.js";
+import { existsSync } from "node:fs";
 import type { FetchOptions } from "../hub/download.js";
+import type { WeightsEntry } from "../hub/entry.js";
+import { findWeights } from "../hub/registry.js";
 import { loadModel, type LoadedModel, type LoadModelOptions } from "../inference/load.js";
 import { INTERPOLATIONS, type Interpolation, type Preprocessing } from "../models/preprocessing.js";
 import { downloadDisplay } from "./download_progress.js";
@@ -121,8 +124,13 @@ export interface InferenceSetup {
 export async function loadForInference(
   request: Omit<LoadModelOptions, "download">,
   flags: WeightsFlags & { resolution?: number },
+  needsClassifierTo?: string,
 ): Promise<InferenceSetup> {
+  // Before any download: weights without a classifier cannot classify.
+  const named = request.weights && !existsSync(request.weights) ? findWeights(request.weights, request.arch) : undefined;
+  if (named && needsClassifierTo) requireClassifier(named, needsClassifierTo);
   const loaded = await loadModel({ ...request, download: downloadOptions(flags) });
+  if (needsClassifierTo) requireClassifier(loaded.entry, needsClassifierTo);
   for (const note of loaded.notes) console.error(`note: ${note}`);
   const overridden = [flags.resizeSize, flags.cropSize, flags.interpolation, flags.mean, flags.std].some((v) => v !== undefined);
   const preprocessing = withOverrides(loaded.preprocessing, flags);
@@ -135,8 +143,7 @@ export async function loadForInference(
 }
 
 /** Named weights without a classifier (vgg16.IMAGENET1K_FEATURES) cannot classify: say what they are for. */
-export function requireClassifier(loaded: LoadedModel, command: string): void {
-  const e = loaded.entry;
+export function requireClassifier(e: WeightsEntry | null, command: string): void {
   if (e && e.numClasses === null) {
     throw new OptionError(
       `${e.name} has no trained classifier (only the convolutional features hold trained values), so it cannot ${command}: ` +

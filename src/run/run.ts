@@ -10,7 +10,8 @@ import { loadModel } from "../inference/load.js";
 import { readDataset } from "../data/dataset.js";
 import { stratifiedSplit, type Sample } from "../data/folder.js";
 import { skippedFileMessage } from "../data/loader.js";
-import type { Preprocessing } from "../models/preprocessing.js";
+import { preprocessingForResolution, type Preprocessing } from "../models/preprocessing.js";
+import type { FetchOptions } from "../hub/download.js";
 import { InputFileError, OptionError } from "../errors.js";
 import type { Model } from "../models/model.js";
 import { evaluateSamples, type Evaluation } from "../train/evaluate.js";
@@ -59,7 +60,10 @@ function checkWritable(path: string): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputFileError(`${path}: folder ${dir} does not exist`);
 }
 
-export async function prepareRun(request: RunRequest, display: RunDisplay): Promise<PreparedRun> {
+/**
+ * `o.download`: how named starting weights are fetched (offline, progress); see hub/download.ts.
+ */
+export async function prepareRun(request: RunRequest, display: RunDisplay, o: { download?: FetchOptions } = {}): Promise<PreparedRun> {
   const req = withDefaults(request);
   checkWritable(req.save);
   const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display);
@@ -72,6 +76,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay): Prom
     numClasses: data.classes.length,
     // Whatever the weights do not provide (everything, or a re-initialised classifier) starts from the seed.
     seed: req.seed,
+    download: o.download,
   });
   for (const note of loaded.notes) display.note(`note: ${note}`);
   const model = loaded.model;
@@ -81,7 +86,11 @@ export async function prepareRun(request: RunRequest, display: RunDisplay): Prom
   const resolution = req.resolution ?? model.defaultResolution;
   // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
   // records that, so `classify` and `export` preprocess the same way.
-  const preprocessing: Preprocessing = { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
+  // Named (or recognised torchvision) weights keep their resize/crop ratio and interpolation at R.
+  const preprocessing: Preprocessing = loaded.entry
+    ? preprocessingForResolution(loaded.preprocessing, resolution)
+    : { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
+  if (loaded.entry) display.note(`starting from ${loaded.entry.name}; validation: resize ${preprocessing.resizeSize}, crop ${resolution}, ${preprocessing.interpolation}`);
   let strategy: Strategy;
   let frozen: string[];
   let decision: string[] = [];

@@ -100,10 +100,12 @@ export const RUN_OPTIONS: readonly RunOption[] = [
   { field: "arch", flag: "--arch <arch>", kind: "string", fixedOnResume: true, help: "architecture (optional with a convzoo checkpoint as --weights)" },
   {
     field: "weights",
-    flag: "--weights <file>",
+    flag: "--weights <file|name>",
     kind: "string",
     fixedOnResume: true,
-    help: "start from these weights (torchvision .pth or safetensors; the classifier is re-initialised for the folder's classes)",
+    help:
+      "start from these weights: a torchvision .pth or safetensors file, or a name (mobilenet_v3_large.DEFAULT; `convzoo weights list`); " +
+      "the classifier is re-initialised for the folder's classes",
   },
   { field: "widthMult", flag: "--width-mult <A>", kind: "positiveNumber", fixedOnResume: true, help: "width multiplier α (MobileNets)" },
   { field: "phi", flag: "--phi <φ>", kind: "nonNegativeNumber", fixedOnResume: true, help: "compound scaling coefficient φ (efficientnet)" },

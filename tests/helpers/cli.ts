@@ -11,6 +11,11 @@ export interface CliResult {
 }
 
 export function convzoo(...args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", maxBuffer: 256 << 20 });
+  return convzooWithEnv({}, ...args);
+}
+
+/** The command with extra environment variables (a temporary cache, offline mode …). */
+export function convzooWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", maxBuffer: 256 << 20, env: { ...process.env, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { Predictor } from "../../inference/predictor.js";
-import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, requireClassifier, type WeightsFlags } from "../options.js";
+import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
 
 interface ClassifyOptions extends ArchFlags, WeightsFlags {
   arch?: string;
@@ -22,8 +22,7 @@ export function registerClassify(program: Command): void {
     .option("--json", "print JSON")
     .action(async (images: string[], opts: ClassifyOptions) => {
       const request = { arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi };
-      const { loaded, preprocessing, resolution } = await loadForInference(request, opts);
-      requireClassifier(loaded, "classify");
+      const { loaded, preprocessing, resolution } = await loadForInference(request, opts, "classify");
       const predictor = await Predictor.create(loaded.model, { resolution, classes: loaded.classes, preprocessing, threads: opts.threads });
       try {
         const results = await predictor.classifyFiles(images, opts.topk);

@@ -8,7 +8,7 @@ import { evaluateSamples, type Evaluation } from "../../train/evaluate.js";
 import { writeReport, type ReportEpoch } from "../../run/report.js";
 import type { CheckpointMetadata } from "../../weights/checkpoint.js";
 import { table } from "../format.js";
-import { addWeightsFlags, loadForInference, positiveInt, requireClassifier, type WeightsFlags } from "../options.js";
+import { addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
 
 interface EvalOptions extends WeightsFlags {
   weights?: string;
@@ -41,11 +41,10 @@ export function registerEval(program: Command): void {
         new WeightsError(
           `${checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train, or named weights such as resnet50.DEFAULT)`,
         );
-      const { loaded, preprocessing, resolution } = await loadForInference({ weights: checkpoint }, opts).catch((e: unknown) => {
+      const { loaded, preprocessing, resolution } = await loadForInference({ weights: checkpoint }, opts, "be evaluated").catch((e: unknown) => {
         // loadModel's hint "pass --arch" suits classify and export; eval also needs the class names.
         throw e instanceof OptionError && e.message.endsWith("pass --arch") ? noClasses() : e;
       });
-      requireClassifier(loaded, "be evaluated");
       const meta = loaded.metadata;
       const arch = loaded.model.arch;
       if (!meta?.classes && !loaded.entry?.classes) throw noClasses();

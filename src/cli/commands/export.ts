@@ -4,7 +4,7 @@ import { OptionError } from "../../errors.js";
 import type { InferenceOutput } from "../../models/inference_graph.js";
 import { writeFileAtomic } from "../../weights/files.js";
 import { humanCount } from "../format.js";
-import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, requireClassifier, type WeightsFlags } from "../options.js";
+import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
 
 interface ExportOptions extends ArchFlags, WeightsFlags {
   weights?: string;
@@ -36,8 +36,8 @@ export function registerExport(program: Command): void {
       const output = outputKind(opts);
       if (!archArg && !opts.weights) throw new OptionError("export needs an architecture, or --weights with a convzoo checkpoint (whose metadata names it)");
       const request = { arch: archArg, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses };
-      const { loaded, preprocessing, resolution } = await loadForInference(request, opts);
-      if (output === "probabilities" || output === "logits") requireClassifier(loaded, `export ${output}`);
+      const classifies = output === "probabilities" || output === "logits";
+      const { loaded, preprocessing, resolution } = await loadForInference(request, opts, classifies ? `export ${output}` : undefined);
       const arch = loaded.model.arch;
       if (!opts.weights) console.error(`note: no --weights given: ${arch} is exported with seeded random weights`);
       const bytes = exportOnnx(loaded.model, {

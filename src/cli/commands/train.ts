@@ -2,11 +2,12 @@ import type { Command } from "commander";
 import { OptionError } from "../../errors.js";
 import { executeRun, prepareResumedRun, prepareRun, writeRunReport } from "../../run/run.js";
 import { flagName, RUN_OPTIONS, type RunRequest } from "../../run/settings.js";
-import { optionFrom, positiveInt } from "../options.js";
+import { downloadOptions, optionFrom, positiveInt } from "../options.js";
 import { TrainingDisplay } from "../progress.js";
 
 /** The parsed flags: the run request's fields and the command's own. */
 interface TrainOptions extends Omit<RunRequest, "data" | "save"> {
+  offline?: boolean;
   save?: string;
   resume?: string;
   threads?: number;
@@ -27,6 +28,7 @@ export function registerTrain(program: Command): void {
     .option("--save <file>", "checkpoint to write: the best epoch by validation accuracy (safetensors, torchvision keys + metadata)")
     .option("--resume <file>", "continue a run from its .resume.safetensors file, exactly where it stopped")
     .option("--no-report", "do not write the HTML report beside the checkpoint")
+    .option("--offline", "never use the network: named --weights must already be cached (also CONVZOO_OFFLINE=1)")
     .option("--json", "print JSON lines on stdout (start, epoch, done)")
     .action(async (dataDir: string | undefined, opts: TrainOptions) => {
       const display = new TrainingDisplay(opts.json ?? false);
@@ -42,7 +44,7 @@ export function registerTrain(program: Command): void {
       } else {
         if (!dataDir) throw new OptionError("train needs a data folder (one sub-folder per class), or --resume <file>");
         if (!opts.save) throw new OptionError("train needs --save <file.safetensors> (where the checkpoint goes)");
-        run = await prepareRun({ ...opts, data: dataDir, save: opts.save }, display);
+        run = await prepareRun({ ...opts, data: dataDir, save: opts.save }, display, { download: downloadOptions(opts) });
       }
 
       // Ctrl-C: finish the current step, save where the run is, exit 130; a second Ctrl-C quits now.
