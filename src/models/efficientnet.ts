@@ -17,11 +17,13 @@ import * as ops from "../graph/ops.js";
 import { IMAGENET_EVAL, preprocessingForResolution, type Preprocessing } from "../data/preprocess.js";
 import { Conv2dNormActivation, makeDivisible, SqueezeExcitation, type NormFactory } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, Sequential, SiLU, StochasticDepth } from "../nn/layers.js";
+import { AdaptiveAvgPool2d, BatchNorm2d, Dropout, Linear, Sequential, SiLU, StochasticDepth } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
+import { initWeights } from "../nn/init.js";
 import { init } from "../nn/parameter.js";
 import type { ResolvedOptions } from "./model.js";
 import { registerArch, type BuiltNet } from "./registry.js";
+import { StageRecorder } from "./stages.js";
 
 const silu = () => new SiLU();
 
@@ -81,19 +83,21 @@ interface BlockConfig {
 /** Both block types: a residual branch `block`, dropped per sample by stochastic depth in training. */
 abstract class EfficientNetBlock extends Module {
   readonly useResidual: boolean;
+  readonly block: Sequential;
+  readonly stochasticDepth: StochasticDepth;
 
   constructor(cfg: BlockConfig, layers: Module[], stochasticDepthProb: number) {
     super();
     if (cfg.stride !== 1 && cfg.stride !== 2) throw new Error(`${new.target.name}: illegal stride ${cfg.stride}`);
     this.useResidual = cfg.stride === 1 && cfg.inputChannels === cfg.outputChannels;
-    this.addModule("block", new Sequential(...layers));
+    this.block = this.addModule("block", new Sequential(...layers));
     // Always present (no parameters), as in torchvision; only applied when there is a shortcut.
-    this.addModule("stochastic_depth", new StochasticDepth(stochasticDepthProb, "row"));
+    this.stochasticDepth = this.addModule("stochastic_depth", new StochasticDepth(stochasticDepthProb, "row"));
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("block")!, x);
-    return this.useResidual ? ops.add(ctx.g, ctx.call(this.child("stochastic_depth")!, y), x) : y;
+    const y = ctx.call(this.block, x);
+    return this.useResidual ? ops.add(ctx.g, ctx.call(this.stochasticDepth, y), x) : y;
   }
 }
 
@@ -156,73 +160,63 @@ export interface EfficientNetConfig {
 }
 
 export class EfficientNet extends Module {
+  readonly features: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly classifier: Sequential;
+  /** The last stage at each stride 2 … 16 (features.0 is the stem), and the final 1x1 conv (stride 32). */
+  readonly stages: readonly string[];
+
   constructor(cfg: EfficientNetConfig, numClasses: number) {
     super();
     if (cfg.stages.length === 0) throw new Error("EfficientNet: the stage table is empty");
     const norm: NormFactory = (c) => new BatchNorm2d(c, cfg.norm);
     const sdMax = cfg.stochasticDepthProb ?? 0.2;
+    const stages = new StageRecorder();
+    const features: Module[] = [];
+    const add = (m: Module, stride: number) => {
+      stages.add(`features.${features.length}`, stride);
+      features.push(m);
+    };
 
-    const features: Module[] = [new Conv2dNormActivation(3, cfg.stages[0].inputChannels, 3, { stride: 2, norm, activation: silu })];
+    add(new Conv2dNormActivation(3, cfg.stages[0].inputChannels, 3, { stride: 2, norm, activation: silu }), 2);
     const totalBlocks = cfg.stages.reduce((n, s) => n + s.numLayers, 0);
     let blockId = 0;
     for (const stage of cfg.stages) {
       const blocks: Module[] = [];
       for (let i = 0; i < stage.numLayers; i++) {
         // Only a stage's first block changes channels and stride.
-        const blockCfg: BlockConfig = { ...stage, inputChannels: i === 0 ? stage.inputChannels : stage.outputChannels, stride: i === 0 ? stage.stride : 1 };
+        const inputChannels = i === 0 ? stage.inputChannels : stage.outputChannels;
+        const blockCfg: BlockConfig = { ...stage, inputChannels, stride: i === 0 ? stage.stride : 1 };
         // Stochastic depth grows linearly with depth, 0 for the first block (torchvision's schedule).
         blocks.push(new BLOCKS[stage.block](blockCfg, (sdMax * blockId) / totalBlocks, norm));
         blockId++;
       }
-      features.push(new Sequential(...blocks));
+      add(new Sequential(...blocks), stage.stride);
     }
     const lastIn = cfg.stages[cfg.stages.length - 1].outputChannels;
     const lastOut = cfg.lastChannel ?? 4 * lastIn;
-    features.push(new Conv2dNormActivation(lastIn, lastOut, 1, { norm, activation: silu }));
-    this.addModule("features", new Sequential(...features));
-    this.addModule("avgpool", new AdaptiveAvgPool2d(1));
-    this.addModule("classifier", new Sequential(new Dropout(cfg.dropout), new Linear(lastOut, numClasses)));
+    add(new Conv2dNormActivation(lastIn, lastOut, 1, { norm, activation: silu }), 1);
+    this.features = this.addModule("features", new Sequential(...features));
+    this.avgpool = this.addModule("avgpool", new AdaptiveAvgPool2d(1));
+    this.classifier = this.addModule("classifier", new Sequential(new Dropout(cfg.dropout), new Linear(lastOut, numClasses)));
+    this.stages = stages.stages;
 
-    // torchvision: kaiming_normal_(fan_out) convs with zero bias, BN γ=1 β=0 (the BatchNorm2d
-    // default), Linear U(±1/√out_features) with zero bias.
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.init = init.kaimingNormalFanOut(m.weight.shape);
-        if (m.bias) m.bias.init = init.zeros;
-      } else if (m instanceof Linear) {
-        m.weight.init = init.uniform(1 / Math.sqrt(m.outFeatures));
-        if (m.bias) m.bias.init = init.zeros;
-      }
-    }
+    // torchvision: kaiming_normal_(fan_out) convs, Linear U(±1/√out_features), zero biases (BN: its default).
+    initWeights(this, {
+      conv: { weight: init.kaimingNormalFanOut, bias: init.zeros },
+      linear: { weight: ([outFeatures]) => init.uniform(1 / Math.sqrt(outFeatures)), bias: init.zeros },
+    });
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("avgpool")!, ctx.call(this.child("features")!, x));
-    return ctx.call(this.child("classifier")!, ops.flatten(ctx.g, y, 1));
+    const y = ctx.call(this.avgpool, ctx.call(this.features, x));
+    return ctx.call(this.classifier, ops.flatten(ctx.g, y, 1));
   }
 }
 
-/**
- * The feature maps at strides 2, 4, 8, 16, 32: the last stage at each cumulative stride (the stem
- * is features.0, stage i is features.(i+1)) and, for 32, the final 1x1 conv.
- */
-function stagePaths(stages: readonly StageConfig[]): string[] {
-  const byStride = new Map<number, string>();
-  let stride = 2; // the stem
-  stages.forEach((s, i) => {
-    stride *= s.stride;
-    byStride.set(stride, `features.${i + 1}`);
-  });
-  byStride.set(32, `features.${stages.length + 1}`);
-  return [2, 4, 8, 16, 32].map((s) => {
-    const path = byStride.get(s);
-    if (!path) throw new Error(`EfficientNet: no stage at stride ${s}`);
-    return path;
-  });
-}
-
 function built(cfg: EfficientNetConfig, numClasses: number): BuiltNet {
-  return { net: new EfficientNet(cfg, numClasses), classifier: "classifier.1", head: ["classifier"], stages: stagePaths(cfg.stages) };
+  const net = new EfficientNet(cfg, numClasses);
+  return { net, classifier: "classifier.1", head: ["classifier"], stages: [...net.stages] };
 }
 
 // ---------------------------------------------------------------------------------------------

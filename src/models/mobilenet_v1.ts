@@ -21,10 +21,11 @@ import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import { Conv2dNormActivation } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";
-import { AdaptiveAvgPool2d, Conv2d, Dropout, Linear, Sequential } from "../nn/layers.js";
+import { AdaptiveAvgPool2d, Dropout, Linear, Sequential } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
-import { init } from "../nn/parameter.js";
+import { FAN_OUT_INIT, initWeights } from "../nn/init.js";
 import { registerArch } from "./registry.js";
+import { StageRecorder } from "./stages.js";
 
 /** Output channels of the first, full 3x3 convolution ("Conv / s2", 3×3×3×32; Table 1, row 1). */
 const STEM_CHANNELS = 32;
@@ -71,14 +72,17 @@ export const scaledChannels = (channels: number, widthMult: number): number => M
  * fewer mult-adds.
  */
 export class DepthwiseSeparableConv extends Module {
+  readonly depthwise: Conv2dNormActivation;
+  readonly pointwise: Conv2dNormActivation;
+
   constructor(inChannels: number, outChannels: number, stride: number) {
     super();
-    this.addModule("depthwise", new Conv2dNormActivation(inChannels, inChannels, 3, { stride, groups: inChannels }));
-    this.addModule("pointwise", new Conv2dNormActivation(inChannels, outChannels, 1));
+    this.depthwise = this.addModule("depthwise", new Conv2dNormActivation(inChannels, inChannels, 3, { stride, groups: inChannels }));
+    this.pointwise = this.addModule("pointwise", new Conv2dNormActivation(inChannels, outChannels, 1));
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    return ctx.call(this.child("pointwise")!, ctx.call(this.child("depthwise")!, x));
+    return ctx.call(this.pointwise, ctx.call(this.depthwise, x));
   }
 }
 
@@ -90,51 +94,41 @@ export class DepthwiseSeparableConv extends Module {
 const DEFAULT_DROPOUT = 0.001;
 
 export class MobileNetV1 extends Module {
+  readonly features: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly classifier: Sequential;
+  /** The deepest module at each stride 2 … 32 (features.0 is the stem). */
+  readonly stages: readonly string[];
+
   constructor(numClasses: number, widthMult = 1, dropout = DEFAULT_DROPOUT) {
     super();
+    const stages = new StageRecorder();
+    const features: Module[] = [];
+    const add = (m: Module, stride: number) => {
+      stages.add(`features.${features.length}`, stride);
+      features.push(m);
+    };
     let channels = scaledChannels(STEM_CHANNELS, widthMult);
-    const features: Module[] = [new Conv2dNormActivation(3, channels, 3, { stride: 2 })];
+    add(new Conv2dNormActivation(3, channels, 3, { stride: 2 }), 2);
     for (const [out, stride] of TABLE_1) {
       const next = scaledChannels(out, widthMult);
-      features.push(new DepthwiseSeparableConv(channels, next, stride));
+      add(new DepthwiseSeparableConv(channels, next, stride), stride);
       channels = next;
     }
-    this.addModule("features", new Sequential(...features));
+    this.features = this.addModule("features", new Sequential(...features));
     // "Avg Pool 7×7" at 224; global pooling so every resolution multiplier works.
-    this.addModule("avgpool", new AdaptiveAvgPool2d(1));
-    this.addModule("classifier", new Sequential(new Dropout(dropout), new Linear(channels, numClasses)));
-
-    // No torchvision reference: torchvision's MobileNetV2 init (kaiming_normal_(fan_out) convs, BN
-    // γ=1 β=0, Linear N(0, 0.01) with zero bias).
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.init = init.kaimingNormalFanOut(m.weight.shape);
-        if (m.bias) m.bias.init = init.zeros;
-      } else if (m instanceof Linear) {
-        m.weight.init = init.normal(0.01);
-        if (m.bias) m.bias.init = init.zeros;
-      }
-    }
+    this.avgpool = this.addModule("avgpool", new AdaptiveAvgPool2d(1));
+    this.classifier = this.addModule("classifier", new Sequential(new Dropout(dropout), new Linear(channels, numClasses)));
+    this.stages = stages.stages;
+    // No torchvision reference: torchvision's MobileNetV2 init.
+    initWeights(this, FAN_OUT_INIT);
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("avgpool")!, ctx.call(this.child("features")!, x));
-    return ctx.call(this.child("classifier")!, ops.flatten(ctx.g, y, 1));
+    const y = ctx.call(this.avgpool, ctx.call(this.features, x));
+    return ctx.call(this.classifier, ops.flatten(ctx.g, y, 1));
   }
 }
-
-/** The deepest module at each cumulative stride 2, 4, 8, 16, 32 (features.0 is the stem). */
-function stagePaths(): string[] {
-  const byStride = new Map<number, string>([[2, "features.0"]]);
-  let stride = 2;
-  TABLE_1.forEach(([, s], i) => {
-    stride *= s;
-    byStride.set(stride, `features.${i + 1}`);
-  });
-  return [2, 4, 8, 16, 32].map((s) => byStride.get(s)!);
-}
-
-const STAGES = stagePaths();
 
 registerArch({
   name: "mobilenet_v1",
@@ -145,10 +139,8 @@ registerArch({
   minResolution: 32,
   accepts: { widthMult: { min: 0, minExclusive: true, max: MAX_WIDTH_MULT, default: 1 }, dropout: { min: 0, max: 0.99, default: DEFAULT_DROPOUT } },
   details: (o) => ({ widthMult: o.widthMult ?? 1, channels: `${scaledChannels(STEM_CHANNELS, o.widthMult ?? 1)}→${scaledChannels(1024, o.widthMult ?? 1)}` }),
-  build: (o) => ({
-    net: new MobileNetV1(o.numClasses, o.widthMult ?? 1, o.dropout ?? DEFAULT_DROPOUT),
-    classifier: "classifier.1",
-    head: ["classifier"],
-    stages: STAGES,
-  }),
+  build: (o) => {
+    const net = new MobileNetV1(o.numClasses, o.widthMult ?? 1, o.dropout ?? DEFAULT_DROPOUT);
+    return { net, classifier: "classifier.1", head: ["classifier"], stages: [...net.stages] };
+  },
 });

@@ -16,10 +16,11 @@ import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import { Conv2dNormActivation, makeDivisible, SqueezeExcitation, type ActivationFactory, type NormFactory } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Hardsigmoid, Hardswish, Linear, ReLU, Sequential } from "../nn/layers.js";
+import { AdaptiveAvgPool2d, BatchNorm2d, Dropout, Hardsigmoid, Hardswish, Linear, ReLU, Sequential } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
-import { init } from "../nn/parameter.js";
+import { FAN_OUT_INIT, initWeights } from "../nn/init.js";
 import { registerArch, type BuiltNet } from "./registry.js";
+import { StageRecorder } from "./stages.js";
 
 /** Non-linearity column "NL" of the paper's tables: RE = ReLU, HS = hard-swish (§5.2). */
 type Nonlinearity = "RE" | "HS";
@@ -127,6 +128,7 @@ export function invertedResidualSetting(v: Variant, widthMult: number): Inverted
 /** Section 5 of the paper: [expand 1x1] → depthwise k×k → [SE] → linear 1x1, residual when shapes allow. */
 export class InvertedResidual extends Module {
   readonly useResidual: boolean;
+  readonly block: Sequential;
 
   constructor(cnf: InvertedResidualConfig, norm: NormFactory) {
     super();
@@ -147,74 +149,58 @@ export class InvertedResidual extends Module {
       layers.push(new SqueezeExcitation(cnf.expandedChannels, squeeze, () => new ReLU(), () => new Hardsigmoid()));
     }
     layers.push(new Conv2dNormActivation(cnf.expandedChannels, cnf.outChannels, 1, { norm, activation: null }));
-    this.addModule("block", new Sequential(...layers));
+    this.block = this.addModule("block", new Sequential(...layers));
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("block")!, x);
+    const y = ctx.call(this.block, x);
     return this.useResidual ? ops.add(ctx.g, y, x) : y;
   }
 }
 
 export class MobileNetV3 extends Module {
+  readonly features: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly classifier: Sequential;
+  /** The deepest module at each stride 2 … 16 (features.0 is the stem), and the final 1x1 conv (stride 32). */
+  readonly stages: readonly string[];
+
   constructor(setting: readonly InvertedResidualConfig[], lastChannel: number, numClasses: number, dropout = 0.2) {
     super();
     if (setting.length === 0) throw new Error("MobileNetV3: the inverted residual setting is empty");
     // TensorFlow's BN defaults (eps 1e-3, decay 0.99 = PyTorch momentum 0.01), as torchvision sets them.
     const norm: NormFactory = (c) => new BatchNorm2d(c, { eps: 0.001, momentum: 0.01 });
     const hswish = () => new Hardswish();
+    const stages = new StageRecorder();
+    const features: Module[] = [];
+    const add = (m: Module, stride: number) => {
+      stages.add(`features.${features.length}`, stride);
+      features.push(m);
+    };
 
-    const features: Module[] = [new Conv2dNormActivation(3, setting[0].inputChannels, 3, { stride: 2, norm, activation: hswish })];
-    for (const cnf of setting) features.push(new InvertedResidual(cnf, norm));
+    add(new Conv2dNormActivation(3, setting[0].inputChannels, 3, { stride: 2, norm, activation: hswish }), 2);
+    for (const cnf of setting) add(new InvertedResidual(cnf, norm), cnf.stride);
     // The last 1x1 conv widens to 6× the last block's output (960 = 6·160, 576 = 6·96); the paper's
     // Table 2 marks SE on it for Small; torchvision (whose weights we load) has none, nor do we.
     const lastconvIn = setting[setting.length - 1].outChannels;
     const lastconvOut = 6 * lastconvIn;
-    features.push(new Conv2dNormActivation(lastconvIn, lastconvOut, 1, { norm, activation: hswish }));
-    this.addModule("features", new Sequential(...features));
-    this.addModule("avgpool", new AdaptiveAvgPool2d(1));
+    add(new Conv2dNormActivation(lastconvIn, lastconvOut, 1, { norm, activation: hswish }), 1);
+    this.features = this.addModule("features", new Sequential(...features));
+    this.avgpool = this.addModule("avgpool", new AdaptiveAvgPool2d(1));
     // §5.1 "efficient last stage": pool first, then the 1x1 "conv2d NBN" layers at 1×1 resolution,
     // which torchvision writes as Linear layers (identical weights up to a reshape).
-    this.addModule(
+    this.classifier = this.addModule(
       "classifier",
       new Sequential(new Linear(lastconvOut, lastChannel), new Hardswish(), new Dropout(dropout), new Linear(lastChannel, numClasses)),
     );
-
-    // torchvision: kaiming_normal_(fan_out) convs with zero bias, BN γ=1 β=0, Linear N(0, 0.01) with zero bias.
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.init = init.kaimingNormalFanOut(m.weight.shape);
-        if (m.bias) m.bias.init = init.zeros;
-      } else if (m instanceof Linear) {
-        m.weight.init = init.normal(0.01);
-        if (m.bias) m.bias.init = init.zeros;
-      }
-    }
+    this.stages = stages.stages;
+    initWeights(this, FAN_OUT_INIT);
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("avgpool")!, ctx.call(this.child("features")!, x));
-    return ctx.call(this.child("classifier")!, ops.flatten(ctx.g, y, 1));
+    const y = ctx.call(this.avgpool, ctx.call(this.features, x));
+    return ctx.call(this.classifier, ops.flatten(ctx.g, y, 1));
   }
-}
-
-/**
- * The feature maps at strides 2, 4, 8, 16, 32: the deepest module at each cumulative stride (the
- * stem is features.0, bneck i is features.(i+1)) and, for 32, the final 1x1 conv.
- */
-function stagePaths(setting: readonly InvertedResidualConfig[]): string[] {
-  const byStride = new Map<number, string>([[2, "features.0"]]);
-  let stride = 2;
-  setting.forEach((cnf, i) => {
-    stride *= cnf.stride;
-    byStride.set(stride, `features.${i + 1}`);
-  });
-  byStride.set(32, `features.${setting.length + 1}`);
-  return [2, 4, 8, 16, 32].map((s) => {
-    const path = byStride.get(s);
-    if (!path) throw new Error(`MobileNetV3: no stage at stride ${s}`);
-    return path;
-  });
 }
 
 for (const [name, v] of Object.entries(VARIANTS)) {
@@ -229,12 +215,8 @@ for (const [name, v] of Object.entries(VARIANTS)) {
     build: (o): BuiltNet => {
       const widthMult = o.widthMult ?? 1;
       const setting = invertedResidualSetting(v, widthMult);
-      return {
-        net: new MobileNetV3(setting, adjustChannels(v.lastChannel, widthMult), o.numClasses, o.dropout ?? 0.2),
-        classifier: "classifier.3",
-        head: ["classifier"],
-        stages: stagePaths(setting),
-      };
+      const net = new MobileNetV3(setting, adjustChannels(v.lastChannel, widthMult), o.numClasses, o.dropout ?? 0.2);
+      return { net, classifier: "classifier.3", head: ["classifier"], stages: [...net.stages] };
     },
   });
 }
