@@ -1,14 +1,10 @@
 /**
- * EfficientNet (Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
- * Networks", ICML 2019) and EfficientNetV2 (Tan & Le, "EfficientNetV2: Smaller Models and Faster
- * Training", ICML 2021), built as torchvision's models/efficientnet.py builds them, so parameter
- * paths are its state_dict keys. Every variant is data — a stage table (the papers' tables), width
- * and depth multipliers, head width, dropout, BatchNorm settings, the eval transform of its
- * reference weights — decoded by one builder:
+ * EfficientNet (Tan & Le, ICML 2019) and EfficientNetV2 (Tan & Le, ICML 2021), built as torchvision's
+ * efficientnet.py (same state_dict keys). Every variant is data (stage table, width/depth multipliers, head
+ * width, dropout, BatchNorm settings, eval transform) decoded by one builder:
  *
  * - `efficientnet_b0` … `efficientnet_b7`: B0's Table 1 scaled by torchvision's (width, depth).
- * - `efficientnet`: the compound scaling rule itself (paper §3.3, Eq. 3) for any φ in [0, 8]:
- *   depth α^φ, width β^φ, resolution γ^φ with α = 1.2, β = 1.1, γ = 1.15 (α·β²·γ² ≈ 2).
+ * - `efficientnet`: compound scaling (§3.3, Eq. 3) for any φ in [0, 8]: depth 1.2^φ, width 1.1^φ, resolution 1.15^φ.
  * - `efficientnet_v2_s/_m/_l`: Fused-MBConv early stages, torchvision's tables.
  * - `efficientnet_v2_xl`: not in torchvision; the paper's largest model, table from timm/automl.
  */
@@ -35,7 +31,15 @@ export type BlockKind = "mbconv" | "fused";
  * block, input and output channels, number of blocks — the columns of torchvision's
  * MBConvConfig (EfficientNet Table 1, EfficientNetV2 Table 4).
  */
-export type StageRow = readonly [block: BlockKind, expand: number, kernel: number, stride: number, inChannels: number, outChannels: number, layers: number];
+export type StageRow = readonly [
+  block: BlockKind,
+  expand: number,
+  kernel: number,
+  stride: number,
+  inChannels: number,
+  outChannels: number,
+  layers: number,
+];
 
 /** A stage after width/depth scaling (torchvision's MBConvConfig / FusedMBConvConfig). */
 export interface StageConfig {
@@ -242,7 +246,13 @@ const BN_TORCH: NormSettings = { eps: 1e-5, momentum: 0.1 };
 const BN_TF: NormSettings = { eps: 1e-3, momentum: 0.01 };
 
 /** torchvision's eval transform for a crop/resize pair: ImageNet mean/std, PIL bicubic or bilinear. */
-const evalTransform = (cropSize: number, resizeSize: number, interpolation: Preprocessing["interpolation"], mean = IMAGENET_EVAL.mean, std = IMAGENET_EVAL.std): Preprocessing =>
+const evalTransform = (
+  cropSize: number,
+  resizeSize: number,
+  interpolation: Preprocessing["interpolation"],
+  mean = IMAGENET_EVAL.mean,
+  std = IMAGENET_EVAL.std,
+): Preprocessing =>
   Object.freeze({
     cropSize,
     resizeSize,
@@ -288,13 +298,16 @@ for (const [name, v] of Object.entries(V1_VARIANTS)) {
   registerArch({
     name,
     family: "efficientnet",
-    description: `EfficientNet-${name.slice(-2).toUpperCase()}: MBConv + SE + SiLU, B0 scaled by width ${v.width}, depth ${v.depth}, resolution ${v.preprocessing.cropSize} (Tan & Le 2019)`,
+    description:
+      `EfficientNet-${name.slice(-2).toUpperCase()}: MBConv + SE + SiLU, B0 scaled by width ${v.width}, depth ${v.depth}, ` +
+      `resolution ${v.preprocessing.cropSize} (Tan & Le 2019)`,
     defaultResolution: v.preprocessing.cropSize,
     minResolution: 32,
     accepts: { dropout: { ...DROPOUT_RANGE, default: v.dropout }, dropPath: DROP_PATH_RANGE },
     preprocessing: v.preprocessing,
     details: () => ({ widthMult: v.width, depthMult: v.depth, resolution: v.preprocessing.cropSize, blocks }),
-    build: (o) => built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: null, norm: v.norm, stochasticDepthProb: o.dropPath }, o.numClasses),
+    build: (o) =>
+      built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: null, norm: v.norm, stochasticDepthProb: o.dropPath }, o.numClasses),
   });
 }
 
@@ -340,7 +353,8 @@ registerArch({
   name: "efficientnet",
   family: "efficientnet",
   description:
-    "EfficientNet by the compound scaling rule for any φ in [0, 8] (--phi): B0 with depth 1.2^φ, width 1.1^φ, resolution 1.15^φ (Tan & Le 2019, Eq. 3). " +
+    "EfficientNet by the compound scaling rule for any φ in [0, 8] (--phi): " +
+    "B0 with depth 1.2^φ, width 1.1^φ, resolution 1.15^φ (Tan & Le 2019, Eq. 3). " +
     "φ = 0 is B0; B1–B7 use hand-rounded coefficients, so φ = 1 is not efficientnet_b1",
   defaultResolution: (o) => compoundScaling(o.phi ?? 0).resolution,
   minResolution: 32,
@@ -351,7 +365,9 @@ registerArch({
   build: (o) => {
     const s = compoundScaling(o.phi ?? 0);
     // B0's BN and dropout: the paper raises dropout with size, but gives no rule in φ (--dropout overrides).
-    return built({ stages: scaleStages(B0_TABLE, s.widthMult, s.depthMult), dropout: o.dropout ?? B0.dropout, lastChannel: null, norm: B0.norm, stochasticDepthProb: o.dropPath }, o.numClasses);
+    const stages = scaleStages(B0_TABLE, s.widthMult, s.depthMult);
+    const dropout = o.dropout ?? B0.dropout;
+    return built({ stages, dropout, lastChannel: null, norm: B0.norm, stochasticDepthProb: o.dropPath }, o.numClasses);
   },
 });
 
@@ -450,6 +466,7 @@ for (const [name, v] of Object.entries(V2_VARIANTS)) {
     preprocessing: v.preprocessing,
     details: () => ({ fusedBlocks: count("fused"), mbconvBlocks: count("mbconv"), resolution: v.preprocessing.cropSize }),
     // Head: always 1280 channels (not 4 × the last stage as in V1).
-    build: (o) => built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: 1280, norm: BN_V2, stochasticDepthProb: o.dropPath }, o.numClasses),
+    build: (o) =>
+      built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: 1280, norm: BN_V2, stochasticDepthProb: o.dropPath }, o.numClasses),
   });
 }

@@ -1,19 +1,11 @@
 /**
- * GoogLeNet / Inception v1 (Szegedy et al., "Going Deeper with Convolutions", 2014), built as
- * torchvision's models/googlenet.py builds it, so parameter paths are its state_dict keys.
+ * GoogLeNet / Inception v1 (Szegedy et al., "Going Deeper with Convolutions", 2014), built as torchvision's
+ * googlenet.py (same state_dict keys). Inception modules run 1x1, 3x3, "5x5" convs and a max-pool side by side
+ * and concatenate them, with 1x1 reductions in front to keep the cost down (Fig. 2b); auxiliary classifiers on
+ * inception4a/4d add gradient in training and are dropped at inference.
  *
- * The Inception module runs 1x1, 3x3 and "5x5" convolutions and a 3x3 max-pool side by side on the
- * same input and concatenates them along channels (same height and width). The naive module's cost
- * explodes with depth, so 1x1 convolutions (Network-in-Network) first reduce the channels before the
- * 3x3 and 5x5 branches and project the pool branch (the paper's Fig. 2b). Two auxiliary classifiers
- * on inception4a and inception4d add gradient to the middle of the net during training; they are
- * dropped at inference.
- *
- * torchvision's differences from the paper, kept for weight compatibility (DESIGN.md, known pitfalls):
- * - the "5x5" branch is a 3x3 conv (pytorch/vision#906), still named branch3;
- * - every conv is followed by BatchNorm (eps 0.001), which the paper's net (2014) did not have;
- * - max-pools use ceil_mode=True (Caffe's rounding);
- * - the pretrained weights expect `transform_input` (see GOOGLENET_TRANSFORM_INPUT below).
+ * torchvision's differences from the paper, kept for its weights (DESIGN.md, known pitfalls): the "5x5" branch
+ * is 3x3 (pytorch/vision#906); BatchNorm (eps 0.001) after every conv; ceil_mode max-pools; `transform_input`.
  */
 import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
@@ -136,17 +128,10 @@ const AUX_TAPS = {
 } as const satisfies Record<string, readonly [tap: string, inChannels: number]>;
 
 /**
- * `transform_input`: torchvision's pretrained GoogLeNet (like its Inception v3) expects images scaled
- * to [-1, 1] ((x − 0.5) / 0.5, the Inception preprocessing), so with transform_input=True the net
- * first turns an ImageNet-normalised input ((x − mean) / std) into that range, per channel:
- * x' = x · std / 0.5 + (mean − 0.5) / 0.5.
- *
- * Default: true. convzoo feeds every model ImageNet-normalised input (IMAGENET_EVAL), and
- * torchvision's pretrained `googlenet-1378be20.pth` is only right with the transform: torchvision's
- * `googlenet(weights=…)` switches it on itself, and so does fine-tuning from those weights. (A bare
- * `GoogLeNet()` in torchvision defaults to false; weights trained from scratch that way need
- * `new GoogLeNet({ transformInput: false })`. For training from scratch either setting works: the
- * transform is a fixed per-channel affine map in front of conv1.)
+ * `transform_input`: the net maps ImageNet-normalised input to the [-1, 1] range torchvision's pretrained
+ * `googlenet-1378be20.pth` expects (x' = x · std / 0.5 + (mean − 0.5) / 0.5). True, as torchvision's
+ * `googlenet(weights=…)` sets it; a bare torchvision `GoogLeNet()` has false (`new GoogLeNet({ transformInput:
+ * false })` for weights trained that way). From scratch either works: a fixed affine map in front of conv1.
  */
 export const GOOGLENET_TRANSFORM_INPUT = true;
 
@@ -240,7 +225,8 @@ export class GoogLeNet extends Module {
 
 /** torchvision's `_transform_input`: x · (std / 0.5) + (mean − 0.5) / 0.5, per channel. */
 function toInceptionRange(ctx: ForwardContext, x: Value): Value {
-  const perChannel = (values: number[]) => ctx.g.constant({ dtype: "float32", shape: [1, 3, 1, 1], data: Float32Array.from(values) }, "transform_input");
+  const perChannel = (values: number[]) =>
+    ctx.g.constant({ dtype: "float32", shape: [1, 3, 1, 1], data: Float32Array.from(values) }, "transform_input");
   const scale = perChannel(IMAGENET_STD.map((s) => s / 0.5));
   const shift = perChannel(IMAGENET_MEAN.map((m) => (m - 0.5) / 0.5));
   return ops.add(ctx.g, ops.mul(ctx.g, x, scale), shift);
@@ -249,7 +235,8 @@ function toInceptionRange(ctx: ForwardContext, x: Value): Value {
 registerArch({
   name: "googlenet",
   family: "googlenet",
-  description: "GoogLeNet / Inception v1: 9 Inception modules with 1x1 bottlenecks, auxiliary classifiers for training (Szegedy et al. 2014)",
+  description:
+    "GoogLeNet / Inception v1: 9 Inception modules with 1x1 bottlenecks, auxiliary classifiers for training (Szegedy et al. 2014)",
   defaultResolution: 224,
   // The smallest side for which every max-pool window fits inside its input (maxpool4 needs 2x2).
   minResolution: 31,

@@ -1,21 +1,11 @@
 /**
- * MobileNet V1 (Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile
- * Vision Applications", 2017): a 3x3 stride-2 conv, then 13 depthwise separable convolutions —
- * a depthwise 3x3 per channel (spatial filtering) followed by a pointwise 1x1 (combining channels),
- * each with BatchNorm and ReLU (§3.1, Fig. 3) — then global average pooling and one fully connected
- * layer. The network is the paper's Table 1, as data, decoded by one builder.
+ * MobileNet V1 (Howard et al. 2017): a 3x3 stride-2 conv, 13 depthwise separable convs (§3.1, Fig. 3), global
+ * pooling, one FC layer; Table 1 as data. Width multiplier α ∈ (0, 1] (`--width-mult`, §3.3); resolution
+ * multiplier ρ is the input side 224·ρ (`--resolution`, §3.4).
  *
- * The two hyper-parameters of §3.3–3.4: the width multiplier α ∈ (0, 1] thins every layer
- * (`--width-mult`); the resolution multiplier ρ is the input side 224·ρ (`--resolution` 224, 192,
- * 160, 128 in the paper). Both cut the cost roughly quadratically (α² for the pointwise convs that
- * dominate, ρ² for everything).
- *
- * torchvision has no MobileNet V1, so the parameter names are ours, in torchvision's style (as its
- * MobileNetV2): `features.0.{0,1}` the stem Conv2dNormActivation, `features.N.depthwise.{0,1}` and
- * `features.N.pointwise.{0,1}` the N-th depthwise separable block (N = 1…13), `classifier.1` the
- * fully connected layer (`classifier.0` is its dropout). Parameter counts and mult-adds equal the
- * paper's Table 6/7 (tests/unit/mobilenet_v1.test.ts); the forward pass equals the same network
- * written in plain torch.nn (tests/parity/mobilenet_v1.test.ts).
+ * torchvision has none, so the names are ours in its MobileNetV2 style: `features.0` the stem,
+ * `features.N.{depthwise,pointwise}` block N (1…13), `classifier.1` the FC layer. Parameter counts and mult-adds
+ * equal Table 6/7 (tests/unit/mobilenet_v1.test.ts); the forward pass equals plain torch.nn (tests/parity).
  */
 import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
@@ -51,25 +41,18 @@ const TABLE_1: readonly [out: number, stride: 1 | 2][] = [
   [1024, 1],
 ];
 
-/**
- * The paper's width multiplier range (§3.3): "α ∈ (0, 1] with typical settings of 1, 0.75, 0.5 and
- * 0.25"; α > 1 is not a MobileNet of the paper (and would not be thinner, which is the point).
- */
+/** The paper's range (§3.3): "α ∈ (0, 1] with typical settings of 1, 0.75, 0.5 and 0.25". */
 export const MAX_WIDTH_MULT = 1;
 
 /**
- * Channels of a layer at width α: ⌊c·α⌋, never below 8 — the rule of the authors' reference code
- * (TF-Slim mobilenet_v1.py, `max(int(d * depth_multiplier), min_depth)` with min_depth 8; Keras's
- * MobileNet uses the same `int(filters * alpha)`). It gives Table 6's layers exactly for 0.75, 0.5
- * and 0.25 (every c·α is an integer there); the floor of 8 keeps tiny α from reaching 0 channels.
- * Unlike V2/V3's `_make_divisible`, channels need not be multiples of 8 (α 0.35: 11, 22, 44 …).
+ * Channels at width α: ⌊c·α⌋, never below 8 (TF-Slim mobilenet_v1.py's `max(int(d * depth_multiplier), 8)`):
+ * exact for Table 6's 0.75, 0.5, 0.25. Unlike V2/V3's `_make_divisible`, not multiples of 8 (α 0.35: 11, 22 …).
  */
 export const scaledChannels = (channels: number, widthMult: number): number => Math.max(8, Math.trunc(channels * widthMult));
 
 /**
- * A depthwise separable convolution (§3.1, Fig. 3 right): depthwise 3x3 (groups = channels) + BN +
- * ReLU, then pointwise 1x1 + BN + ReLU. It costs 1/N + 1/9 of a full 3x3 conv (Eq. 5), so 8–9×
- * fewer mult-adds.
+ * Depthwise separable conv (§3.1, Fig. 3 right): depthwise 3x3 + BN + ReLU, then pointwise 1x1 + BN + ReLU;
+ * 1/N + 1/9 of a full 3x3 conv's mult-adds (Eq. 5).
  */
 export class DepthwiseSeparableConv extends Module {
   readonly depthwise: Conv2dNormActivation;
@@ -86,11 +69,7 @@ export class DepthwiseSeparableConv extends Module {
   }
 }
 
-/**
- * Dropout before the classifier: the paper trains with "less regularization" than for large models
- * (§3.2) and gives no rate; the reference code uses keep probability 0.999 (TF-Slim
- * `dropout_keep_prob=0.999`, Keras `dropout=1e-3`). `--dropout` raises it for fine-tuning.
- */
+/** Classifier dropout: the paper gives no rate (§3.2); TF-Slim keeps 0.999, Keras `dropout=1e-3`. */
 const DEFAULT_DROPOUT = 0.001;
 
 export class MobileNetV1 extends Module {
@@ -134,11 +113,18 @@ registerArch({
   name: "mobilenet_v1",
   family: "mobilenet_v1",
   description:
-    "MobileNet V1: 3x3 conv then 13 depthwise separable convs (Howard et al. 2017, Table 1); width multiplier α ∈ (0, 1], resolution multiplier via --resolution (224·ρ)",
+    "MobileNet V1: 3x3 conv then 13 depthwise separable convs (Howard et al. 2017, Table 1); " +
+    "width multiplier α ∈ (0, 1], resolution multiplier via --resolution (224·ρ)",
   defaultResolution: 224,
   minResolution: 32,
-  accepts: { widthMult: { min: 0, minExclusive: true, max: MAX_WIDTH_MULT, default: 1 }, dropout: { min: 0, max: 0.99, default: DEFAULT_DROPOUT } },
-  details: (o) => ({ widthMult: o.widthMult ?? 1, channels: `${scaledChannels(STEM_CHANNELS, o.widthMult ?? 1)}→${scaledChannels(1024, o.widthMult ?? 1)}` }),
+  accepts: {
+    widthMult: { min: 0, minExclusive: true, max: MAX_WIDTH_MULT, default: 1 },
+    dropout: { min: 0, max: 0.99, default: DEFAULT_DROPOUT },
+  },
+  details: (o) => {
+    const alpha = o.widthMult ?? 1;
+    return { widthMult: alpha, channels: `${scaledChannels(STEM_CHANNELS, alpha)}→${scaledChannels(1024, alpha)}` };
+  },
   build: (o) => {
     const net = new MobileNetV1(o.numClasses, o.widthMult ?? 1, o.dropout ?? DEFAULT_DROPOUT);
     return { net, classifier: "classifier.1", head: ["classifier"], stages: [...net.stages] };

@@ -1,16 +1,9 @@
 /**
- * MobileNetV3 (Howard et al., "Searching for MobileNetV3", ICCV 2019): MobileNetV2's inverted
- * residual found again by platform-aware NAS and refined by NetAdapt, with squeeze-and-excitation
- * in some blocks and hard-swish in the deeper half. Built as torchvision's models/mobilenetv3.py
- * builds it, so parameter paths are its state_dict keys.
- *
- * Both variants are data — the paper's Table 1 (Large) and Table 2 (Small), one row per bneck —
- * decoded by one builder. Width multiplier α scales every channel count through `_make_divisible`
- * (multiples of 8, never below 90%), including the 1280/1024 penultimate width (unlike V2, which
- * never shrinks its 1280). That is torchvision's rule, whose weights we load; it is not the
- * paper's for α < 1 (Table 3: Large 0.75 has 4.0M parameters and 155M MAdds, torchvision's 3.38M
- * and 140M). torchvision's `reduced_tail` and `dilated` options (for segmentation backbones) are
- * not implemented.
+ * MobileNetV3 (Howard et al., "Searching for MobileNetV3", 2019): MobileNetV2's inverted residual found by NAS +
+ * NetAdapt, with SE in some blocks and hard-swish in the deeper half; built as torchvision's mobilenetv3.py
+ * (same state_dict keys). Table 1 (Large) and Table 2 (Small) as data. α scales every width through
+ * `_make_divisible`, the 1280/1024 head included: torchvision's rule, not the paper's for α < 1 (Table 3: Large
+ * 0.75 has 4.0M params / 155M MAdds, torchvision's 3.38M / 140M). No `reduced_tail` / `dilated` options.
  */
 import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
@@ -63,7 +56,8 @@ const VARIANTS: Record<"mobilenet_v3_large" | "mobilenet_v3_small", Variant> = {
       [5, 960, 160, true, "HS", 1],
     ],
     lastChannel: 1280,
-    description: "MobileNetV3-Large: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 1); width multiplier α",
+    description:
+      "MobileNetV3-Large: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 1); width multiplier α",
   },
   mobilenet_v3_small: {
     stem: 16,
@@ -81,15 +75,14 @@ const VARIANTS: Record<"mobilenet_v3_large" | "mobilenet_v3_small", Variant> = {
       [5, 576, 96, true, "HS", 1],
     ],
     lastChannel: 1024,
-    description: "MobileNetV3-Small: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 2); width multiplier α",
+    description:
+      "MobileNetV3-Small: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 2); width multiplier α",
   },
 };
 
 /**
- * Largest width multiplier accepted. torchvision takes any positive α, but the paper searched the
- * architecture at α = 1 and reports multipliers 0.35–1.25 only (§6.1.2, Fig. 6/Table 3); 2 leaves
- * room to experiment (at α 2 Large has 19.1M parameters and 816M MACs, Small 7.9M and 198M)
- * without pretending the searched tables scale forever.
+ * Largest α accepted: the paper reports 0.35–1.25 (§6.1.2, Table 3), torchvision takes any; 2 leaves room to
+ * experiment (Large 19.1M params / 816M MACs, Small 7.9M / 198M).
  */
 export const MAX_WIDTH_MULT = 2;
 
@@ -139,9 +132,8 @@ export class InvertedResidual extends Module {
     if (cnf.expandedChannels !== cnf.inputChannels) {
       layers.push(new Conv2dNormActivation(cnf.inputChannels, cnf.expandedChannels, 1, { norm, activation }));
     }
-    layers.push(
-      new Conv2dNormActivation(cnf.expandedChannels, cnf.expandedChannels, cnf.kernel, { stride: cnf.stride, groups: cnf.expandedChannels, norm, activation }),
-    );
+    const expanded = cnf.expandedChannels;
+    layers.push(new Conv2dNormActivation(expanded, expanded, cnf.kernel, { stride: cnf.stride, groups: expanded, norm, activation }));
     if (cnf.useSE) {
       // §5.3: SE squeezes to 1/4 of the EXPANSION layer's channels (rounded to a multiple of 8) and
       // gates with hard-sigmoid; the inner activation stays ReLU (torchvision's SElayer default).

@@ -1,12 +1,8 @@
 /**
- * VGG (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition",
- * 2014/ICLR 2015), built as torchvision's models/vgg.py builds it, so parameter paths are its
- * state_dict keys. The paper's point: depth with nothing but stacked 3x3 convolutions — three 3x3
- * layers see as far as one 7x7 with fewer weights (27C² vs 49C²) and three non-linearities.
- *
- * Every variant is a column of the paper's Table 1 (configurations A, B, D, E), stored as data and
- * decoded by one builder; the `_bn` variants are torchvision's, with BatchNorm after every conv
- * (not in the paper, which predates batch normalisation).
+ * VGG (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015),
+ * built as torchvision's vgg.py (same state_dict keys): depth from stacked 3x3 convs only (three see as far as
+ * one 7x7 with 27C² instead of 49C² weights). Variants are columns A, B, D, E of Table 1; the `_bn` variants are
+ * torchvision's, with BatchNorm after every conv.
  */
 import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
