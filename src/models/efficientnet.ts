@@ -1,14 +1,10 @@
 /**
- * EfficientNet (Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
- * Networks", ICML 2019) and EfficientNetV2 (Tan & Le, "EfficientNetV2: Smaller Models and Faster
- * Training", ICML 2021), built as torchvision's models/efficientnet.py builds them, so parameter
- * paths are its state_dict keys. Every variant is data — a stage table (the papers' tables), width
- * and depth multipliers, head width, dropout, BatchNorm settings, the eval transform of its
- * reference weights — decoded by one builder:
+ * EfficientNet (Tan & Le, ICML 2019) and EfficientNetV2 (Tan & Le, ICML 2021), built as torchvision's
+ * efficientnet.py (same state_dict keys). Every variant is data (stage table, width/depth multipliers, head
+ * width, dropout, BatchNorm settings, eval transform) decoded by one builder:
  *
  * - `efficientnet_b0` … `efficientnet_b7`: B0's Table 1 scaled by torchvision's (width, depth).
- * - `efficientnet`: the compound scaling rule itself (paper §3.3, Eq. 3) for any φ in [0, 8]:
- *   depth α^φ, width β^φ, resolution γ^φ with α = 1.2, β = 1.1, γ = 1.15 (α·β²·γ² ≈ 2).
+ * - `efficientnet`: compound scaling (§3.3, Eq. 3) for any φ in [0, 8]: depth 1.2^φ, width 1.1^φ, resolution 1.15^φ.
  * - `efficientnet_v2_s/_m/_l`: Fused-MBConv early stages, torchvision's tables.
  * - `efficientnet_v2_xl`: not in torchvision; the paper's largest model, table from timm/automl.
  */
@@ -17,11 +13,13 @@ import * as ops from "../graph/ops.js";
 import { IMAGENET_EVAL, preprocessingForResolution, type Preprocessing } from "./preprocessing.js";
 import { Conv2dNormActivation, makeDivisible, SqueezeExcitation, type NormFactory } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, Sequential, SiLU, StochasticDepth } from "../nn/layers.js";
+import { AdaptiveAvgPool2d, BatchNorm2d, Dropout, Linear, Sequential, SiLU, StochasticDepth } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
+import { initWeights } from "../nn/init.js";
 import { init } from "../nn/parameter.js";
 import type { ResolvedOptions } from "./model.js";
 import { registerArch, type BuiltNet } from "./registry.js";
+import { StageRecorder } from "./stages.js";
 
 const silu = () => new SiLU();
 
@@ -33,7 +31,15 @@ export type BlockKind = "mbconv" | "fused";
  * block, input and output channels, number of blocks — the columns of torchvision's
  * MBConvConfig (EfficientNet Table 1, EfficientNetV2 Table 4).
  */
-export type StageRow = readonly [block: BlockKind, expand: number, kernel: number, stride: number, inChannels: number, outChannels: number, layers: number];
+export type StageRow = readonly [
+  block: BlockKind,
+  expand: number,
+  kernel: number,
+  stride: number,
+  inChannels: number,
+  outChannels: number,
+  layers: number,
+];
 
 /** A stage after width/depth scaling (torchvision's MBConvConfig / FusedMBConvConfig). */
 export interface StageConfig {
@@ -81,19 +87,21 @@ interface BlockConfig {
 /** Both block types: a residual branch `block`, dropped per sample by stochastic depth in training. */
 abstract class EfficientNetBlock extends Module {
   readonly useResidual: boolean;
+  readonly block: Sequential;
+  readonly stochasticDepth: StochasticDepth;
 
   constructor(cfg: BlockConfig, layers: Module[], stochasticDepthProb: number) {
     super();
     if (cfg.stride !== 1 && cfg.stride !== 2) throw new Error(`${new.target.name}: illegal stride ${cfg.stride}`);
     this.useResidual = cfg.stride === 1 && cfg.inputChannels === cfg.outputChannels;
-    this.addModule("block", new Sequential(...layers));
+    this.block = this.addModule("block", new Sequential(...layers));
     // Always present (no parameters), as in torchvision; only applied when there is a shortcut.
-    this.addModule("stochastic_depth", new StochasticDepth(stochasticDepthProb, "row"));
+    this.stochasticDepth = this.addModule("stochastic_depth", new StochasticDepth(stochasticDepthProb, "row"));
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("block")!, x);
-    return this.useResidual ? ops.add(ctx.g, ctx.call(this.child("stochastic_depth")!, y), x) : y;
+    const y = ctx.call(this.block, x);
+    return this.useResidual ? ops.add(ctx.g, ctx.call(this.stochasticDepth, y), x) : y;
   }
 }
 
@@ -156,73 +164,63 @@ export interface EfficientNetConfig {
 }
 
 export class EfficientNet extends Module {
+  readonly features: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly classifier: Sequential;
+  /** The last stage at each stride 2 … 16 (features.0 is the stem), and the final 1x1 conv (stride 32). */
+  readonly stages: readonly string[];
+
   constructor(cfg: EfficientNetConfig, numClasses: number) {
     super();
     if (cfg.stages.length === 0) throw new Error("EfficientNet: the stage table is empty");
     const norm: NormFactory = (c) => new BatchNorm2d(c, cfg.norm);
     const sdMax = cfg.stochasticDepthProb ?? 0.2;
+    const stages = new StageRecorder();
+    const features: Module[] = [];
+    const add = (m: Module, stride: number) => {
+      stages.add(`features.${features.length}`, stride);
+      features.push(m);
+    };
 
-    const features: Module[] = [new Conv2dNormActivation(3, cfg.stages[0].inputChannels, 3, { stride: 2, norm, activation: silu })];
+    add(new Conv2dNormActivation(3, cfg.stages[0].inputChannels, 3, { stride: 2, norm, activation: silu }), 2);
     const totalBlocks = cfg.stages.reduce((n, s) => n + s.numLayers, 0);
     let blockId = 0;
     for (const stage of cfg.stages) {
       const blocks: Module[] = [];
       for (let i = 0; i < stage.numLayers; i++) {
         // Only a stage's first block changes channels and stride.
-        const blockCfg: BlockConfig = { ...stage, inputChannels: i === 0 ? stage.inputChannels : stage.outputChannels, stride: i === 0 ? stage.stride : 1 };
+        const inputChannels = i === 0 ? stage.inputChannels : stage.outputChannels;
+        const blockCfg: BlockConfig = { ...stage, inputChannels, stride: i === 0 ? stage.stride : 1 };
         // Stochastic depth grows linearly with depth, 0 for the first block (torchvision's schedule).
         blocks.push(new BLOCKS[stage.block](blockCfg, (sdMax * blockId) / totalBlocks, norm));
         blockId++;
       }
-      features.push(new Sequential(...blocks));
+      add(new Sequential(...blocks), stage.stride);
     }
     const lastIn = cfg.stages[cfg.stages.length - 1].outputChannels;
     const lastOut = cfg.lastChannel ?? 4 * lastIn;
-    features.push(new Conv2dNormActivation(lastIn, lastOut, 1, { norm, activation: silu }));
-    this.addModule("features", new Sequential(...features));
-    this.addModule("avgpool", new AdaptiveAvgPool2d(1));
-    this.addModule("classifier", new Sequential(new Dropout(cfg.dropout), new Linear(lastOut, numClasses)));
+    add(new Conv2dNormActivation(lastIn, lastOut, 1, { norm, activation: silu }), 1);
+    this.features = this.addModule("features", new Sequential(...features));
+    this.avgpool = this.addModule("avgpool", new AdaptiveAvgPool2d(1));
+    this.classifier = this.addModule("classifier", new Sequential(new Dropout(cfg.dropout), new Linear(lastOut, numClasses)));
+    this.stages = stages.stages;
 
-    // torchvision: kaiming_normal_(fan_out) convs with zero bias, BN γ=1 β=0 (the BatchNorm2d
-    // default), Linear U(±1/√out_features) with zero bias.
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.init = init.kaimingNormalFanOut(m.weight.shape);
-        if (m.bias) m.bias.init = init.zeros;
-      } else if (m instanceof Linear) {
-        m.weight.init = init.uniform(1 / Math.sqrt(m.outFeatures));
-        if (m.bias) m.bias.init = init.zeros;
-      }
-    }
+    // torchvision: kaiming_normal_(fan_out) convs, Linear U(±1/√out_features), zero biases (BN: its default).
+    initWeights(this, {
+      conv: { weight: init.kaimingNormalFanOut, bias: init.zeros },
+      linear: { weight: ([outFeatures]) => init.uniform(1 / Math.sqrt(outFeatures)), bias: init.zeros },
+    });
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("avgpool")!, ctx.call(this.child("features")!, x));
-    return ctx.call(this.child("classifier")!, ops.flatten(ctx.g, y, 1));
+    const y = ctx.call(this.avgpool, ctx.call(this.features, x));
+    return ctx.call(this.classifier, ops.flatten(ctx.g, y, 1));
   }
 }
 
-/**
- * The feature maps at strides 2, 4, 8, 16, 32: the last stage at each cumulative stride (the stem
- * is features.0, stage i is features.(i+1)) and, for 32, the final 1x1 conv.
- */
-function stagePaths(stages: readonly StageConfig[]): string[] {
-  const byStride = new Map<number, string>();
-  let stride = 2; // the stem
-  stages.forEach((s, i) => {
-    stride *= s.stride;
-    byStride.set(stride, `features.${i + 1}`);
-  });
-  byStride.set(32, `features.${stages.length + 1}`);
-  return [2, 4, 8, 16, 32].map((s) => {
-    const path = byStride.get(s);
-    if (!path) throw new Error(`EfficientNet: no stage at stride ${s}`);
-    return path;
-  });
-}
-
 function built(cfg: EfficientNetConfig, numClasses: number): BuiltNet {
-  return { net: new EfficientNet(cfg, numClasses), classifier: "classifier.1", head: ["classifier"], stages: stagePaths(cfg.stages) };
+  const net = new EfficientNet(cfg, numClasses);
+  return { net, classifier: "classifier.1", head: ["classifier"], stages: [...net.stages] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +246,13 @@ const BN_TORCH: NormSettings = { eps: 1e-5, momentum: 0.1 };
 const BN_TF: NormSettings = { eps: 1e-3, momentum: 0.01 };
 
 /** torchvision's eval transform for a crop/resize pair: ImageNet mean/std, PIL bicubic or bilinear. */
-const evalTransform = (cropSize: number, resizeSize: number, interpolation: Preprocessing["interpolation"], mean = IMAGENET_EVAL.mean, std = IMAGENET_EVAL.std): Preprocessing =>
+const evalTransform = (
+  cropSize: number,
+  resizeSize: number,
+  interpolation: Preprocessing["interpolation"],
+  mean = IMAGENET_EVAL.mean,
+  std = IMAGENET_EVAL.std,
+): Preprocessing =>
   Object.freeze({
     cropSize,
     resizeSize,
@@ -294,13 +298,16 @@ for (const [name, v] of Object.entries(V1_VARIANTS)) {
   registerArch({
     name,
     family: "efficientnet",
-    description: `EfficientNet-${name.slice(-2).toUpperCase()}: MBConv + SE + SiLU, B0 scaled by width ${v.width}, depth ${v.depth}, resolution ${v.preprocessing.cropSize} (Tan & Le 2019)`,
+    description:
+      `EfficientNet-${name.slice(-2).toUpperCase()}: MBConv + SE + SiLU, B0 scaled by width ${v.width}, depth ${v.depth}, ` +
+      `resolution ${v.preprocessing.cropSize} (Tan & Le 2019)`,
     defaultResolution: v.preprocessing.cropSize,
     minResolution: 32,
     accepts: { dropout: { ...DROPOUT_RANGE, default: v.dropout }, dropPath: DROP_PATH_RANGE },
     preprocessing: v.preprocessing,
     details: () => ({ widthMult: v.width, depthMult: v.depth, resolution: v.preprocessing.cropSize, blocks }),
-    build: (o) => built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: null, norm: v.norm, stochasticDepthProb: o.dropPath }, o.numClasses),
+    build: (o) =>
+      built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: null, norm: v.norm, stochasticDepthProb: o.dropPath }, o.numClasses),
   });
 }
 
@@ -346,7 +353,8 @@ registerArch({
   name: "efficientnet",
   family: "efficientnet",
   description:
-    "EfficientNet by the compound scaling rule for any φ in [0, 8] (--phi): B0 with depth 1.2^φ, width 1.1^φ, resolution 1.15^φ (Tan & Le 2019, Eq. 3). " +
+    "EfficientNet by the compound scaling rule for any φ in [0, 8] (--phi): " +
+    "B0 with depth 1.2^φ, width 1.1^φ, resolution 1.15^φ (Tan & Le 2019, Eq. 3). " +
     "φ = 0 is B0; B1–B7 use hand-rounded coefficients, so φ = 1 is not efficientnet_b1",
   defaultResolution: (o) => compoundScaling(o.phi ?? 0).resolution,
   minResolution: 32,
@@ -357,7 +365,9 @@ registerArch({
   build: (o) => {
     const s = compoundScaling(o.phi ?? 0);
     // B0's BN and dropout: the paper raises dropout with size, but gives no rule in φ (--dropout overrides).
-    return built({ stages: scaleStages(B0_TABLE, s.widthMult, s.depthMult), dropout: o.dropout ?? B0.dropout, lastChannel: null, norm: B0.norm, stochasticDepthProb: o.dropPath }, o.numClasses);
+    const stages = scaleStages(B0_TABLE, s.widthMult, s.depthMult);
+    const dropout = o.dropout ?? B0.dropout;
+    return built({ stages, dropout, lastChannel: null, norm: B0.norm, stochasticDepthProb: o.dropPath }, o.numClasses);
   },
 });
 
@@ -456,6 +466,7 @@ for (const [name, v] of Object.entries(V2_VARIANTS)) {
     preprocessing: v.preprocessing,
     details: () => ({ fusedBlocks: count("fused"), mbconvBlocks: count("mbconv"), resolution: v.preprocessing.cropSize }),
     // Head: always 1280 channels (not 4 × the last stage as in V1).
-    build: (o) => built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: 1280, norm: BN_V2, stochasticDepthProb: o.dropPath }, o.numClasses),
+    build: (o) =>
+      built({ stages, dropout: o.dropout ?? v.dropout, lastChannel: 1280, norm: BN_V2, stochasticDepthProb: o.dropPath }, o.numClasses),
   });
 }

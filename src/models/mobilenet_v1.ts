@@ -1,30 +1,21 @@
 /**
- * MobileNet V1 (Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile
- * Vision Applications", 2017): a 3x3 stride-2 conv, then 13 depthwise separable convolutions —
- * a depthwise 3x3 per channel (spatial filtering) followed by a pointwise 1x1 (combining channels),
- * each with BatchNorm and ReLU (§3.1, Fig. 3) — then global average pooling and one fully connected
- * layer. The network is the paper's Table 1, as data, decoded by one builder.
+ * MobileNet V1 (Howard et al. 2017): a 3x3 stride-2 conv, 13 depthwise separable convs (§3.1, Fig. 3), global
+ * pooling, one FC layer; Table 1 as data. Width multiplier α ∈ (0, 1] (`--width-mult`, §3.3); resolution
+ * multiplier ρ is the input side 224·ρ (`--resolution`, §3.4).
  *
- * The two hyper-parameters of §3.3–3.4: the width multiplier α ∈ (0, 1] thins every layer
- * (`--width-mult`); the resolution multiplier ρ is the input side 224·ρ (`--resolution` 224, 192,
- * 160, 128 in the paper). Both cut the cost roughly quadratically (α² for the pointwise convs that
- * dominate, ρ² for everything).
- *
- * torchvision has no MobileNet V1, so the parameter names are ours, in torchvision's style (as its
- * MobileNetV2): `features.0.{0,1}` the stem Conv2dNormActivation, `features.N.depthwise.{0,1}` and
- * `features.N.pointwise.{0,1}` the N-th depthwise separable block (N = 1…13), `classifier.1` the
- * fully connected layer (`classifier.0` is its dropout). Parameter counts and mult-adds equal the
- * paper's Table 6/7 (tests/unit/mobilenet_v1.test.ts); the forward pass equals the same network
- * written in plain torch.nn (tests/parity/mobilenet_v1.test.ts).
+ * torchvision has none, so the names are ours in its MobileNetV2 style: `features.0` the stem,
+ * `features.N.{depthwise,pointwise}` block N (1…13), `classifier.1` the FC layer. Parameter counts and mult-adds
+ * equal Table 6/7 (tests/unit/mobilenet_v1.test.ts); the forward pass equals plain torch.nn (tests/parity).
  */
 import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import { Conv2dNormActivation } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";
-import { AdaptiveAvgPool2d, Conv2d, Dropout, Linear, Sequential } from "../nn/layers.js";
+import { AdaptiveAvgPool2d, Dropout, Linear, Sequential } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
-import { init } from "../nn/parameter.js";
+import { FAN_OUT_INIT, initWeights } from "../nn/init.js";
 import { registerArch } from "./registry.js";
+import { StageRecorder } from "./stages.js";
 
 /** Output channels of the first, full 3x3 convolution ("Conv / s2", 3×3×3×32; Table 1, row 1). */
 const STEM_CHANNELS = 32;
@@ -50,105 +41,92 @@ const TABLE_1: readonly [out: number, stride: 1 | 2][] = [
   [1024, 1],
 ];
 
-/**
- * The paper's width multiplier range (§3.3): "α ∈ (0, 1] with typical settings of 1, 0.75, 0.5 and
- * 0.25"; α > 1 is not a MobileNet of the paper (and would not be thinner, which is the point).
- */
+/** The paper's range (§3.3): "α ∈ (0, 1] with typical settings of 1, 0.75, 0.5 and 0.25". */
 export const MAX_WIDTH_MULT = 1;
 
 /**
- * Channels of a layer at width α: ⌊c·α⌋, never below 8 — the rule of the authors' reference code
- * (TF-Slim mobilenet_v1.py, `max(int(d * depth_multiplier), min_depth)` with min_depth 8; Keras's
- * MobileNet uses the same `int(filters * alpha)`). It gives Table 6's layers exactly for 0.75, 0.5
- * and 0.25 (every c·α is an integer there); the floor of 8 keeps tiny α from reaching 0 channels.
- * Unlike V2/V3's `_make_divisible`, channels need not be multiples of 8 (α 0.35: 11, 22, 44 …).
+ * Channels at width α: ⌊c·α⌋, never below 8 (TF-Slim mobilenet_v1.py's `max(int(d * depth_multiplier), 8)`):
+ * exact for Table 6's 0.75, 0.5, 0.25. Unlike V2/V3's `_make_divisible`, not multiples of 8 (α 0.35: 11, 22 …).
  */
 export const scaledChannels = (channels: number, widthMult: number): number => Math.max(8, Math.trunc(channels * widthMult));
 
 /**
- * A depthwise separable convolution (§3.1, Fig. 3 right): depthwise 3x3 (groups = channels) + BN +
- * ReLU, then pointwise 1x1 + BN + ReLU. It costs 1/N + 1/9 of a full 3x3 conv (Eq. 5), so 8–9×
- * fewer mult-adds.
+ * Depthwise separable conv (§3.1, Fig. 3 right): depthwise 3x3 + BN + ReLU, then pointwise 1x1 + BN + ReLU;
+ * 1/N + 1/9 of a full 3x3 conv's mult-adds (Eq. 5).
  */
 export class DepthwiseSeparableConv extends Module {
+  readonly depthwise: Conv2dNormActivation;
+  readonly pointwise: Conv2dNormActivation;
+
   constructor(inChannels: number, outChannels: number, stride: number) {
     super();
-    this.addModule("depthwise", new Conv2dNormActivation(inChannels, inChannels, 3, { stride, groups: inChannels }));
-    this.addModule("pointwise", new Conv2dNormActivation(inChannels, outChannels, 1));
+    this.depthwise = this.addModule("depthwise", new Conv2dNormActivation(inChannels, inChannels, 3, { stride, groups: inChannels }));
+    this.pointwise = this.addModule("pointwise", new Conv2dNormActivation(inChannels, outChannels, 1));
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    return ctx.call(this.child("pointwise")!, ctx.call(this.child("depthwise")!, x));
+    return ctx.call(this.pointwise, ctx.call(this.depthwise, x));
   }
 }
 
-/**
- * Dropout before the classifier: the paper trains with "less regularization" than for large models
- * (§3.2) and gives no rate; the reference code uses keep probability 0.999 (TF-Slim
- * `dropout_keep_prob=0.999`, Keras `dropout=1e-3`). `--dropout` raises it for fine-tuning.
- */
+/** Classifier dropout: the paper gives no rate (§3.2); TF-Slim keeps 0.999, Keras `dropout=1e-3`. */
 const DEFAULT_DROPOUT = 0.001;
 
 export class MobileNetV1 extends Module {
+  readonly features: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly classifier: Sequential;
+  /** The deepest module at each stride 2 … 32 (features.0 is the stem). */
+  readonly stages: readonly string[];
+
   constructor(numClasses: number, widthMult = 1, dropout = DEFAULT_DROPOUT) {
     super();
+    const stages = new StageRecorder();
+    const features: Module[] = [];
+    const add = (m: Module, stride: number) => {
+      stages.add(`features.${features.length}`, stride);
+      features.push(m);
+    };
     let channels = scaledChannels(STEM_CHANNELS, widthMult);
-    const features: Module[] = [new Conv2dNormActivation(3, channels, 3, { stride: 2 })];
+    add(new Conv2dNormActivation(3, channels, 3, { stride: 2 }), 2);
     for (const [out, stride] of TABLE_1) {
       const next = scaledChannels(out, widthMult);
-      features.push(new DepthwiseSeparableConv(channels, next, stride));
+      add(new DepthwiseSeparableConv(channels, next, stride), stride);
       channels = next;
     }
-    this.addModule("features", new Sequential(...features));
+    this.features = this.addModule("features", new Sequential(...features));
     // "Avg Pool 7×7" at 224; global pooling so every resolution multiplier works.
-    this.addModule("avgpool", new AdaptiveAvgPool2d(1));
-    this.addModule("classifier", new Sequential(new Dropout(dropout), new Linear(channels, numClasses)));
-
-    // No torchvision reference: torchvision's MobileNetV2 init (kaiming_normal_(fan_out) convs, BN
-    // γ=1 β=0, Linear N(0, 0.01) with zero bias).
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.init = init.kaimingNormalFanOut(m.weight.shape);
-        if (m.bias) m.bias.init = init.zeros;
-      } else if (m instanceof Linear) {
-        m.weight.init = init.normal(0.01);
-        if (m.bias) m.bias.init = init.zeros;
-      }
-    }
+    this.avgpool = this.addModule("avgpool", new AdaptiveAvgPool2d(1));
+    this.classifier = this.addModule("classifier", new Sequential(new Dropout(dropout), new Linear(channels, numClasses)));
+    this.stages = stages.stages;
+    // No torchvision reference: torchvision's MobileNetV2 init.
+    initWeights(this, FAN_OUT_INIT);
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("avgpool")!, ctx.call(this.child("features")!, x));
-    return ctx.call(this.child("classifier")!, ops.flatten(ctx.g, y, 1));
+    const y = ctx.call(this.avgpool, ctx.call(this.features, x));
+    return ctx.call(this.classifier, ops.flatten(ctx.g, y, 1));
   }
 }
-
-/** The deepest module at each cumulative stride 2, 4, 8, 16, 32 (features.0 is the stem). */
-function stagePaths(): string[] {
-  const byStride = new Map<number, string>([[2, "features.0"]]);
-  let stride = 2;
-  TABLE_1.forEach(([, s], i) => {
-    stride *= s;
-    byStride.set(stride, `features.${i + 1}`);
-  });
-  return [2, 4, 8, 16, 32].map((s) => byStride.get(s)!);
-}
-
-const STAGES = stagePaths();
 
 registerArch({
   name: "mobilenet_v1",
   family: "mobilenet_v1",
   description:
-    "MobileNet V1: 3x3 conv then 13 depthwise separable convs (Howard et al. 2017, Table 1); width multiplier α ∈ (0, 1], resolution multiplier via --resolution (224·ρ)",
+    "MobileNet V1: 3x3 conv then 13 depthwise separable convs (Howard et al. 2017, Table 1); " +
+    "width multiplier α ∈ (0, 1], resolution multiplier via --resolution (224·ρ)",
   defaultResolution: 224,
   minResolution: 32,
-  accepts: { widthMult: { min: 0, minExclusive: true, max: MAX_WIDTH_MULT, default: 1 }, dropout: { min: 0, max: 0.99, default: DEFAULT_DROPOUT } },
-  details: (o) => ({ widthMult: o.widthMult ?? 1, channels: `${scaledChannels(STEM_CHANNELS, o.widthMult ?? 1)}→${scaledChannels(1024, o.widthMult ?? 1)}` }),
-  build: (o) => ({
-    net: new MobileNetV1(o.numClasses, o.widthMult ?? 1, o.dropout ?? DEFAULT_DROPOUT),
-    classifier: "classifier.1",
-    head: ["classifier"],
-    stages: STAGES,
-  }),
+  accepts: {
+    widthMult: { min: 0, minExclusive: true, max: MAX_WIDTH_MULT, default: 1 },
+    dropout: { min: 0, max: 0.99, default: DEFAULT_DROPOUT },
+  },
+  details: (o) => {
+    const alpha = o.widthMult ?? 1;
+    return { widthMult: alpha, channels: `${scaledChannels(STEM_CHANNELS, alpha)}→${scaledChannels(1024, alpha)}` };
+  },
+  build: (o) => {
+    const net = new MobileNetV1(o.numClasses, o.widthMult ?? 1, o.dropout ?? DEFAULT_DROPOUT);
+    return { net, classifier: "classifier.1", head: ["classifier"], stages: [...net.stages] };
+  },
 });

@@ -8,13 +8,15 @@ import { Conv2dNormActivation, makeDivisible } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";
 import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU6, Sequential } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
-import { init } from "../nn/parameter.js";
+import { FAN_OUT_INIT, initWeights } from "../nn/init.js";
 import { registerArch } from "./registry.js";
+import { StageRecorder } from "./stages.js";
 
 const relu6 = () => new ReLU6();
 
 export class InvertedResidual extends Module {
   readonly useResidual: boolean;
+  readonly conv: Sequential;
 
   constructor(inp: number, oup: number, stride: number, expandRatio: number) {
     super();
@@ -27,11 +29,11 @@ export class InvertedResidual extends Module {
       new Conv2d(hidden, oup, 1, { bias: false }),
       new BatchNorm2d(oup),
     );
-    this.addModule("conv", new Sequential(...layers));
+    this.conv = this.addModule("conv", new Sequential(...layers));
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("conv")!, x);
+    const y = ctx.call(this.conv, x);
     return this.useResidual ? ops.add(ctx.g, x, y) : y;
   }
 }
@@ -48,37 +50,40 @@ const SETTINGS: readonly [t: number, c: number, n: number, s: number][] = [
 ];
 
 export class MobileNetV2 extends Module {
+  readonly features: Sequential;
+  readonly classifier: Sequential;
+  /** The last block at each stride 2 … 16, and the final 1x1 conv (stride 32). */
+  readonly stages: readonly string[];
+
   constructor(numClasses: number, widthMult = 1, dropout = 0.2) {
     super();
+    const stages = new StageRecorder();
+    const features: Module[] = [];
+    const add = (m: Module, stride: number) => {
+      stages.add(`features.${features.length}`, stride);
+      features.push(m);
+    };
     let inputChannel = makeDivisible(32 * widthMult, 8);
     const lastChannel = makeDivisible(1280 * Math.max(1, widthMult), 8);
-    const features: Module[] = [new Conv2dNormActivation(3, inputChannel, 3, { stride: 2, activation: relu6 })];
+    add(new Conv2dNormActivation(3, inputChannel, 3, { stride: 2, activation: relu6 }), 2);
     for (const [t, c, n, s] of SETTINGS) {
       const outputChannel = makeDivisible(c * widthMult, 8);
       for (let i = 0; i < n; i++) {
-        features.push(new InvertedResidual(inputChannel, outputChannel, i === 0 ? s : 1, t));
+        const stride = i === 0 ? s : 1;
+        add(new InvertedResidual(inputChannel, outputChannel, stride, t), stride);
         inputChannel = outputChannel;
       }
     }
-    features.push(new Conv2dNormActivation(inputChannel, lastChannel, 1, { activation: relu6 }));
-    this.addModule("features", new Sequential(...features));
-    this.addModule("classifier", new Sequential(new Dropout(dropout), new Linear(lastChannel, numClasses)));
-
-    // torchvision: kaiming_normal_(fan_out) convs with zero bias, BN γ=1 β=0, Linear N(0, 0.01) with zero bias.
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.init = init.kaimingNormalFanOut(m.weight.shape);
-        if (m.bias) m.bias.init = init.zeros;
-      } else if (m instanceof Linear) {
-        m.weight.init = init.normal(0.01);
-        if (m.bias) m.bias.init = init.zeros;
-      }
-    }
+    add(new Conv2dNormActivation(inputChannel, lastChannel, 1, { activation: relu6 }), 1);
+    this.features = this.addModule("features", new Sequential(...features));
+    this.classifier = this.addModule("classifier", new Sequential(new Dropout(dropout), new Linear(lastChannel, numClasses)));
+    this.stages = stages.stages;
+    initWeights(this, FAN_OUT_INIT);
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ops.globalAveragePool(ctx.g, ctx.call(this.child("features")!, x));
-    return ctx.call(this.child("classifier")!, ops.flatten(ctx.g, y, 1));
+    const y = ops.globalAveragePool(ctx.g, ctx.call(this.features, x));
+    return ctx.call(this.classifier, ops.flatten(ctx.g, y, 1));
   }
 }
 
@@ -89,11 +94,8 @@ registerArch({
   defaultResolution: 224,
   minResolution: 32,
   accepts: { widthMult: { min: 0, minExclusive: true, max: 4, default: 1 }, dropout: { min: 0, max: 0.99, default: 0.2 } },
-  build: (o) => ({
-    net: new MobileNetV2(o.numClasses, o.widthMult ?? 1, o.dropout ?? 0.2),
-    classifier: "classifier.1",
-    head: ["classifier"],
-    // Last block of each resolution (strides 2, 4, 8, 16) and the final 1x1 conv (stride 32).
-    stages: ["features.1", "features.3", "features.6", "features.13", "features.18"],
-  }),
+  build: (o) => {
+    const net = new MobileNetV2(o.numClasses, o.widthMult ?? 1, o.dropout ?? 0.2);
+    return { net, classifier: "classifier.1", head: ["classifier"], stages: [...net.stages] };
+  },
 });

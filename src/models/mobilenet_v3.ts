@@ -1,25 +1,19 @@
 /**
- * MobileNetV3 (Howard et al., "Searching for MobileNetV3", ICCV 2019): MobileNetV2's inverted
- * residual found again by platform-aware NAS and refined by NetAdapt, with squeeze-and-excitation
- * in some blocks and hard-swish in the deeper half. Built as torchvision's models/mobilenetv3.py
- * builds it, so parameter paths are its state_dict keys.
- *
- * Both variants are data — the paper's Table 1 (Large) and Table 2 (Small), one row per bneck —
- * decoded by one builder. Width multiplier α scales every channel count through `_make_divisible`
- * (multiples of 8, never below 90%), including the 1280/1024 penultimate width (unlike V2, which
- * never shrinks its 1280). That is torchvision's rule, whose weights we load; it is not the
- * paper's for α < 1 (Table 3: Large 0.75 has 4.0M parameters and 155M MAdds, torchvision's 3.38M
- * and 140M). torchvision's `reduced_tail` and `dilated` options (for segmentation backbones) are
- * not implemented.
+ * MobileNetV3 (Howard et al., "Searching for MobileNetV3", 2019): MobileNetV2's inverted residual found by NAS +
+ * NetAdapt, with SE in some blocks and hard-swish in the deeper half; built as torchvision's mobilenetv3.py
+ * (same state_dict keys). Table 1 (Large) and Table 2 (Small) as data. α scales every width through
+ * `_make_divisible`, the 1280/1024 head included: torchvision's rule, not the paper's for α < 1 (Table 3: Large
+ * 0.75 has 4.0M params / 155M MAdds, torchvision's 3.38M / 140M). No `reduced_tail` / `dilated` options.
  */
 import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import { Conv2dNormActivation, makeDivisible, SqueezeExcitation, type ActivationFactory, type NormFactory } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Hardsigmoid, Hardswish, Linear, ReLU, Sequential } from "../nn/layers.js";
+import { AdaptiveAvgPool2d, BatchNorm2d, Dropout, Hardsigmoid, Hardswish, Linear, ReLU, Sequential } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
-import { init } from "../nn/parameter.js";
+import { FAN_OUT_INIT, initWeights } from "../nn/init.js";
 import { registerArch, type BuiltNet } from "./registry.js";
+import { StageRecorder } from "./stages.js";
 
 /** Non-linearity column "NL" of the paper's tables: RE = ReLU, HS = hard-swish (§5.2). */
 type Nonlinearity = "RE" | "HS";
@@ -62,7 +56,8 @@ const VARIANTS: Record<"mobilenet_v3_large" | "mobilenet_v3_small", Variant> = {
       [5, 960, 160, true, "HS", 1],
     ],
     lastChannel: 1280,
-    description: "MobileNetV3-Large: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 1); width multiplier α",
+    description:
+      "MobileNetV3-Large: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 1); width multiplier α",
   },
   mobilenet_v3_small: {
     stem: 16,
@@ -80,15 +75,14 @@ const VARIANTS: Record<"mobilenet_v3_large" | "mobilenet_v3_small", Variant> = {
       [5, 576, 96, true, "HS", 1],
     ],
     lastChannel: 1024,
-    description: "MobileNetV3-Small: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 2); width multiplier α",
+    description:
+      "MobileNetV3-Small: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 2); width multiplier α",
   },
 };
 
 /**
- * Largest width multiplier accepted. torchvision takes any positive α, but the paper searched the
- * architecture at α = 1 and reports multipliers 0.35–1.25 only (§6.1.2, Fig. 6/Table 3); 2 leaves
- * room to experiment (at α 2 Large has 19.1M parameters and 816M MACs, Small 7.9M and 198M)
- * without pretending the searched tables scale forever.
+ * Largest α accepted: the paper reports 0.35–1.25 (§6.1.2, Table 3), torchvision takes any; 2 leaves room to
+ * experiment (Large 19.1M params / 816M MACs, Small 7.9M / 198M).
  */
 export const MAX_WIDTH_MULT = 2;
 
@@ -127,6 +121,7 @@ export function invertedResidualSetting(v: Variant, widthMult: number): Inverted
 /** Section 5 of the paper: [expand 1x1] → depthwise k×k → [SE] → linear 1x1, residual when shapes allow. */
 export class InvertedResidual extends Module {
   readonly useResidual: boolean;
+  readonly block: Sequential;
 
   constructor(cnf: InvertedResidualConfig, norm: NormFactory) {
     super();
@@ -137,9 +132,8 @@ export class InvertedResidual extends Module {
     if (cnf.expandedChannels !== cnf.inputChannels) {
       layers.push(new Conv2dNormActivation(cnf.inputChannels, cnf.expandedChannels, 1, { norm, activation }));
     }
-    layers.push(
-      new Conv2dNormActivation(cnf.expandedChannels, cnf.expandedChannels, cnf.kernel, { stride: cnf.stride, groups: cnf.expandedChannels, norm, activation }),
-    );
+    const expanded = cnf.expandedChannels;
+    layers.push(new Conv2dNormActivation(expanded, expanded, cnf.kernel, { stride: cnf.stride, groups: expanded, norm, activation }));
     if (cnf.useSE) {
       // §5.3: SE squeezes to 1/4 of the EXPANSION layer's channels (rounded to a multiple of 8) and
       // gates with hard-sigmoid; the inner activation stays ReLU (torchvision's SElayer default).
@@ -147,74 +141,58 @@ export class InvertedResidual extends Module {
       layers.push(new SqueezeExcitation(cnf.expandedChannels, squeeze, () => new ReLU(), () => new Hardsigmoid()));
     }
     layers.push(new Conv2dNormActivation(cnf.expandedChannels, cnf.outChannels, 1, { norm, activation: null }));
-    this.addModule("block", new Sequential(...layers));
+    this.block = this.addModule("block", new Sequential(...layers));
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("block")!, x);
+    const y = ctx.call(this.block, x);
     return this.useResidual ? ops.add(ctx.g, y, x) : y;
   }
 }
 
 export class MobileNetV3 extends Module {
+  readonly features: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly classifier: Sequential;
+  /** The deepest module at each stride 2 … 16 (features.0 is the stem), and the final 1x1 conv (stride 32). */
+  readonly stages: readonly string[];
+
   constructor(setting: readonly InvertedResidualConfig[], lastChannel: number, numClasses: number, dropout = 0.2) {
     super();
     if (setting.length === 0) throw new Error("MobileNetV3: the inverted residual setting is empty");
     // TensorFlow's BN defaults (eps 1e-3, decay 0.99 = PyTorch momentum 0.01), as torchvision sets them.
     const norm: NormFactory = (c) => new BatchNorm2d(c, { eps: 0.001, momentum: 0.01 });
     const hswish = () => new Hardswish();
+    const stages = new StageRecorder();
+    const features: Module[] = [];
+    const add = (m: Module, stride: number) => {
+      stages.add(`features.${features.length}`, stride);
+      features.push(m);
+    };
 
-    const features: Module[] = [new Conv2dNormActivation(3, setting[0].inputChannels, 3, { stride: 2, norm, activation: hswish })];
-    for (const cnf of setting) features.push(new InvertedResidual(cnf, norm));
+    add(new Conv2dNormActivation(3, setting[0].inputChannels, 3, { stride: 2, norm, activation: hswish }), 2);
+    for (const cnf of setting) add(new InvertedResidual(cnf, norm), cnf.stride);
     // The last 1x1 conv widens to 6× the last block's output (960 = 6·160, 576 = 6·96); the paper's
     // Table 2 marks SE on it for Small; torchvision (whose weights we load) has none, nor do we.
     const lastconvIn = setting[setting.length - 1].outChannels;
     const lastconvOut = 6 * lastconvIn;
-    features.push(new Conv2dNormActivation(lastconvIn, lastconvOut, 1, { norm, activation: hswish }));
-    this.addModule("features", new Sequential(...features));
-    this.addModule("avgpool", new AdaptiveAvgPool2d(1));
+    add(new Conv2dNormActivation(lastconvIn, lastconvOut, 1, { norm, activation: hswish }), 1);
+    this.features = this.addModule("features", new Sequential(...features));
+    this.avgpool = this.addModule("avgpool", new AdaptiveAvgPool2d(1));
     // §5.1 "efficient last stage": pool first, then the 1x1 "conv2d NBN" layers at 1×1 resolution,
     // which torchvision writes as Linear layers (identical weights up to a reshape).
-    this.addModule(
+    this.classifier = this.addModule(
       "classifier",
       new Sequential(new Linear(lastconvOut, lastChannel), new Hardswish(), new Dropout(dropout), new Linear(lastChannel, numClasses)),
     );
-
-    // torchvision: kaiming_normal_(fan_out) convs with zero bias, BN γ=1 β=0, Linear N(0, 0.01) with zero bias.
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.init = init.kaimingNormalFanOut(m.weight.shape);
-        if (m.bias) m.bias.init = init.zeros;
-      } else if (m instanceof Linear) {
-        m.weight.init = init.normal(0.01);
-        if (m.bias) m.bias.init = init.zeros;
-      }
-    }
+    this.stages = stages.stages;
+    initWeights(this, FAN_OUT_INIT);
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("avgpool")!, ctx.call(this.child("features")!, x));
-    return ctx.call(this.child("classifier")!, ops.flatten(ctx.g, y, 1));
+    const y = ctx.call(this.avgpool, ctx.call(this.features, x));
+    return ctx.call(this.classifier, ops.flatten(ctx.g, y, 1));
   }
-}
-
-/**
- * The feature maps at strides 2, 4, 8, 16, 32: the deepest module at each cumulative stride (the
- * stem is features.0, bneck i is features.(i+1)) and, for 32, the final 1x1 conv.
- */
-function stagePaths(setting: readonly InvertedResidualConfig[]): string[] {
-  const byStride = new Map<number, string>([[2, "features.0"]]);
-  let stride = 2;
-  setting.forEach((cnf, i) => {
-    stride *= cnf.stride;
-    byStride.set(stride, `features.${i + 1}`);
-  });
-  byStride.set(32, `features.${setting.length + 1}`);
-  return [2, 4, 8, 16, 32].map((s) => {
-    const path = byStride.get(s);
-    if (!path) throw new Error(`MobileNetV3: no stage at stride ${s}`);
-    return path;
-  });
 }
 
 for (const [name, v] of Object.entries(VARIANTS)) {
@@ -229,12 +207,8 @@ for (const [name, v] of Object.entries(VARIANTS)) {
     build: (o): BuiltNet => {
       const widthMult = o.widthMult ?? 1;
       const setting = invertedResidualSetting(v, widthMult);
-      return {
-        net: new MobileNetV3(setting, adjustChannels(v.lastChannel, widthMult), o.numClasses, o.dropout ?? 0.2),
-        classifier: "classifier.3",
-        head: ["classifier"],
-        stages: stagePaths(setting),
-      };
+      const net = new MobileNetV3(setting, adjustChannels(v.lastChannel, widthMult), o.numClasses, o.dropout ?? 0.2);
+      return { net, classifier: "classifier.3", head: ["classifier"], stages: [...net.stages] };
     },
   });
 }

@@ -1,20 +1,17 @@
 /**
- * VGG (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition",
- * 2014/ICLR 2015), built as torchvision's models/vgg.py builds it, so parameter paths are its
- * state_dict keys. The paper's point: depth with nothing but stacked 3x3 convolutions — three 3x3
- * layers see as far as one 7x7 with fewer weights (27C² vs 49C²) and three non-linearities.
- *
- * Every variant is a column of the paper's Table 1 (configurations A, B, D, E), stored as data and
- * decoded by one builder; the `_bn` variants are torchvision's, with BatchNorm after every conv
- * (not in the paper, which predates batch normalisation).
+ * VGG (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015),
+ * built as torchvision's vgg.py (same state_dict keys): depth from stacked 3x3 convs only (three see as far as
+ * one 7x7 with 27C² instead of 49C² weights). Variants are columns A, B, D, E of Table 1; the `_bn` variants are
+ * torchvision's, with BatchNorm after every conv.
  */
 import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import type { ForwardContext } from "../nn/context.js";
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
-import { init } from "../nn/parameter.js";
+import { FAN_OUT_INIT, initWeights } from "../nn/init.js";
 import { registerArch } from "./registry.js";
+import { StageRecorder } from "./stages.js";
 
 /** A conv layer's output channels (3x3, stride 1, padding 1, then ReLU), or "M": 2x2 max-pool, stride 2. */
 type ConfigEntry = number | "M";
@@ -37,16 +34,16 @@ type ConfigName = keyof typeof CONFIGS;
 const POOLED = 7;
 
 /**
- * torchvision's make_layers: the `features` Sequential (Conv2d[, BatchNorm2d], ReLU per conv,
- * MaxPool2d per "M"), plus the index of each max-pool in it — the outputs at strides 2 … 32.
+ * torchvision's make_layers: the `features` Sequential (Conv2d[, BatchNorm2d], ReLU per conv, MaxPool2d per "M").
+ * The max-pool outputs (strides 2 … 32) are the stages.
  */
-export function makeLayers(cfg: readonly ConfigEntry[], batchNorm: boolean): { features: Sequential; poolIndices: number[] } {
+export function makeLayers(cfg: readonly ConfigEntry[], batchNorm: boolean): { features: Sequential; stages: string[] } {
   const layers: Module[] = [];
-  const poolIndices: number[] = [];
+  const stages = new StageRecorder();
   let inChannels = 3;
   for (const v of cfg) {
     if (v === "M") {
-      poolIndices.push(layers.length);
+      stages.add(`features.${layers.length}`, 2);
       layers.push(new MaxPool2d(2, { stride: 2 }));
     } else {
       layers.push(new Conv2d(inChannels, v, 3, { padding: 1 }));
@@ -55,17 +52,21 @@ export function makeLayers(cfg: readonly ConfigEntry[], batchNorm: boolean): { f
       inChannels = v;
     }
   }
-  return { features: new Sequential(...layers), poolIndices };
+  return { features: new Sequential(...layers), stages: stages.stages };
 }
 
 export class VGG extends Module {
+  readonly features: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly classifier: Sequential;
+
   constructor(features: Sequential, numClasses: number, dropout = 0.5) {
     super();
-    this.addModule("features", features);
+    this.features = this.addModule("features", features);
     // Adaptive, so any input ≥ 32 works: at 224 the last map already is 7x7 and this is the identity.
-    this.addModule("avgpool", new AdaptiveAvgPool2d(POOLED));
+    this.avgpool = this.addModule("avgpool", new AdaptiveAvgPool2d(POOLED));
     // The paper's "FC-4096, FC-4096, FC-1000 (soft-max)", with dropout 0.5 after the first two (§3.1).
-    this.addModule(
+    this.classifier = this.addModule(
       "classifier",
       new Sequential(
         new Linear(512 * POOLED * POOLED, 4096),
@@ -77,23 +78,13 @@ export class VGG extends Module {
         new Linear(4096, numClasses),
       ),
     );
-
-    // torchvision (init_weights=True): kaiming_normal_(fan_out, relu) convs with zero bias, BN γ=1 β=0,
-    // Linear N(0, 0.01) with zero bias.
-    for (const [, m] of this.namedModules()) {
-      if (m instanceof Conv2d) {
-        m.weight.init = init.kaimingNormalFanOut(m.weight.shape);
-        if (m.bias) m.bias.init = init.zeros;
-      } else if (m instanceof Linear) {
-        m.weight.init = init.normal(0.01);
-        if (m.bias) m.bias.init = init.zeros;
-      }
-    }
+    // torchvision (init_weights=True).
+    initWeights(this, FAN_OUT_INIT);
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const y = ctx.call(this.child("avgpool")!, ctx.call(this.child("features")!, x));
-    return ctx.call(this.child("classifier")!, ops.flatten(ctx.g, y, 1));
+    const y = ctx.call(this.avgpool, ctx.call(this.features, x));
+    return ctx.call(this.classifier, ops.flatten(ctx.g, y, 1));
   }
 }
 
@@ -122,15 +113,14 @@ for (const { depth, config } of VARIANTS) {
       minResolution: 32,
       accepts: { dropout: { min: 0, max: 0.99, default: 0.5 } },
       build: (o) => {
-        const { features, poolIndices } = makeLayers(cfg, batchNorm);
+        const { features, stages } = makeLayers(cfg, batchNorm);
         return {
           net: new VGG(features, o.numClasses, o.dropout ?? 0.5),
           classifier: "classifier.6",
           // The three FC layers. `avgpool` (parameter-free) only resizes the last feature map to the
           // 7x7 grid the first FC layer was trained on, so the backbone ends at the last max-pool.
           head: ["classifier"],
-          // The five max-pool outputs (strides 2, 4, 8, 16, 32); the last is the final feature map.
-          stages: poolIndices.map((i) => `features.${i}`),
+          stages,
         };
       },
     });

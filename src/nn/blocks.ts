@@ -46,6 +46,12 @@ export class Conv2dNormActivation extends Sequential {
 
 /** Squeeze-and-Excitation (Hu et al., 2018, Fig. 2): x · gate(fc2(act(fc1(avgpool(x))))). */
 export class SqueezeExcitation extends Module {
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly fc1: Conv2d;
+  readonly fc2: Conv2d;
+  readonly activation: Module;
+  readonly scaleActivation: Module;
+
   constructor(
     inputChannels: number,
     squeezeChannels: number,
@@ -53,20 +59,17 @@ export class SqueezeExcitation extends Module {
     scaleActivation: ActivationFactory = () => new Sigmoid(),
   ) {
     super();
-    this.addModule("avgpool", new AdaptiveAvgPool2d(1));
-    this.addModule("fc1", new Conv2d(inputChannels, squeezeChannels, 1));
-    this.addModule("fc2", new Conv2d(squeezeChannels, inputChannels, 1));
-    this.addModule("activation", activation());
-    this.addModule("scale_activation", scaleActivation());
+    this.avgpool = this.addModule("avgpool", new AdaptiveAvgPool2d(1));
+    this.fc1 = this.addModule("fc1", new Conv2d(inputChannels, squeezeChannels, 1));
+    this.fc2 = this.addModule("fc2", new Conv2d(squeezeChannels, inputChannels, 1));
+    this.activation = this.addModule("activation", activation());
+    this.scaleActivation = this.addModule("scale_activation", scaleActivation());
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
-    const m = (name: string) => this.child(name)!;
-    let s = ctx.call(m("avgpool"), x);
-    s = ctx.call(m("fc1"), s);
-    s = ctx.call(m("activation"), s);
-    s = ctx.call(m("fc2"), s);
-    s = ctx.call(m("scale_activation"), s);
+    let s = ctx.call(this.avgpool, x);
+    s = ctx.call(this.activation, ctx.call(this.fc1, s));
+    s = ctx.call(this.scaleActivation, ctx.call(this.fc2, s));
     return ops.mul(ctx.g, s, x);
   }
 }

@@ -118,7 +118,9 @@ export class BatchNorm2d extends Module {
     const axes = [0, ...x.shape.slice(2).map((_, i) => i + 2)];
     const n = axes.reduce((acc, a) => {
       const d = x.shape[a];
-      if (typeof d !== "number") g.fail(`BatchNorm2d in training mode needs a static batch size and spatial sizes, got [${x.shape.join(", ")}]`);
+      if (typeof d !== "number") {
+        g.fail(`BatchNorm2d in training mode needs a static batch size and spatial sizes, got [${x.shape.join(", ")}]`);
+      }
       return acc * d;
     }, 1);
     if (n < 2) g.fail(`BatchNorm2d in training mode needs more than one value per channel, got input [${x.shape.join(", ")}]`);

@@ -38,9 +38,15 @@ export abstract class Module {
     return p;
   }
 
-  /** Replaces a child in place (same name, so same state_dict keys); used to swap a classifier. */
+  /**
+   * Replaces a child in place (same name, so same state_dict keys). Only for children that forward()
+   * finds by name (a Sequential's layers): a child a typed field holds would be replaced under the
+   * field, so that throws.
+   */
   replaceModule(name: string, module: Module): void {
-    if (!this.childModules.has(name)) throw new Error(`${this.typeName}: no child "${name}"`);
+    const old = this.childModules.get(name);
+    if (!old) throw new Error(`${this.typeName}: no child "${name}"`);
+    if (Object.values(this).includes(old)) throw new Error(`${this.typeName}: child "${name}" is a typed field; it cannot be replaced`);
     this.childModules.set(name, module);
   }
 
