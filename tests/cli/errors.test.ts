@@ -103,7 +103,7 @@ describe("bad input", () => {
   test("flags: missing required option and bad numbers", () => {
     const r = convzoo("classify", "x.jpg", "--arch", "resnet18");
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /--weights <file>/);
+    assert.match(r.stderr, /--weights <file\|name>/);
     assertFails(convzoo("summary", "resnet18", "--resolution", "abc"), '--resolution expects a positive integer, got "abc"');
   });
 });

@@ -37,7 +37,7 @@ describe("a newcomer's stumbles", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test("commander's own errors are one line 'convzoo: error: …', exit 1, for every command", () => {
-    assertOneLineError(convzoo("classify", "x.jpg", "--arch", "resnet18"), "required option '--weights <file>' not specified");
+    assertOneLineError(convzoo("classify", "x.jpg", "--arch", "resnet18"), "required option '--weights <file|name>' not specified");
     assertOneLineError(convzoo("summary"), "missing required argument 'arch'");
     assertOneLineError(convzoo("summary", "resnet18", "--no-such-flag"), "unknown option '--no-such-flag'");
     assertOneLineError(convzoo("summary", "resnet18", "extra"), "too many arguments");
@@ -45,7 +45,7 @@ describe("a newcomer's stumbles", () => {
     assertOneLineError(convzoo("bench", "infer", "--runs", "3"), "required option '--arch <arch>' not specified");
     assertOneLineError(convzoo("sumary", "resnet18"), "unknown command 'sumary'", "summary");
     assertOneLineError(convzoo("train", "--no-such-flag"), "unknown option '--no-such-flag'");
-    assertOneLineError(convzoo("eval", "somewhere"), "required option '--weights <file>' not specified");
+    assertOneLineError(convzoo("eval", "somewhere"), "required option '--weights <file|name>' not specified");
     // Help and version still go to stdout with exit code 0.
     const help = convzoo("summary", "--help");
     assert.equal(help.status, 0);
@@ -86,7 +86,7 @@ describe("a newcomer's stumbles", () => {
     const a = JSON.parse(byWeights.stdout) as { images: number; top1: number; loss: number };
     assert.equal(a.images, 4);
     assert.deepEqual(JSON.parse(byCheckpoint.stdout), a);
-    assert.match(convzoo("eval", "--help").stdout, /--weights <file>/);
+    assert.match(convzoo("eval", "--help").stdout, /--weights <file\|name>/);
     const both = convzoo("eval", data, "--weights", checkpoint, "--checkpoint", join(dir, "other.safetensors"));
     assertOneLineError(both, "--checkpoint is another name for --weights");
 

@@ -93,7 +93,7 @@ function weightsFlag(opts: EvalOptions): string {
     throw new OptionError("--checkpoint is another name for --weights: give one");
   }
   const file = opts.weights ?? opts.checkpoint;
-  if (!file) throw new OptionError("required option '--weights <file>' not specified");
+  if (!file) throw new OptionError("required option '--weights <file|name>' not specified");
   return file;
 }
 
