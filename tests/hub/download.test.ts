@@ -169,6 +169,20 @@ test("resume: a server answering 200 starts over; 416 on a whole partial complet
   assert.deepEqual(cacheFiles(cache), [a.file, b.file].sort());
 });
 
+test("an abort stops the download: the partial file is kept for a resume, the lock released", async () => {
+  const { env, cache } = sandbox();
+  const { file, bytes } = checkpoint("abort", 1 << 20);
+  const url = server.add(file, { bytes, chunk: 64 << 10, delayMs: 30 });
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 150);
+  await assert.rejects(fetchWeights({ url, file }, { env, signal: controller.signal }), (e: unknown) => (e as Error).name === "AbortError");
+  assert.deepEqual(cacheFiles(cache), [`${file}.partial`]);
+  const kept = readFileSync(join(cache, `${file}.partial`)).length;
+  assert.ok(kept > 0 && kept < bytes.length);
+  assert.ok(readFileSync(await fetchWeights({ url, file }, { env })).equals(bytes));
+  assert.equal(seenFor(file).at(-1)!.range, `bytes=${kept}-`);
+});
+
 test("two fetches at once (two in this process, one in another) download the file once", async () => {
   const { env, cache } = sandbox();
   const { file, bytes } = checkpoint("twice", 1 << 20);
