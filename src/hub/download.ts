@@ -480,10 +480,12 @@ async function streamBody(
   await finished(out).catch((e) => (diskError ??= e));
   if (!diskError && cut === null && (total === null || received === total)) {
     // Durable before the rename makes it visible under the final name.
-    await open(partial, "r+").then(async (fh) => {
-      await fh.datasync();
-      await fh.close();
-    }, (e) => (diskError = e));
+    try {
+      const fh = await open(partial, "r+");
+      await fh.datasync().finally(() => fh.close());
+    } catch (e) {
+      diskError = e;
+    }
   }
   progress.stop();
   res.body.destroy();
