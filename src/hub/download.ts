@@ -9,7 +9,7 @@
  */
 import { createHash, randomUUID, type Hash } from "node:crypto";
 import { createReadStream, createWriteStream, unlinkSync } from "node:fs";
-import { link, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { STATUS_CODES } from "node:http";
 import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
@@ -48,7 +48,10 @@ export interface FetchOptions {
   signal?: AbortSignal;
   /** One-line notes worth showing a user: a resume, a cache hit in torch.hub's cache, waiting on another process. */
   onNote?: (line: string) => void;
-  /** Resumes tried within one call after the connection is cut (default 3); the partial file is kept after the last. */
+  /**
+   * Resumes tried within one call after the connection is cut, in a row without progress (default 3);
+   * the partial file is kept after the last. 0: fail at the first cut.
+   */
   retries?: number;
   progressIntervalMs?: number;
 }
@@ -61,6 +64,7 @@ export function hashPrefixOf(file: string): string | null {
 const TIMEOUT_MS = 60_000;
 const STALE_FOREIGN_LOCK_MS = 10 * 60_000;
 const LOCK_POLL_MS = 100;
+const WRITE_BACKLOG = 16 << 20;
 
 const errCode = (e: unknown): string | undefined => {
   const err = e as { code?: unknown; cause?: { code?: unknown } } | null;
@@ -172,7 +176,9 @@ async function findIn(f: RemoteFile, s: Settings): Promise<string | null> {
     const path = join(s.mirror.dir, f.file);
     if (await isFile(path)) {
       const digest = prefix ? await sha256File(path) : "";
-      if (prefix && !digest.startsWith(prefix)) throw new WeightsError(`hash mismatch in the weights mirror: ${mismatch(path, prefix, digest)}`);
+      if (prefix && !digest.startsWith(prefix)) {
+        throw new WeightsError(`hash mismatch in the weights mirror: ${mismatch(path, prefix, digest)}`);
+      }
       return path;
     }
   }
@@ -216,7 +222,7 @@ const held = new Set<string>();
 let exitHookInstalled = false;
 
 /**
- * `<final>.lock`, created with O_EXCL, holds "pid host token". Others poll until it goes away. A
+ * `<final>.lock`, created exclusively, holds "pid host token". Others poll until it goes away. A
  * lock of a dead process on this host (or, from another host, one whose lock and partial file
  * have not changed for 10 minutes) is taken over.
  */
@@ -232,9 +238,15 @@ async function acquireLock(final: string, s: Settings, signal?: AbortSignal): Pr
   for (;;) {
     signal?.throwIfAborted();
     try {
-      const fh = await open(lock, "wx");
-      await fh.writeFile(me);
-      await fh.close();
+      // Written aside, then hard-linked into place: link() is as exclusive as O_EXCL, and nobody ever
+      // reads a lock without its owner in it.
+      const aside = `${lock}.${process.pid}.${me.slice(-8)}`;
+      await writeFile(aside, me);
+      try {
+        await link(aside, lock);
+      } finally {
+        await unlink(aside).catch(() => {});
+      }
       if (tookOver) {
         // Two processes may have judged the same lock stale; the later unlink removed the earlier one's
         // lock. Whoever still finds its own token after a pause is the holder.
@@ -323,10 +335,12 @@ async function download(url: string, final: string, s: Settings, o: FetchOptions
     let restarted = false;
     for (;;) {
       let result: { digest: string; resumedFrom: number };
+      const before = await sizeOf(partial);
       try {
         result = await attempt(url, partial, final, net, s, o);
       } catch (e) {
         if (!(e instanceof Cut)) throw e;
+        if (retries > 0 && (await sizeOf(partial)) > before) cuts = 0; // only cuts in a row that bring nothing count
         if (cuts >= retries) throw new WeightsError(`${e.message}; the partial file ${partial} is kept: run again to resume`);
         cuts++;
         s.note(`${e.message}; resuming (${cuts}/${retries})`);
@@ -437,25 +451,41 @@ async function streamBody(
     await res.body.dump().catch(() => {});
     throw fsError(e, partial, dirname(final));
   }
-  try {
-    for await (const chunk of res.body) {
-      hash.update(chunk as Buffer);
-      received += (chunk as Buffer).length;
-      if (!out.write(chunk)) await once(out, "drain");
-      if (diskError) break;
-    }
-  } catch (e) {
-    if (!diskError) cut = e;
-  }
+  // Flowing 'data' events, not an async iterator: a Readable that errors drops what it buffered, and
+  // those bytes (received before a cut) belong in the partial file. Reading pauses only when the
+  // disk falls far behind.
+  await new Promise<void>((done) => {
+    const body = res.body;
+    body.on("data", (chunk: Buffer) => {
+      hash.update(chunk);
+      received += chunk.length;
+      out.write(chunk);
+      if (out.writableLength > WRITE_BACKLOG && !body.isPaused()) {
+        body.pause();
+        out.once("drain", () => body.resume());
+      }
+    });
+    body.once("end", done);
+    body.once("error", (e) => {
+      cut = e;
+      done();
+    });
+    out.once("error", () => {
+      body.destroy();
+      done();
+    });
+  });
   // Whatever arrived is flushed to the partial file, so a resume starts after it.
   out.end();
   await finished(out).catch((e) => (diskError ??= e));
   if (!diskError && cut === null && (total === null || received === total)) {
     // Durable before the rename makes it visible under the final name.
-    await open(partial, "r+").then(async (fh) => {
-      await fh.datasync();
-      await fh.close();
-    }, (e) => (diskError = e));
+    try {
+      const fh = await open(partial, "r+");
+      await fh.datasync().finally(() => fh.close());
+    } catch (e) {
+      diskError = e;
+    }
   }
   progress.stop();
   res.body.destroy();
