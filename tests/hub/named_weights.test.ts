@@ -19,7 +19,9 @@ import { createModel } from "../../src/models/index.js";
 import { stateDict } from "../../src/weights/load.js";
 import { writeSafetensors } from "../../src/weights/safetensors.js";
 import { writeFileAtomic } from "../../src/weights/files.js";
+import { readWeightsFile } from "../../src/weights/files.js";
 import { convzooWithEnv } from "../helpers/cli.js";
+import { writeSyntheticFolder } from "../helpers/datasets.js";
 
 describe("named weights from the cache", () => {
   let dir = "";
@@ -30,7 +32,7 @@ describe("named weights from the cache", () => {
     dir = mkdtempSync(join(tmpdir(), "convzoo-named-"));
     env = { CONVZOO_HOME: join(dir, "home"), TORCH_HOME: join(dir, "torch"), CONVZOO_OFFLINE: "1" };
     mkdirSync(weightsCacheDir(env), { recursive: true });
-    for (const name of ["resnet50.IMAGENET1K_V2", "efficientnet_b3.IMAGENET1K_V1"]) {
+    for (const name of ["resnet50.IMAGENET1K_V2", "efficientnet_b3.IMAGENET1K_V1", "mobilenet_v3_small.IMAGENET1K_V1"]) {
       const e = findWeights(name)!;
       const model = initializeWeights(createModel(e.arch), 7);
       await writeFileAtomic(join(weightsCacheDir(env), e.file), writeSafetensors(stateDict(model)));
@@ -111,5 +113,18 @@ describe("named weights from the cache", () => {
     const missing = convzooWithEnv(env, "weights", "path", "resnet18.DEFAULT");
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /resnet18\.IMAGENET1K_V1 is not in the cache yet: `convzoo weights get resnet18\.IMAGENET1K_V1` downloads it/);
+  });
+
+  test("train starts from a name: the classifier is re-initialised, validation keeps the weights' resize/crop ratio", async () => {
+    const data = join(dir, "data");
+    await writeSyntheticFolder(data, { classes: 2, perClass: 6, size: 40 });
+    const save = join(dir, "run.safetensors");
+    const args = ["train", data, "--weights", "mobilenet_v3_small.DEFAULT", "--epochs", "1", "--batch-size", "4", "--resolution", "32"];
+    const r = convzooWithEnv(env, ...args, "--val-split", "0.34", "--threads", "1", "--no-report", "--save", save);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /starting from mobilenet_v3_small\.IMAGENET1K_V1; validation: resize 36, crop 32, bilinear/);
+    assert.match(r.stderr, /classifier classifier\.3 was trained for 1000 classes, the model has 2/);
+    const meta = (await readWeightsFile(save)).metadata!;
+    assert.deepEqual(meta.preprocessing, { resizeSize: 36, cropSize: 32, interpolation: "bilinear", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
   });
 });
