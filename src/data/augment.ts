@@ -1,12 +1,8 @@
 /**
- * Training-time transforms on decoded uint8 HWC RGB, torchvision's recipe (browser-safe):
- *   - augment: RandomResizedCrop(R, scale=(0.08, 1), ratio=(3/4, 4/3)) then RandomHorizontalFlip(0.5)
- *     (Szegedy et al. 2015's crop, the torchvision reference training recipe), then Normalize;
- *   - no augment: Resize(R) on the shorter side and CenterCrop(R) (an image already R×R passes
- *     through untouched), then Normalize;
- *   - optionally ColorJitter(brightness, contrast, saturation, hue) after the crop and flip, before
- *     Normalize, with the semantics of torchvision's ops on uint8 tensors (see colorJitterRGB).
- * Random draws come from the caller's seeded generator, so an epoch's crops are reproducible.
+ * Training-time transforms on decoded uint8 HWC RGB, torchvision's recipe (browser-safe): augment is
+ * RandomResizedCrop(R, scale=(0.08, 1), ratio=(3/4, 4/3)) + RandomHorizontalFlip(0.5); no augment is
+ * Resize(R) + CenterCrop(R); optional ColorJitter after the crop and flip; then Normalize. Draws come
+ * from the caller's seeded generator, so an epoch's crops are reproducible. Details: docs/images.md#augmentation
  */
 import type { Random } from "../random.js";
 import { centerCropOffsets, normalizeHWCToCHW, resizedSize, resizeRGB } from "./preprocess.js";

@@ -1,14 +1,7 @@
 /**
- * Labelled image lists as CSV: one `path,label` row per image (Node). The result has the shape
- * readImageFolder gives, so everything downstream is the same: classes are the distinct labels in
- * ImageFolder's sorted order (a label's index is its class), samples keep the CSV's row order,
- * non-image files are listed in `skipped`.
- *
- * The format: RFC 4180 fields (double quotes around a field that holds commas, quotes or line
- * breaks; "" for a quote inside), `\n` or `\r\n` line ends, a UTF-8 byte-order mark ignored, blank
- * lines ignored, spaces around an unquoted field trimmed. An optional header row naming the columns
- * `path` and `label` (in any order, other columns ignored); without one, path is the first column and
- * label the second. Relative paths are relative to the CSV's folder.
+ * Labelled image lists as CSV: one `path,label` row per image (Node), in readImageFolder's shape (classes
+ * in ImageFolder's sorted order, samples in row order, non-images in `skipped`). RFC 4180 fields, optional
+ * `path`/`label` header (else path then label), paths relative to the CSV's folder. Format: docs/data.md#csv
  */
 import { readFile, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";

@@ -38,7 +38,10 @@ export interface Dataset {
   valDetected: boolean;
   /** Training classes with no validation sample. */
   missingInVal: string[];
-  /** One line saying where the data comes from, e.g. "image folder data/train: 3 classes, 120 images; validation: image folder data/val, 30 images". */
+  /**
+   * One line saying where the data comes from, e.g.
+   * "image folder data/train: 3 classes, 120 images; validation: image folder data/val, 30 images".
+   */
   description: string;
 }
 

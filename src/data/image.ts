@@ -1,22 +1,10 @@
 /**
  * Image files -> RGB pixels -> eval tensors, for Node (sharp decodes; preprocess.ts resamples).
- *
- * Decoding matches what torchvision's loader sees, `PIL.Image.open(path).convert("RGB")`, plus EXIF
- * orientation: greyscale is replicated to RGB, alpha is dropped (not blended), GIF/TIFF/WebP give their
- * first frame, embedded ICC profiles are ignored as PIL ignores them, and CMYK JPEGs use PIL's own
- * CMYK->RGB formula. Checked byte for byte against Pillow 9.4 in tests/data/image.test.ts.
- * Known difference: fully transparent GIF pixels decode black here, where PIL gives the palette
- * colour stored under the transparent index.
- *
- * Resizing is NOT done with sharp. Measured against torchvision (Resize(256) + CenterCrop(224) on
- * PIL; normalized units, where one uint8 step is ~0.0175), on photo-like images from 200x150 to
- * 3000x2000: the closest sharp kernels were "linear" for bilinear (max |diff| 0.035-0.10 = 2-6 steps,
- * mean 0.003-0.015) and "cubic" for bicubic (max 0.02-0.47 = 1-27 steps, mean 0.003-0.012). libvips'
- * reduce is antialiased (kernel widened by the factor, like PIL) but rounds its own fixed point, and
- * vips_resize box-shrinks factors above 2 first (its `gap`, 2.0, which sharp does not expose); enlarging
- * goes through vips_affine + an interpolator instead (200x150 up to 256: max 2.1 = 120 steps, mean 0.12).
- * The Pillow port in preprocess.ts is bit-identical (max 0), at ~5-20 ms per typical photo in JS
- * (75 ms bilinear / 150 ms bicubic for 3000x2000). tests/data/image.test.ts re-measures both.
+ * Decoding matches torchvision's `PIL.Image.open(path).convert("RGB")` plus EXIF orientation (byte for byte
+ * against Pillow 9.4, tests/data/image.test.ts); known difference: fully transparent GIF pixels decode black.
+ * Resizing is NOT done with sharp: its closest kernels are off by up to 6 (bilinear) / 27 (bicubic) uint8 steps
+ * from torchvision, 120 when enlarging; the Pillow port in preprocess.ts is bit-identical at ~5-20 ms per photo.
+ * Decoding rules and the measurements: docs/images.md#decoding, docs/images.md#resizing
  */
 import { readFile } from "node:fs/promises";
 import sharp from "sharp";

@@ -1,9 +1,7 @@
 /**
  * The 1000 ImageNet-1k class names, index = class id, exactly as torchvision ships them
  * (`torchvision/models/_meta.py`, `_IMAGENET_CATEGORIES`; Debian's torchvision 0.14). Browser-safe.
- * The array body is generated, not hand-edited:
- *
- *   /usr/bin/python3 -c 'import json; from torchvision.models._meta import _IMAGENET_CATEGORIES as c; print("\n".join(f"  {json.dumps(x)}," for x in c))'
+ * The array body is generated, not hand-edited: the command is in docs/data.md#imagenet-class-names
  */
 export const IMAGENET_CLASSES: readonly string[] = Object.freeze([
   "tench",

@@ -1,12 +1,8 @@
 /**
- * Batches for training and evaluation (Node): an epoch's samples in folder order or shuffled by the
- * seeded generator, decoded with sharp and transformed, later batches loading while the current one
- * trains. By default decoding *and* the transform run in data worker threads (workers.ts), so the
- * main thread only assembles batches and ONNX Runtime's step is not kept waiting; `workers: 0`
- * does both on this thread (decodes on libuv's pool, transforms here). Both paths give the same
- * bytes: each sample's augmentation draws from its own generator, forked in sample order.
- * The last short batch is kept. A file that cannot be decoded is reported by path and left out of
- * its batch; it never stops an epoch.
+ * Batches for training and evaluation (Node): an epoch's samples in folder order or seeded-shuffled, decoded
+ * and transformed in data worker threads by default (workers.ts; `workers: 0` on this thread), later batches
+ * loading while the current one trains. Both paths give the same bytes (each sample's augmentation has its own
+ * forked generator). The last short batch is kept; an undecodable file is reported and skipped. docs/data.md#loader
  */
 import { InputFileError } from "../errors.js";
 import type { Random } from "../random.js";

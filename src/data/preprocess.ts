@@ -1,11 +1,8 @@
 /**
  * Eval-time preprocessing, exactly as torchvision does it on a PIL image:
  * Resize(resizeSize) on the shorter side -> CenterCrop(cropSize) -> ToTensor -> Normalize(mean, std).
- *
- * Browser-safe (no Node imports): the resampler below is a port of Pillow's `ImagingResample`
- * (Pillow 9.4, `libImaging/Resample.c`), which is what torchvision's `Resize` runs on PIL images,
- * so decoded RGB pixels go through the same integer arithmetic and give bit-identical tensors.
- * (libvips' resize, as exposed by sharp, was measured against this and is not exact; see image.ts.)
+ * Browser-safe: the resampler is a port of Pillow 9.4's `ImagingResample` (`libImaging/Resample.c`), so the
+ * tensors are bit-identical to torchvision's (sharp's resize is not: docs/images.md#resizing).
  */
 import type { Interpolation, Preprocessing } from "../models/preprocessing.js";
 

@@ -1,12 +1,9 @@
 /**
- * The embedded demo (Node): the lecture's transfer-learning story on data an npm package ships.
- *   1. Pretrain a small network (mobilenet_v3_small at 32×32) on MNIST digits 0–4.
- *   2. Adapt it to digits 5–9 from a small labelled set (20 images per class) with each strategy —
- *      head (the classifier alone, on cached features), partial (the last stage and the head), full
- *      (everything, from the pretrained weights) — and, for comparison, from scratch.
- *   3. Report each one's validation accuracy (100 held-out images per class) and time.
- * Every run goes through the same path as `convzoo train` (prepareRun → executeRun →
- * writeRunReport), so the demo writes the same checkpoints and reports a person's run would.
+ * The embedded demo (Node): the lecture's transfer-learning story on data an npm package ships. Pretrain
+ * mobilenet_v3_small (32×32) on MNIST digits 0–4, adapt it to digits 5–9 from 20 images per class with head,
+ * partial, full and from scratch, and report each one's validation accuracy (100 images per class) and time.
+ * Every run goes through `convzoo train`'s path (prepareRun → executeRun → writeRunReport). Details:
+ * docs/transfer-learning.md#demo
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";

@@ -105,13 +105,10 @@ export class BatchNorm2d extends Module {
   }
 
   /**
-   * Training mode (PyTorch semantics): one training-mode BatchNormalization node (momentum 0, so
-   * its extra outputs are the batch mean and biased variance over N, H, W) normalises with the
-   * batch statistics and has one gradient rule for the whole normalisation (rules.ts): on
-   * mobilenet_v2 the same maths as separate elementwise ops took 31% of a training step's kernel
-   * time. The running statistics are updated as (1 − m)·running + m·batch with the unbiased
-   * variance (n/(n − 1); ONNX's own running update would use the biased one), recorded in
-   * ctx.bufferUpdates under their state_dict keys.
+   * Training mode (PyTorch semantics): one training-mode BatchNormalization node (momentum 0: its extra outputs are
+   * the batch mean and biased variance) with one gradient rule (rules.ts); as separate elementwise ops the same maths
+   * took 31% of a mobilenet_v2 step's kernel time. Running statistics: (1 − m)·running + m·batch with the unbiased
+   * variance (ONNX's own update would use the biased one), in ctx.bufferUpdates. docs/training.md#batchnorm-in-training-mode
    */
   private forwardTraining(ctx: ForwardContext, x: Value): Value {
     const g: Graph = ctx.g;

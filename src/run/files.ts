@@ -1,12 +1,8 @@
 /**
- * The files a training run writes (Node), all atomically (temp file + rename):
- *   - the checkpoint (`--save F`): the best epoch's weights as a safetensors file with torchvision
- *     keys and convzoo metadata (arch, options, class names, preprocessing, strategy, metrics), which
- *     `classify`, `export`, `eval` and PyTorch load;
- *   - the resume file (`F` with `.resume.safetensors`): the last weights plus the optimizer slots
- *     (as `optimizer.<key>.<slot>`) and, in its metadata, the run's settings and FitProgress, which
- *     `convzoo train --resume` continues from exactly;
- *   - the report (`F` with `.report.html`), see report.ts.
+ * The files a training run writes (Node), all atomically (temp file + rename): the checkpoint (`--save F`, the
+ * best epoch's weights as safetensors with torchvision keys and convzoo metadata), the resume file
+ * (`F` with `.resume.safetensors`: last weights, optimizer slots, settings and FitProgress) and the report
+ * (`.report.html`, report.ts). Contents: docs/training.md#a-runs-files
  */
 import { initializeWeights } from "../models/bind.js";
 import { createModel } from "../models/registry.js";

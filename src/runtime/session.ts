@@ -13,7 +13,7 @@ export interface SessionOptions {
   /**
    * ONNX Runtime's memory-pattern planning (default true, as before). Training sessions are better
    * off without it: on a resnet18 training step (batch 16, 224) it raised peak RSS from 1.27 GB to
-   * 2.09 GB for no measurable speed (CPU ms per step 2645–2875 without, 2770–2840 with; bench/profile_train.ts).
+   * 2.09 GB for no measurable speed (bench/README.md, `ab_train.ts` findings, "Memory").
    */
   memoryPattern?: boolean;
 }

@@ -1,15 +1,8 @@
 /**
- * The training loop (Node): epochs of batches through the Trainer, the learning rate from the
- * schedule per step, validation after each epoch, the best epoch by validation accuracy, early
- * stopping, a clean stop on an abort signal (Ctrl-C), and exact resume: everything a run depends on
- * (weights, optimizer slots, step count, the mask generator, the data generator at the start of the
- * epoch, the position in it) is in FitProgress, so a resumed run gives the weights of an
- * uninterrupted one. Deterministic for a seed: the shuffle, the augmentation and the dropout masks
- * all come from seeded generators.
- *
- * The `head` strategy without augmentation trains on cached features: the frozen backbone runs
- * once over the images at inference speed (BatchNorm folded), then every epoch trains the head
- * alone on those features (cacheFeatures).
+ * The training loop (Node): epochs through the Trainer, lr per step from the schedule, validation per epoch,
+ * the best epoch by validation accuracy, early stopping, a clean stop on abort (Ctrl-C), and exact resume
+ * (everything the run depends on is in FitProgress). Deterministic for a seed. The `head` strategy without
+ * augmentation trains on cached features (cacheFeatures). Details: docs/training.md#the-loop
  */
 import { performance } from "node:perf_hooks";
 import type { ColorJitter } from "../data/augment.js";

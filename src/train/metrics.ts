@@ -1,11 +1,7 @@
 /**
- * Classification metrics from predicted probabilities (browser-safe, pure): top-1 / top-k accuracy,
- * mean cross-entropy, the confusion matrix, per-class precision / recall / support and the
- * misclassified samples.
- *
- * Ties are broken towards the lower class index everywhere (the predicted class is the first
- * maximum, as torch.argmax and Predictor's top-k do), so the figures are deterministic and agree
- * with `convzoo classify`.
+ * Classification metrics from predicted probabilities (browser-safe, pure): top-1 / top-k accuracy, mean
+ * cross-entropy, the confusion matrix, per-class precision / recall / support, the misclassified samples.
+ * Ties go to the lower class index (as torch.argmax and Predictor's top-k), so figures agree with `convzoo classify`.
  */
 import { OptionError, ShapeError } from "../errors.js";
 

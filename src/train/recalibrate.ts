@@ -1,13 +1,9 @@
 /**
- * BatchNorm recalibration (Node), torch.optim.swa_utils.update_bn's rule: the running mean and
- * variance of every BatchNorm that trains become the average, over one pass of the training images
- * (no augmentation), of its batch mean and unbiased batch variance in a training-mode forward.
- *
- * Why: the running statistics are an exponential average with momentum 0.1, or 0.01 for
- * MobileNetV3 and EfficientNet (torchvision's), so after a few hundred steps they still remember the
- * initial (0, 1) or the pre-training data's statistics, and the eval-mode network — validation,
- * classify, export — can be far worse than the training-mode one. One forward pass fixes that.
- * Dropout and stochastic depth are off during the pass; frozen layers keep their statistics.
+ * BatchNorm recalibration (Node), torch.optim.swa_utils.update_bn's rule: each training BatchNorm's running
+ * statistics become the average batch mean and unbiased variance over one un-augmented pass of the training images.
+ * Why: with momentum 0.1 (0.01 for MobileNetV3/EfficientNet) they still remember the initial or pre-training
+ * statistics after a few hundred steps, and the eval-mode network can be far worse than the training-mode one.
+ * Dropout and stochastic depth are off; frozen layers keep their statistics. docs/training.md#batchnorm-recalibration
  */
 import type { Sample } from "../data/folder.js";
 import { epochBatches } from "../data/loader.js";

@@ -1,11 +1,7 @@
 /**
- * Learning-rate schedules, evaluated on the host per step (the rate is a graph input, so changing it
- * costs nothing). Browser-safe.
- *   - constant: the base rate;
- *   - step: base · γ^⌊epoch / stepEpochs⌋ (torch.optim.lr_scheduler.StepLR, stepped per epoch);
- *   - cosine: base · ½(1 + cos(π·s/S)) per step s of the S steps after warm-up (CosineAnnealingLR
- *     to 0, stepped per iteration as in timm and torchvision's reference scripts);
- *   - linear warm-up (any schedule): for the first W steps, base · (s + 1)/W (then the schedule).
+ * Learning-rate schedules, evaluated on the host per step (the rate is a graph input, so changing it costs
+ * nothing). Browser-safe. constant; step (StepLR, per epoch); cosine to 0 per iteration after warm-up (as timm
+ * and torchvision's reference scripts); linear warm-up for any schedule. Formulas: docs/training.md#schedules
  */
 import { OptionError } from "../errors.js";
 

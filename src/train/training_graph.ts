@@ -1,21 +1,10 @@
 /**
- * The training step as one graph: forward in training mode, softmax cross-entropy against a target
- * distribution, reverse-mode gradients for the trainable parameters only, and the optimizer update.
- * Everything that changes from step to step is a graph input with its next value as a graph output
- * (`<key>` → `<key>.new`), so one ONNX Runtime session runs every step with the outputs fed back:
- *   - `input` [B, 3, R, R] normalised images (or [B, D] pooled features when only the head
- *     trains on cached features: featureDims), `target` [B, K] the target distribution (one-hot, or
- *     label-smoothed, built on the host: see targetDistribution);
- *   - the optimizer's per-step scalars (`lr`; AdamW's bias corrections), see optimizers.ts;
- *   - trainable parameters, named by their state_dict key, and their optimizer slots
- *     (`<key>.momentum`, `<key>.exp_avg` …);
- *   - running_mean / running_var of every BatchNorm that is not frozen;
- *   - the random masks of dropout and stochastic depth (`<module>.mask`), drawn on the host from a
- *     seeded generator, so a run is reproducible and can resume exactly.
- * Frozen parameters (under a frozen prefix) stay initializers, and frozen layers run with eval
- * semantics (BatchNorm uses and keeps its running statistics, dropout is off), as PyTorch's
- * module.eval(). Outputs: `loss` (mean cross-entropy; GoogLeNet adds 0.3 × each auxiliary head's),
- * `logits` (the main head's, for accuracy) and the new state.
+ * The training step as one graph: forward in training mode, softmax cross-entropy against a target distribution,
+ * gradients for the trainable parameters only, and the optimizer update. Everything that changes per step
+ * (images, targets, lr, parameters, optimizer slots, BatchNorm running statistics, dropout masks drawn on the
+ * host) is an input `<key>` with its next value as output `<key>.new`, so one session runs every step with the
+ * outputs fed back. Frozen parameters stay initializers and their layers run in eval mode. Outputs: `loss`
+ * (GoogLeNet adds 0.3 × each aux head's), `logits` and the new state. Inputs and outputs: docs/training.md#the-training-step
  */
 import { OptionError } from "../errors.js";
 import { gradients } from "../autodiff/gradients.js";

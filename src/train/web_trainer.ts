@@ -1,15 +1,8 @@
 /**
- * Training in the browser: the same one-graph training step as Trainer, run by any ONNX Runtime
- * JavaScript API passed in — onnxruntime-web (wasm; also under Node) or onnxruntime-node, which
- * share the onnxruntime-common interface. convzoo does not import the runtime here, so this module
- * is browser-safe and a web app brings its own onnxruntime-web:
- *
- *   import * as ort from "onnxruntime-web";
- *   const trainer = await WebTrainer.create(ort, model, { batchSize: 8, resolution: 96, optimizer: { kind: "sgd", momentum: 0.9 } });
- *   const loss = await trainer.step(images, targetDistribution(labels, k), 0.01);
- *   trainer.writeBack(model);
- *
- * The wasm backend's threading and file locations are the app's business (`ort.env.wasm`).
+ * Training in the browser: the same one-graph training step as Trainer, run by any ONNX Runtime JavaScript API
+ * passed in (onnxruntime-web, or onnxruntime-node: both share onnxruntime-common). convzoo does not import the
+ * runtime here, so this module is browser-safe; the app brings its own and configures `ort.env.wasm`.
+ * Usage example: docs/training.md#training-in-the-browser
  */
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";

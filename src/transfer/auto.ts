@@ -1,57 +1,11 @@
 /**
- * `--strategy auto` (Node): the lecture's transfer-learning rule, with both of its inputs measured
- * on the data instead of guessed.
- *
- *                      similar to the pre-training data     different
- *   large dataset      partial: train some (or all)         full: train everything
- *   small dataset      head: the classifier only            partial: train some (the hard case)
- *
- * (The seed lecture's point 7; the same table as CS231n's transfer-learning notes, "Convolutional
- * Neural Networks for Visual Recognition", Stanford, section "Transfer Learning".)
- *
- * **Size** is the mean number of training images per class; `large` from 1000 per class. There is no
- * published cut-off, so the figure is anchored to the pre-training data itself: ImageNet-1k, which
- * the checkpoints of this zoo were trained on, has ≈1,281 training images per class, and the
- * fine-tuning experiments of Yosinski et al. 2014 ("How transferable are features in deep neural
- * networks?", §4), where fine-tuning every layer paid off, used ImageNet halves at that same density
- * (≈645k images, 500 classes). At ≥ 1000 images per class a class is about as well sampled as in
- * pre-training, so re-learning the features is not starved; below it the data is "small" in the
- * sense of Yosinski et al.'s §1 ("if the target dataset is small and the number of parameters is
- * large, fine-tuning may result in overfitting, so the features are often left frozen").
- *
- * **Similarity** is measured, first, as the held-out accuracy of a linear probe on the frozen
- * backbone's pooled features (probe.ts), normalised so that 0 is chance and 1 is perfect:
- * (accuracy − chance) / (1 − chance). That is exactly the question "would training only the
- * classifier work?": the CS231n notes recommend the linear classifier on frozen features precisely
- * when the data resembles the pre-training data, and Kornblith, Shlens & Le 2019 ("Do Better ImageNet
- * Models Transfer Better?") find fixed ImageNet features weakest, and fine-tuning's gain largest, on
- * the fine-grained datasets (Stanford Cars, FGVC Aircraft) least like ImageNet. `similar` from 0.5:
- * halfway from chance to perfect. The cut is a judgement, not a fitted value — the midpoint is the
- * one choice that favours neither side: above it most held-out images are already placed right by
- * a linear read-out of features the data never shaped; below it the features fall short of the
- * classes more often than they capture them, and the deeper layers must adapt.
- *
- * The second figure, reported and not used in the choice, compares the data's activation statistics
- * with the checkpoint's BatchNorm running statistics (what the layers saw during pre-training) at
- * an early and a late BatchNorm layer: per channel, the input standardised by the running mean and
- * variance should be ~N(0, 1) on pre-training-like data; we report the mean over channels of
- * KL(N(m, v) ‖ N(0, 1)) = ½(v + m² − 1 − ln v) for the standardised data mean m and variance v. BN
- * statistics carry the domain (Li et al. 2016, "Revisiting Batch Normalization For Practical Domain
- * Adaptation" (AdaBN); Schneider et al. 2020, "Improving robustness against common corruptions by
- * covariate shift adaptation"). It is not part of the rule because its scale differs between
- * architectures and layers and has no calibrated threshold; it also moves with the input resolution
- * (Touvron et al. 2019, "Fixing the train-test resolution discrepancy").
- *
- * **How much `partial` trains**, by the stages' strides (every family has stages at strides
- * 2/4/8/16/32, so this is the same depth of the network everywhere):
- *   - small + different: the stride-16 and stride-32 stages (2 of 5). Yosinski et al. 2014 find the
- *     first layers general (they transfer with no loss) and the last ones specific to the
- *     pre-training task: the specific part is what different data must re-learn, and with little data
- *     the general part stays frozen to keep the trainable parameters (and the overfitting) few;
- *   - large + similar: from the stride-8 stage on (3 of 5): the data can afford more trainable layers,
- *     and fine-tuning the middle layers too undoes the "fragile co-adaptation" Yosinski et al. found
- *     there when splitting a network; the stem and the stride-4 stage (edges, colour blobs) stay.
- * A network without pretrained weights has nothing to transfer: `auto` says so and trains everything.
+ * `--strategy auto` (Node): the lecture's transfer-learning rule (CS231n's transfer-learning table) with both
+ * inputs measured on the data: small+similar → head, small+different → partial (stride-16/32 stages),
+ * large+similar → partial (from stride 8), large+different → full; no pretrained weights → full.
+ *   - size: mean training images per class, `large` from 1000 (ImageNet-1k has ≈1,281; Yosinski et al. 2014 §4);
+ *   - similarity: a linear probe's held-out accuracy on frozen features (probe.ts), (acc − chance) / (1 − chance),
+ *     `similar` from 0.5 (Kornblith, Shlens & Le 2019); BatchNorm-statistic shift is reported, not used.
+ * Reasoning and sources: docs/transfer-learning.md#auto
  */
 import { performance } from "node:perf_hooks";
 import type { Sample } from "../data/folder.js";

@@ -1,33 +1,10 @@
 /**
- * The linear probe (browser-safe, no Node imports): how well a *linear* read-out of frozen features
- * separates the classes, measured on images it was not fitted on. This is the standard measure of
- * how transferable fixed features are (the "fixed feature extractor" setting of CS231n's transfer
- * learning notes; Kornblith, Shlens & Le 2019, "Do Better ImageNet Models Transfer Better?", §3:
- * L2-regularised multinomial logistic regression on the penultimate layer).
- *
- * The recipe, fixed so that a figure means the same on every run and every machine:
- *   1. a seeded stratified split of the rows: `testFraction` of each class held out (at least one
- *      row of every class with two or more rows; a class's only row stays in training);
- *   2. standardisation with the training rows' per-feature mean and standard deviation (applied to
- *      the held-out rows as well), so the L2 penalty treats every feature alike;
- *   3. multinomial logistic regression, mean cross-entropy + (λ/2)·‖W‖² (the bias is not penalised),
- *      minimised from zero by Nesterov's accelerated gradient for strongly convex functions with
- *      the step 1/L and momentum (√κ − 1)/(√κ + 1), κ = L/λ (Nesterov 2004, "Introductory Lectures
- *      on Convex Optimization", §2.2). L = ½·λmax(XᵀX/n) + λ bounds the Hessian: the softmax
- *      cross-entropy's Hessian in the logits is at most ½ (Böhning 1992), and λmax comes from power
- *      iteration. A fixed number of iterations (300 by default), no tolerance test.
- *
- * λ = 0.01 (on standardised features and the *mean* loss) by default: with a few dozen images per
- * class and hundreds to thousands of feature dimensions the training rows are almost always linearly
- * separable, and then the L2 solution's direction tends to the maximum-margin separator as λ → 0
- * (Rosset, Zhu & Hastie 2004, "Margin maximizing loss functions"), so held-out accuracy depends
- * little on λ; 0.01 keeps κ small enough that 300 accelerated steps bring the objective close to its
- * minimum (the error contracts like (1 − 1/√κ)^t).
- *
- * When there are more feature dimensions than training rows (VGG's 25088), the same iterates are
- * computed in the span of the training rows: W = XᵀA and a step on W is the step (R + λA) on A, with
- * logits G·A for the Gram matrix G = XXᵀ (the representer theorem; the accelerated iteration is
- * linear, so the two forms give the same sequence of models, up to rounding).
+ * The linear probe (browser-safe, no Node imports): held-out accuracy of a *linear* read-out of frozen features,
+ * the standard transferability measure (Kornblith, Shlens & Le 2019 §3: L2-regularised multinomial logistic
+ * regression on the penultimate layer). Fixed recipe: seeded stratified split, standardisation on the training
+ * rows, mean cross-entropy + (λ/2)·‖W‖² (λ = 0.01) minimised by Nesterov's accelerated gradient (step 1/L, 300
+ * iterations; Nesterov 2004 §2.2), in the span of the training rows when features outnumber them (VGG's 25088).
+ * Recipe, the choice of λ and the dual form: docs/transfer-learning.md#linear-probe
  */
 import { OptionError } from "../errors.js";
 import { Random } from "../random.js";
@@ -68,7 +45,7 @@ export const PROBE_DEFAULTS = { seed: 0, testFraction: 0.25, l2: 0.01, iteration
 
 /**
  * Fits the probe on rows `data` [n, dims] (row-major) with labels in [0, classes) and returns its
- * held-out accuracy (see the module comment for the recipe).
+ * held-out accuracy (recipe: docs/transfer-learning.md#recipe).
  */
 export function linearProbe(data: Float32Array, dims: number, labels: readonly number[], classes: number, options: ProbeOptions = {}): ProbeResult {
   const o = { ...PROBE_DEFAULTS, ...options };
@@ -204,7 +181,7 @@ function largestEigenvalue(m: number, apply: (v: Float64Array, out: Float64Array
 }
 
 /**
- * Multinomial logistic regression by accelerated gradient (see the module comment), in the primal
+ * Multinomial logistic regression by accelerated gradient (docs/transfer-learning.md#recipe), in the primal
  * or (`dual`) the Gram form.
  */
 function fitSoftmax(x: Float64Array, y: readonly number[], dims: number, k: number, l2: number, iterations: number, dual: boolean): Fitted {

@@ -42,27 +42,11 @@ export function frozenPrefixes(model: Model, strategy: Strategy, freeze: readonl
 }
 
 /**
- * `--unfreeze-stages K`: the last K stages of the model's feature info train (with everything after
- * them: the head, and layers between the last stage and the head); everything before them is frozen.
- *
- * Stage k of `model.stages` is everything the forward pass computes after stage k−1's output up to
- * and including stage k's module (stage 1 starts at the input), so the cut lies right after the
- * (S−K)-th stage module returns. Which side a parameter is on is decided by **call order**, not by
- * its name: a module is before the cut when its call is recorded (ForwardContext.records, pre-order)
- * no later than the last module inside the cut stage. This is right for every family without knowing
- * its naming scheme (ResNet `conv1, bn1, layer1…`; MobileNet/EfficientNet/VGG `features.N`; GoogLeNet
- * `conv1…inception5b`).
- *
- * GoogLeNet's auxiliary classifiers (`aux1` on inception4a, `aux2` on inception4d; Szegedy et al.
- * 2014 §5) exist only in training graphs, so the order is taken from a training-mode trace, where
- * each is called right after the module it taps. They therefore land on their tap's side: an aux
- * head trains exactly when the trunk layers its loss reaches train (when its tap is frozen its loss
- * cannot change any trainable weight, and training it would be wasted work), and it is frozen
- * otherwise — as the `head` strategy already does.
- *
- * The result is minimal: a module is named only when every parameter and buffer under it is frozen
- * and its parent is not wholly frozen (`conv1, bn1, layer1, layer2` for resnet18 with K = 2, not
- * their layers). K = 0 is the `head` strategy; K ≥ the stage count is `full` (no prefixes).
+ * `--unfreeze-stages K`: the last K stages of the model's feature info train (with the head and anything between
+ * the last stage and the head); everything before them is frozen. The cut is decided by **call order**
+ * (ForwardContext.records, pre-order, of a training-mode trace), not by names, so it holds for every family;
+ * GoogLeNet's aux heads land on their tap's side. The result is minimal (`conv1, bn1, layer1, layer2` for
+ * resnet18, K = 2). K = 0 is `head`; K ≥ the stage count is `full`. Details: docs/transfer-learning.md#unfreeze-stages
  */
 export function unfreezeStagesPrefixes(model: Model, k: number): string[] {
   const stages = model.stages;

@@ -1,16 +1,9 @@
 /**
  * A restricted Python unpickler for the `data.pkl` inside PyTorch checkpoints. Browser-safe.
- *
- * It interprets the pickle opcodes that `torch.save` emits (protocol 2, plus the protocol 3–5
- * opcodes a newer Python may use) as a pure data decoder: nothing is ever imported or executed.
- * A GLOBAL resolves only through the allow-list below (ordered dicts, torch's tensor rebuild
- * functions, storage classes, dtypes, `torch.device`); any other name — `builtins.exec`,
- * `os.system`, a pickled `nn.Module` class — stops the load with a WeightsError naming it.
- * REDUCE / NEWOBJ of an allowed global builds our own plain value (a Map, a tensor record).
- *
- * Opcode reference: CPython `Lib/pickletools.py` (the annotated opcode table) and `Lib/pickle.py`
- * (`_Unpickler.load_*`). Torch's side: `torch/serialization.py` (`_save`'s persistent_id, `_load`)
- * and `torch/_utils.py` (`_rebuild_tensor_v2` and friends).
+ * A pure data decoder of the opcodes `torch.save` emits (protocol 2, plus 3–5): nothing is imported or executed.
+ * GLOBAL resolves only through the allow-list below; any other name (`builtins.exec`, `os.system`, a pickled
+ * `nn.Module`) stops the load with a WeightsError naming it. References (CPython's pickletools.py and pickle.py,
+ * torch's serialization.py and _utils.py): docs/weight-formats.md#restricted-unpickler
  */
 import { WeightsError } from "../errors.js";
 

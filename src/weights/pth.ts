@@ -1,14 +1,9 @@
 /**
  * PyTorch checkpoints (`torch.save`, PyTorch ≥ 1.6 zip format) read from bytes. Browser-safe.
- *
- * Layout (torch/serialization.py `_save`, caffe2/serialize/inline_container.h): a zip archive of
- * stored (uncompressed) entries under one root folder whose name varies (`archive`, or the file's
- * stem in older versions):
- *   <root>/data.pkl      the pickled object; tensors appear as `_rebuild_tensor_v2(storage, ...)`
- *                        with storages as persistent ids ('storage', FloatStorage, key, location, numel)
- *   <root>/data/<key>    each storage's raw little-endian bytes
- *   <root>/version, <root>/byteorder (torch ≥ 2.1, "little" or "big"), ...
+ * A zip of stored entries under one root folder: `data.pkl` (tensors as `_rebuild_tensor_v2` over persistent-id
+ * storages), `data/<key>` (each storage's bytes), `version`, `byteorder` (torch/serialization.py `_save`).
  * The pickle is decoded by our restricted unpickler (./pickle.ts): nothing in it is executed.
+ * Layout: docs/weight-formats.md#pytorch-checkpoints
  */
 import { unzipSync } from "fflate";
 import { WeightsError } from "../errors.js";

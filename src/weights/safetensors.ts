@@ -1,13 +1,8 @@
 /**
- * safetensors read/write on bytes. Browser-safe.
- *
- * Format (https://github.com/huggingface/safetensors, "Format" in its README):
- *   - 8 bytes: N, an unsigned little-endian 64-bit integer, the size of the header;
- *   - N bytes: a UTF-8 JSON object `{"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
- *     "__metadata__": {string: string}}`, which may be padded at its end with spaces (0x20);
- *   - the rest: the byte buffer. Offsets are relative to its start; tensors are little-endian,
- *     row-major, and must cover the buffer exactly (no holes, no overlaps) — the same checks the
- *     reference Rust implementation makes in `Metadata::validate`.
+ * safetensors read/write on bytes. Browser-safe. Format (huggingface/safetensors README, "Format"): an 8-byte
+ * little-endian header size N, N bytes of JSON (name → dtype, shape, data_offsets; `__metadata__`; may be
+ * space-padded), then the buffer, which the tensors must cover exactly (the reference `Metadata::validate`
+ * checks). Details: docs/weight-formats.md#safetensors
  */
 import { WeightsError } from "../errors.js";
 import { DTYPE_BYTES, numel, typedArrayFromBytes, type DType, type Tensor } from "../tensor.js";
