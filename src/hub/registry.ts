@@ -7,6 +7,7 @@ import { IMAGENET_CLASSES } from "../data/imagenet_classes.js";
 import { OptionError } from "../errors.js";
 import { globMatcher } from "../models/registry.js";
 import type { TorchvisionWeights, WeightsEntry } from "./entry.js";
+import { KERAS_MOBILENET_V1 } from "./keras.js";
 import { TORCHVISION_WEIGHTS } from "./torchvision.js";
 
 const entries = new Map<string, WeightsEntry>();
@@ -52,6 +53,7 @@ export function unregisterWeights(name: string): void {
 }
 
 for (const row of TORCHVISION_WEIGHTS) registerWeights(fromTorchvision(row));
+for (const entry of KERAS_MOBILENET_V1) registerWeights(entry);
 
 /** Every entry, or those whose name matches a glob (`resnet*`, `*IMAGENET1K_V2`; a bare word matches anywhere). */
 export function listWeights(pattern?: string): WeightsEntry[] {

@@ -15,6 +15,7 @@ import { createModel } from "../models/registry.js";
 import type { Model, ModelOptions } from "../models/model.js";
 import type { CheckpointMetadata } from "../weights/checkpoint.js";
 import { readWeightsFile } from "../weights/files.js";
+import { readKerasMobileNetV1 } from "../weights/keras.js";
 import { loadStateDict, stripModulePrefix } from "../weights/load.js";
 
 export interface LoadModelOptions extends ModelOptions {
@@ -68,7 +69,8 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   }
   const path = named ? await fetchWeights(named, options.download) : options.weights;
   const entry = named ?? weightsForFile(basename(path)) ?? null;
-  const file = await readWeightsFile(path);
+  // Keras's MobileNet V1 files are HDF5 in Keras's layer names and tensor layouts (weights/keras.ts).
+  const file = entry?.format === "keras-mobilenet-v1" ? await readKerasMobileNetV1(path) : await readWeightsFile(path);
   const meta = file.metadata;
   if (options.arch && meta && meta.arch !== options.arch) {
     throw new WeightsError(`${file.path}: checkpoint is for ${meta.arch}, but --arch ${options.arch} was given`);
@@ -104,5 +106,6 @@ function definedOnly(o: LoadModelOptions): ModelOptions {
   if (o.dropout !== undefined) out.dropout = o.dropout;
   if (o.phi !== undefined) out.phi = o.phi;
   if (o.dropPath !== undefined) out.dropPath = o.dropPath;
+  if (o.padding !== undefined) out.padding = o.padding;
   return out;
 }

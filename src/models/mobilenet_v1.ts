@@ -6,14 +6,18 @@
  * torchvision has none, so the names are ours in its MobileNetV2 style: `features.0` the stem,
  * `features.N.{depthwise,pointwise}` block N (1…13), `classifier.1` the FC layer. Parameter counts and mult-adds
  * equal Table 6/7 (tests/unit/mobilenet_v1.test.ts); the forward pass equals plain torch.nn (tests/parity).
+ *
+ * `padding: "tf"` is Keras's MobileNet V1 (keras/applications/mobilenet.py), for Google's ImageNet weights
+ * (src/hub/keras.ts): stride-2 convs pad at the bottom/right only, BatchNorm ε 1e-3, ReLU6. Same parameters.
  */
 import type { Value } from "../graph/graph.js";
 import * as ops from "../graph/ops.js";
 import { Conv2dNormActivation } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";
-import { AdaptiveAvgPool2d, Dropout, Linear, Sequential } from "../nn/layers.js";
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, ReLU6, Sequential } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
 import { FAN_OUT_INIT, initWeights } from "../nn/init.js";
+import type { Padding } from "./model.js";
 import { registerArch } from "./registry.js";
 import { StageRecorder } from "./stages.js";
 
@@ -51,17 +55,44 @@ export const MAX_WIDTH_MULT = 1;
 export const scaledChannels = (channels: number, widthMult: number): number => Math.max(8, Math.trunc(channels * widthMult));
 
 /**
+ * Keras's stride-2 conv: ZeroPadding2D(((0, 1), (0, 1))) then a 'valid' conv, i.e. one zero row and column at the
+ * bottom/right only (TensorFlow's 'SAME' on even sizes, which all of Keras's weights' resolutions give every such conv);
+ * one Conv node with ONNX pads [top, left, bottom, right] = [0, 0, 1, 1].
+ */
+class BottomRightPaddedConv2d extends Conv2d {
+  override forward(ctx: ForwardContext, x: Value): Value {
+    const b = this.bias ? ctx.param(this, "bias") : null;
+    const attrs = { strides: this.stride, pads: [0, 0, 1, 1], dilations: this.dilation, group: this.groups } as const;
+    return ops.conv2dWithPads(ctx.g, x, ctx.param(this, "weight"), b, attrs);
+  }
+}
+
+/** Keras's BatchNormalization default ε (PyTorch's is 1e-5). */
+const KERAS_BN_EPS = 1e-3;
+
+/**
+ * conv + BN + activation as Conv2dNormActivation lays it out (children 0, 1, 2): the paper's ReLU and PyTorch's
+ * symmetric padding, or with padding "tf" Keras's (bottom/right padding at stride 2, BN ε 1e-3, ReLU6).
+ */
+function convBnAct(inChannels: number, outChannels: number, kernel: number, stride: number, groups: number, padding: Padding): Sequential {
+  if (padding === "symmetric") return new Conv2dNormActivation(inChannels, outChannels, kernel, { stride, groups });
+  const Conv = stride === 1 ? Conv2d : BottomRightPaddedConv2d;
+  const conv = new Conv(inChannels, outChannels, kernel, { stride, groups, bias: false, padding: stride === 1 ? (kernel - 1) / 2 : 0 });
+  return new Sequential(conv, new BatchNorm2d(outChannels, { eps: KERAS_BN_EPS }), new ReLU6());
+}
+
+/**
  * Depthwise separable conv (§3.1, Fig. 3 right): depthwise 3x3 + BN + ReLU, then pointwise 1x1 + BN + ReLU;
  * 1/N + 1/9 of a full 3x3 conv's mult-adds (Eq. 5).
  */
 export class DepthwiseSeparableConv extends Module {
-  readonly depthwise: Conv2dNormActivation;
-  readonly pointwise: Conv2dNormActivation;
+  readonly depthwise: Sequential;
+  readonly pointwise: Sequential;
 
-  constructor(inChannels: number, outChannels: number, stride: number) {
+  constructor(inChannels: number, outChannels: number, stride: number, padding: Padding = "symmetric") {
     super();
-    this.depthwise = this.addModule("depthwise", new Conv2dNormActivation(inChannels, inChannels, 3, { stride, groups: inChannels }));
-    this.pointwise = this.addModule("pointwise", new Conv2dNormActivation(inChannels, outChannels, 1));
+    this.depthwise = this.addModule("depthwise", convBnAct(inChannels, inChannels, 3, stride, inChannels, padding));
+    this.pointwise = this.addModule("pointwise", convBnAct(inChannels, outChannels, 1, 1, 1, padding));
   }
 
   forward(ctx: ForwardContext, x: Value): Value {
@@ -79,7 +110,7 @@ export class MobileNetV1 extends Module {
   /** The deepest module at each stride 2 … 32 (features.0 is the stem). */
   readonly stages: readonly string[];
 
-  constructor(numClasses: number, widthMult = 1, dropout = DEFAULT_DROPOUT) {
+  constructor(numClasses: number, widthMult = 1, dropout = DEFAULT_DROPOUT, padding: Padding = "symmetric") {
     super();
     const stages = new StageRecorder();
     const features: Module[] = [];
@@ -88,10 +119,10 @@ export class MobileNetV1 extends Module {
       features.push(m);
     };
     let channels = scaledChannels(STEM_CHANNELS, widthMult);
-    add(new Conv2dNormActivation(3, channels, 3, { stride: 2 }), 2);
+    add(convBnAct(3, channels, 3, 2, 1, padding), 2);
     for (const [out, stride] of TABLE_1) {
       const next = scaledChannels(out, widthMult);
-      add(new DepthwiseSeparableConv(channels, next, stride), stride);
+      add(new DepthwiseSeparableConv(channels, next, stride, padding), stride);
       channels = next;
     }
     this.features = this.addModule("features", new Sequential(...features));
@@ -120,13 +151,17 @@ registerArch({
   accepts: {
     widthMult: { min: 0, minExclusive: true, max: MAX_WIDTH_MULT, default: 1 },
     dropout: { min: 0, max: 0.99, default: DEFAULT_DROPOUT },
+    padding: ["symmetric", "tf"],
   },
   details: (o) => {
     const alpha = o.widthMult ?? 1;
-    return { widthMult: alpha, channels: `${scaledChannels(STEM_CHANNELS, alpha)}→${scaledChannels(1024, alpha)}` };
+    const channels = `${scaledChannels(STEM_CHANNELS, alpha)}→${scaledChannels(1024, alpha)}`;
+    const out: Record<string, number | string> = { widthMult: alpha, channels };
+    if (o.padding === "tf") out.padding = "tf (Keras)";
+    return out;
   },
   build: (o) => {
-    const net = new MobileNetV1(o.numClasses, o.widthMult ?? 1, o.dropout ?? DEFAULT_DROPOUT);
+    const net = new MobileNetV1(o.numClasses, o.widthMult ?? 1, o.dropout ?? DEFAULT_DROPOUT, o.padding ?? "symmetric");
     return { net, classifier: "classifier.1", head: ["classifier"], stages: [...net.stages] };
   },
 });

@@ -17,7 +17,14 @@ export interface ModelOptions {
   phi?: number;
   /** Maximum stochastic-depth rate (EfficientNet; the last block's, growing linearly from 0). */
   dropPath?: number;
+  /**
+   * MobileNet V1's padding: "symmetric" (PyTorch's, the default) or "tf", Keras's MobileNet V1 exactly: stride-2
+   * convs pad one zero row/column at the bottom/right only, and with it BatchNorm ε 1e-3 and ReLU6 (for Google's weights).
+   */
+  padding?: Padding;
 }
+
+export type Padding = "symmetric" | "tf";
 
 /** Options after defaults were applied and ranges checked; stored in checkpoints' metadata. */
 export interface ResolvedOptions {
@@ -26,6 +33,7 @@ export interface ResolvedOptions {
   dropout?: number;
   phi?: number;
   dropPath?: number;
+  padding?: Padding;
 }
 
 export interface Model {

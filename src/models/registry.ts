@@ -6,7 +6,7 @@
 import { IMAGENET_EVAL, type Preprocessing } from "./preprocessing.js";
 import { OptionError } from "../errors.js";
 import type { Module } from "../nn/module.js";
-import type { Model, ModelOptions, ResolvedOptions } from "./model.js";
+import type { Model, ModelOptions, Padding, ResolvedOptions } from "./model.js";
 
 export interface Range {
   min: number;
@@ -24,7 +24,7 @@ export interface ArchSpec {
   defaultResolution: number | ((options: ResolvedOptions) => number);
   minResolution: number;
   /** Ranges of the family-specific options this architecture accepts. */
-  accepts?: { widthMult?: Range; dropout?: Range; phi?: Range; dropPath?: Range };
+  accepts?: { widthMult?: Range; dropout?: Range; phi?: Range; dropPath?: Range; padding?: readonly Padding[] };
   preprocessing?: Preprocessing | ((options: ResolvedOptions) => Preprocessing);
   /** Derived figures `summary` shows (scaling factors, block counts …). */
   details?: (options: ResolvedOptions) => Record<string, number | string>;
@@ -125,6 +125,14 @@ export function createModel(arch: string, options: ModelOptions = {}): Model {
   if (options.dropPath !== undefined) {
     if (!spec.accepts?.dropPath) throw new OptionError(`${arch} has no stochastic depth (--drop-path); it applies to the EfficientNet families`);
     resolved.dropPath = checkRange(arch, "drop-path rate", options.dropPath, spec.accepts.dropPath);
+  }
+  if (options.padding !== undefined) {
+    const allowed = spec.accepts?.padding;
+    if (!allowed) throw new OptionError(`${arch} has no padding option; it applies to mobilenet_v1`);
+    if (!allowed.includes(options.padding)) {
+      throw new OptionError(`${arch}: padding must be one of ${allowed.join(", ")}, got ${String(options.padding)}`);
+    }
+    resolved.padding = options.padding;
   }
   const { net, classifier, head, stages, optional } = spec.build(resolved);
   return {

@@ -30,6 +30,7 @@ const REQUIREMENTS = {
   torch: { label: "PyTorch", code: "import torch" },
   torchvision: { label: "PyTorch/torchvision", code: "import torch, torchvision" },
   onnx: { label: "the onnx package", code: "import onnx" },
+  h5py: { label: "PyTorch and h5py", code: "import torch, h5py" },
 } as const;
 
 export type Requirement = keyof typeof REQUIREMENTS;
