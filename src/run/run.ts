@@ -83,7 +83,8 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   if (req.unfreezeStages !== undefined && req.freeze?.length) throw new OptionError("give --freeze or --unfreeze-stages, not both");
   if (req.unfreezeStages !== undefined && req.strategy !== "partial") throw new OptionError(`--unfreeze-stages applies to --strategy partial, not ${req.strategy}`);
   if (req.strategy === "auto" && req.freeze?.length) throw new OptionError("--strategy auto chooses what to freeze; drop --freeze");
-  const resolution = req.resolution ?? model.defaultResolution;
+  // Named weights train at the input side they were trained at (Keras MobileNet V1: their ρ).
+  const resolution = req.resolution ?? loaded.entry?.transforms.cropSize ?? model.defaultResolution;
   // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
   // records that, so `classify` and `export` preprocess the same way.
   // Named (or recognised torchvision) weights keep their resize/crop ratio and interpolation at R.
