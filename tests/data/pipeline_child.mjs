@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 const [loaderUrl, samplesFile] = process.argv.slice(2);
 const { epochBatches } = await import(loaderUrl);
 const { Random } = await import(new URL("../random.js", loaderUrl).href);
-const { IMAGENET_EVAL } = await import(new URL("./preprocess.js", loaderUrl).href);
+const { IMAGENET_EVAL } = await import(new URL("../models/preprocessing.js", loaderUrl).href);
 const samples = JSON.parse(readFileSync(samplesFile, "utf8"));
 const transform = { resolution: 48, augment: true, preprocessing: IMAGENET_EVAL, colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 } };
 
