@@ -57,7 +57,7 @@ import {
 } from "./candidates/conv_grad.js";
 import { maxPoolGradPhases } from "./candidates/max_pool_grad.js";
 import { gradients } from "../src/autodiff/gradients.js";
-import { Graph, prune, type Value } from "../src/graph/graph.js";
+import { Graph, prune, type Value } from "../src/graph/ir.js";
 import * as ops from "../src/graph/ops.js";
 import { toOnnx } from "../src/onnx/serialize.js";
 import { Random } from "../src/random.js";

@@ -11,7 +11,7 @@
 import { performance } from "node:perf_hooks";
 import * as ort from "onnxruntime-node";
 import { median } from "../src/tools/bench.js";
-import { Graph } from "../src/graph/graph.js";
+import { Graph } from "../src/graph/ir.js";
 import { lowerConvsToNchwc } from "../src/graph/nchwc.js";
 import * as ops from "../src/graph/ops.js";
 import { toOnnx } from "../src/onnx/serialize.js";

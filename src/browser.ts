@@ -25,7 +25,7 @@ export { targetDistribution, trainingGraph, type StateEntry, type TrainingGraph,
 export { resolveOptimizer, type AdamWOptions, type OptimizerOptions, type ResolvedOptimizer, type SgdOptions } from "./train/optimizers.js";
 export { TrainingState } from "./train/state.js";
 export { WebTrainer, type OrtLike, type OrtSessionLike, type OrtTensorLike, type WebTrainerOptions } from "./train/web_trainer.js";
-export { Graph, type Value, type Node, type Dim } from "./graph/graph.js";
+export { Graph, type Value, type Node, type Dim } from "./graph/ir.js";
 export { Module } from "./nn/module.js";
 export { ForwardContext } from "./nn/context.js";
 export * as nn from "./nn/index.js";

@@ -62,7 +62,7 @@ export { runDemo, DEMO_STRATEGIES, type DemoOptions, type DemoResult, type DemoR
 
 // The building blocks underneath.
 export { toOnnx, fromOnnx } from "./onnx/serialize.js";
-export { Graph, type Value, type Node, type Dim } from "./graph/graph.js";
+export { Graph, type Value, type Node, type Dim } from "./graph/ir.js";
 export { Module } from "./nn/module.js";
 export { ForwardContext } from "./nn/context.js";
 export * as nn from "./nn/index.js";

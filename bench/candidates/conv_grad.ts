@@ -3,7 +3,7 @@
  * against the chosen ones (src/autodiff/formulations.ts, whose conventions they share). Each lost
  * on the cases in bench/README.md; re-run them when ONNX Runtime or the machine changes.
  */
-import type { Graph, Value } from "../../src/graph/graph.js";
+import type { Graph, Value } from "../../src/graph/ir.js";
 import * as ops from "../../src/graph/ops.js";
 import {
   flippedTransposedWeight,

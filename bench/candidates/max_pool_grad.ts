@@ -3,7 +3,7 @@
  * (src/autodiff/formulations.ts): 4x slower on [16, 64, 112, 112] (bench/README.md). For
  * bench/grad_ops.ts.
  */
-import type { Graph, Value } from "../../src/graph/graph.js";
+import type { Graph, Value } from "../../src/graph/ir.js";
 import * as ops from "../../src/graph/ops.js";
 import { padSpatial, staticNumber } from "../../src/autodiff/formulations.js";
 import { depthToSpace, equal, not, or } from "./ops.js";

@@ -2,7 +2,7 @@
  * Graph op builders that only the candidate formulations use (src/graph/ops.ts has the rest), with
  * the same checks and shape inference.
  */
-import { attr, describe, type Graph, type Value } from "../../src/graph/graph.js";
+import { attr, describe, type Graph, type Value } from "../../src/graph/ir.js";
 import { broadcastShapes } from "../../src/graph/ops.js";
 
 export function equal(g: Graph, a: Value, b: Value): Value {

@@ -1,5 +1,5 @@
 /** Broadcasting helpers shared by gradients.ts and the rules (numpy rules, as ONNX's). */
-import type { Graph, Shape, Value } from "../graph/graph.js";
+import type { Graph, Shape, Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 
 export function sameShape(a: Shape, b: Shape): boolean {

@@ -9,7 +9,7 @@
  *   dx[i] = Σ_k dy_up[i + p_begin − k·d] · w[k],   dy_up[o·s] = dy[o], zero between;
  *   dw[k] = Σ_o dy[o] · x[o·s + k·d − p_begin].
  */
-import { intAttr, intsAttr, stringAttr, type Dim, type Graph, type Node, type Value } from "../graph/graph.js";
+import { intAttr, intsAttr, stringAttr, type Dim, type Graph, type Node, type Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 
 export interface ConvGeometry {

@@ -17,7 +17,7 @@
  * The gradient ops are emitted into the same graph, under the scope "<layer>/grad".
  */
 import { ConvzooError } from "../errors.js";
-import type { Graph, Node, Value } from "../graph/graph.js";
+import type { Graph, Node, Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import type { DType } from "../tensor.js";
 import { broadcastsTo, expandTo, sameShape, unbroadcast } from "./broadcast.js";

@@ -12,7 +12,7 @@
  * The costly ops (Conv, pools) use the formulations in formulations.ts, chosen by measurement
  * (bench/grad_ops.ts; the figures behind each choice are in bench/README.md).
  */
-import { floatAttr, intAttr, intsAttr, stringAttr, type Dim, type Graph, type Node, type Value } from "../graph/graph.js";
+import { floatAttr, intAttr, intsAttr, stringAttr, type Dim, type Graph, type Node, type Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import { unbroadcast } from "./broadcast.js";
 import {

@@ -20,7 +20,7 @@
  * gradient runs dy as a dilated kernel), and stems over fewer channels than a block, which MLAS
  * reads in NCHW (resnet18's 7x7 s2 stem 1.57x).
  */
-import { attr, intAttr, intsAttr, stringAttr, type Graph, type Node, type Value } from "./graph.js";
+import { attr, intAttr, intsAttr, stringAttr, type Graph, type Node, type Value } from "./ir.js";
 import * as ops from "./ops.js";
 
 export const NCHWC_DOMAIN = "com.microsoft.nchwc";

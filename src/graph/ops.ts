@@ -5,7 +5,7 @@
  */
 import type { DType, Tensor } from "../tensor.js";
 import { formatShape } from "../tensor.js";
-import { attr, describe, type Attr, type Dim, type Graph, type Shape, type Value } from "./graph.js";
+import { attr, describe, type Attr, type Dim, type Graph, type Shape, type Value } from "./ir.js";
 
 /** The opset every graph targets: ≥ 17 so LayerNorm-era ops and HardSwish (14) are all there. */
 export const OPSET = 17;

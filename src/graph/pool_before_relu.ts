@@ -10,7 +10,7 @@
  *
  * Only a Relu read by that one MaxPool (no other node, no graph output) is moved.
  */
-import type { Graph, Node } from "./graph.js";
+import type { Graph, Node } from "./ir.js";
 
 /** Rewrites `graph` in place; returns how many pairs it swapped. */
 export function poolBeforeRelu(graph: Graph): number {

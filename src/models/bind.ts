@@ -8,7 +8,7 @@
  * and training-only overrides (dropout, BatchNorm momentum, frozen layers) live in the build.
  */
 import { OptionError } from "../errors.js";
-import { Graph, type Value } from "../graph/graph.js";
+import { Graph, type Value } from "../graph/ir.js";
 import { ForwardContext, type CaptureRequest } from "../nn/context.js";
 import type { Parameter } from "../nn/parameter.js";
 import { Random } from "../random.js";

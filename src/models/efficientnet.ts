@@ -8,7 +8,7 @@
  * - `efficientnet_v2_s/_m/_l`: Fused-MBConv early stages, torchvision's tables.
  * - `efficientnet_v2_xl`: not in torchvision; the paper's largest model, table from timm/automl.
  */
-import type { Value } from "../graph/graph.js";
+import type { Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import { IMAGENET_EVAL, preprocessingForResolution, type Preprocessing } from "./preprocessing.js";
 import { Conv2dNormActivation, makeDivisible, SqueezeExcitation, type NormFactory } from "../nn/blocks.js";

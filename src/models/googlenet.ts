@@ -7,7 +7,7 @@
  * torchvision's differences from the paper, kept for its weights (DESIGN.md, known pitfalls): the "5x5" branch
  * is 3x3 (pytorch/vision#906); BatchNorm (eps 0.001) after every conv; ceil_mode max-pools; `transform_input`.
  */
-import type { Value } from "../graph/graph.js";
+import type { Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import type { ForwardContext } from "../nn/context.js";
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, Sequential } from "../nn/layers.js";

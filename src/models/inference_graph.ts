@@ -4,7 +4,7 @@
  * Conv, and an exported model keeps torchvision's names); the structure-only trace used by `summary`
  * binds weights as graph inputs and never allocates them.
  */
-import { prune, type Graph } from "../graph/graph.js";
+import { prune, type Graph } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import type { ForwardContext } from "../nn/context.js";
 import { bindModel, headModule } from "./bind.js";

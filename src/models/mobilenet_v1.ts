@@ -10,7 +10,7 @@
  * `padding: "tf"` is Keras's MobileNet V1 (keras/applications/mobilenet.py), for Google's ImageNet weights
  * (src/hub/keras.ts): stride-2 convs pad at the bottom/right only, BatchNorm ε 1e-3, ReLU6. Same parameters.
  */
-import type { Value } from "../graph/graph.js";
+import type { Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import { Conv2dNormActivation } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";

@@ -2,7 +2,7 @@
  * MobileNetV2 (Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", 2018):
  * inverted residual blocks (expand 1x1 → depthwise 3x3 → linear 1x1) with ReLU6, as torchvision.
  */
-import type { Value } from "../graph/graph.js";
+import type { Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import { Conv2dNormActivation, makeDivisible } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";

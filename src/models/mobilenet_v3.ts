@@ -5,7 +5,7 @@
  * `_make_divisible`, the 1280/1024 head included: torchvision's rule, not the paper's for α < 1 (Table 3: Large
  * 0.75 has 4.0M params / 155M MAdds, torchvision's 3.38M / 140M). No `reduced_tail` / `dilated` options.
  */
-import type { Value } from "../graph/graph.js";
+import type { Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import { Conv2dNormActivation, makeDivisible, SqueezeExcitation, type ActivationFactory, type NormFactory } from "../nn/blocks.js";
 import type { ForwardContext } from "../nn/context.js";

@@ -2,7 +2,7 @@
  * ResNet (He et al., "Deep Residual Learning for Image Recognition", 2015), torchvision's v1.5:
  * the stride of a bottleneck sits on its 3x3 conv. Variants are rows of the paper's Table 1.
  */
-import type { Value } from "../graph/graph.js";
+import type { Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import type { ForwardContext } from "../nn/context.js";
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from "../nn/layers.js";

@@ -1,5 +1,5 @@
 /** `summary`: parameters, MACs and per-layer output shapes of an architecture at a resolution. */
-import type { Dim } from "../graph/graph.js";
+import type { Dim } from "../graph/ir.js";
 import { traceModel } from "./inference_graph.js";
 import type { Model } from "./model.js";
 

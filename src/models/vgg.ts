@@ -4,7 +4,7 @@
  * one 7x7 with 27C² instead of 49C² weights). Variants are columns A, B, D, E of Table 1; the `_bn` variants are
  * torchvision's, with BatchNorm after every conv.
  */
-import type { Value } from "../graph/graph.js";
+import type { Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import type { ForwardContext } from "../nn/context.js";
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential } from "../nn/layers.js";

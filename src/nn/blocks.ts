@@ -3,7 +3,7 @@
  * child names so parameter paths match: Conv2dNormActivation = Sequential(conv, norm, activation)
  * and SqueezeExcitation (avgpool, fc1, fc2, activation, scale_activation).
  */
-import type { Value } from "../graph/graph.js";
+import type { Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import type { ForwardContext } from "./context.js";
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, ReLU, Sequential, Sigmoid } from "./layers.js";

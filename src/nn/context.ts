@@ -3,7 +3,7 @@
  * becomes a graph value (an initializer for inference, a graph input for training), and a record
  * of every module call (name, type, output shape, params, MACs) that `summary` is built from.
  */
-import type { Graph, Shape, Value } from "../graph/graph.js";
+import type { Graph, Shape, Value } from "../graph/ir.js";
 import type { Module } from "./module.js";
 import type { Parameter } from "./parameter.js";
 

@@ -2,7 +2,7 @@
  * The basic layers, named and parameterised as in torch.nn so state_dict keys match
  * (`weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`).
  */
-import type { Graph, Value } from "../graph/graph.js";
+import type { Graph, Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import { numel } from "../tensor.js";
 import type { ForwardContext } from "./context.js";

@@ -5,7 +5,7 @@
  * ForwardContext; modules hold no graph state themselves, so one tree can build many graphs
  * (inference, export, training).
  */
-import type { Value } from "../graph/graph.js";
+import type { Value } from "../graph/ir.js";
 import type { ForwardContext } from "./context.js";
 import { Parameter, type Init } from "./parameter.js";
 

@@ -1,5 +1,5 @@
 /** Graph → ONNX ModelProto bytes, and ONNX bytes → initializer tensors. Browser-safe. */
-import type { Attr, Graph, Value } from "../graph/graph.js";
+import type { Attr, Graph, Value } from "../graph/ir.js";
 import { ONNX_DTYPE, OPSET } from "../graph/ops.js";
 import type { DType, Tensor } from "../tensor.js";
 import { typedArrayFromBytes } from "../tensor.js";

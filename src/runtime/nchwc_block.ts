@@ -5,7 +5,7 @@
  * "do not lower". Node only (onnxruntime-node).
  */
 import * as ort from "onnxruntime-node";
-import { Graph } from "../graph/graph.js";
+import { Graph } from "../graph/ir.js";
 import { NCHWC_DOMAIN } from "../graph/nchwc.js";
 import { toOnnx } from "../onnx/serialize.js";
 

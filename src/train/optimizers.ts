@@ -6,7 +6,7 @@
  * Browser-safe.
  */
 import { OptionError } from "../errors.js";
-import type { Graph, Value } from "../graph/graph.js";
+import type { Graph, Value } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 
 export interface SgdOptions {

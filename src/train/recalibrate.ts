@@ -9,7 +9,7 @@ import type { Sample } from "../data/folder.js";
 import { epochBatches } from "../data/loader.js";
 import type { Preprocessing } from "../models/preprocessing.js";
 import { ShapeError } from "../errors.js";
-import type { Graph } from "../graph/graph.js";
+import type { Graph } from "../graph/ir.js";
 import { bindModel, underPrefix } from "../models/bind.js";
 import type { Model } from "../models/model.js";
 import { BatchNorm2d } from "../nn/layers.js";

@@ -8,7 +8,7 @@
  */
 import { OptionError } from "../errors.js";
 import { gradients } from "../autodiff/gradients.js";
-import { Graph, prune, type Value } from "../graph/graph.js";
+import { Graph, prune, type Value } from "../graph/ir.js";
 import { lowerConvsToNchwc } from "../graph/nchwc.js";
 import { poolBeforeRelu } from "../graph/pool_before_relu.js";
 import * as ops from "../graph/ops.js";

@@ -12,7 +12,7 @@ import type { Sample } from "../data/folder.js";
 import { epochBatches } from "../data/loader.js";
 import type { Preprocessing } from "../models/preprocessing.js";
 import { OptionError } from "../errors.js";
-import { prune } from "../graph/graph.js";
+import { prune } from "../graph/ir.js";
 import * as ops from "../graph/ops.js";
 import { bindModel, underPrefix } from "../models/bind.js";
 import { featureInfo, traceModel } from "../models/inference_graph.js";

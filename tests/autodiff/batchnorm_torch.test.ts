@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { gradients } from "../../src/autodiff/gradients.js";
-import { Graph } from "../../src/graph/graph.js";
+import { Graph } from "../../src/graph/ir.js";
 import * as ops from "../../src/graph/ops.js";
 import { Random } from "../../src/random.js";
 import { toOnnx } from "../../src/onnx/serialize.js";

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { GradientError, gradients, unbroadcast } from "../../src/autodiff/gradients.js";
 import { ShapeError } from "../../src/errors.js";
-import { Graph, type Value } from "../../src/graph/graph.js";
+import { Graph, type Value } from "../../src/graph/ir.js";
 import * as ops from "../../src/graph/ops.js";
 import { toOnnx } from "../../src/onnx/serialize.js";
 import { Random } from "../../src/random.js";

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
 import { gradients } from "../../src/autodiff/gradients.js";
-import { Graph, type Value } from "../../src/graph/graph.js";
+import { Graph, type Value } from "../../src/graph/ir.js";
 import { lowerConvsToNchwc } from "../../src/graph/nchwc.js";
 import * as ops from "../../src/graph/ops.js";
 import { toOnnx } from "../../src/onnx/serialize.js";

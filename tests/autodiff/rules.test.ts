@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { attr, type Graph, type Value } from "../../src/graph/graph.js";
+import { attr, type Graph, type Value } from "../../src/graph/ir.js";
 import { NCHWC_DOMAIN } from "../../src/graph/nchwc.js";
 import * as ops from "../../src/graph/ops.js";
 import { RULES } from "../../src/autodiff/rules.js";

@@ -13,7 +13,7 @@ import { test, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { gradients } from "../../src/autodiff/gradients.js";
-import { Graph, type Value } from "../../src/graph/graph.js";
+import { Graph, type Value } from "../../src/graph/ir.js";
 import * as ops from "../../src/graph/ops.js";
 import { toOnnx } from "../../src/onnx/serialize.js";
 import { Random } from "../../src/random.js";

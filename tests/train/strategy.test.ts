@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Graph } from "../../src/graph/graph.js";
+import { Graph } from "../../src/graph/ir.js";
 import { createModel } from "../../src/models/index.js";
 import type { Model } from "../../src/models/model.js";
 import { ForwardContext } from "../../src/nn/context.js";

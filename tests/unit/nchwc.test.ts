@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { flippedTransposedWeight, type ConvGeometry } from "../../src/autodiff/formulations.js";
-import { Graph, prune } from "../../src/graph/graph.js";
+import { Graph, prune } from "../../src/graph/ir.js";
 import { lowerConvsToNchwc, NCHWC_DOMAIN } from "../../src/graph/nchwc.js";
 import * as ops from "../../src/graph/ops.js";
 import { toOnnx } from "../../src/onnx/serialize.js";

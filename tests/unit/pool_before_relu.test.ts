@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { gradients } from "../../src/autodiff/gradients.js";
-import { Graph } from "../../src/graph/graph.js";
+import { Graph } from "../../src/graph/ir.js";
 import * as ops from "../../src/graph/ops.js";
 import { poolBeforeRelu } from "../../src/graph/pool_before_relu.js";
 import { toOnnx } from "../../src/onnx/serialize.js";
