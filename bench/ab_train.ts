@@ -61,7 +61,10 @@ async function fromTree(name: string, root: string): Promise<Contender> {
   await load("src/models/index.ts");
   const { createModel } = await load<typeof import("../src/models/registry.js")>("src/models/registry.ts");
   const { initializeWeights } = await load<typeof import("../src/models/bind.js")>("src/models/bind.ts", "src/models/inference_graph.ts");
-  const { trainingGraph, targetDistribution } = await load<typeof import("../src/train/training_graph.js")>("src/train/training_graph.ts", "src/train/training_graph.ts");
+  const { trainingGraph, targetDistribution } = await load<typeof import("../src/train/training_graph.js")>(
+    "src/train/training_graph.ts",
+    "src/train/training_graph.ts",
+  );
   const { toOnnx } = await load<typeof import("../src/onnx/serialize.js")>("src/onnx/serialize.ts");
   const { ortSessionOptions } = await load<typeof import("../src/runtime/session.js")>("src/runtime/session.ts");
   const { Random } = await load<typeof import("../src/random.js")>("src/random.ts");
@@ -76,17 +79,34 @@ async function fromTree(name: string, root: string): Promise<Contender> {
   const spec = trainingGraph(model, { batchSize: batch, resolution, optimizer: { kind: "sgd", momentum: 0.9 }, nchwcBlock });
   if (nchwcBlock > 1) (await load<typeof import("../src/graph/nchwc.js")>("src/graph/nchwc.ts")).lowerConvsToNchwc(spec.graph, nchwcBlock);
   const spin = noSpin ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {};
-  const session = await ort.InferenceSession.create(toOnnx(spec.graph), { ...ortSessionOptions({ threads: THREADS }), enableMemPattern: false, ...spin });
+  const session = await ort.InferenceSession.create(toOnnx(spec.graph), {
+    ...ortSessionOptions({ threads: THREADS }),
+    enableMemPattern: false,
+    ...spin,
+  });
   const params = new Map(model.net.namedParameters());
   const rng = new Random(1);
   const feeds: Record<string, ort.Tensor> = {
-    input: new ort.Tensor("float32", Float32Array.from({ length: batch * 3 * resolution * resolution }, () => rng.normal()), [batch, 3, resolution, resolution]),
-    target: new ort.Tensor("float32", targetDistribution(Array.from({ length: batch }, (_, i) => i % CLASSES), CLASSES), [batch, CLASSES]),
+    input: new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: batch * 3 * resolution * resolution }, () => rng.normal()),
+      [batch, 3, resolution, resolution],
+    ),
+    target: new ort.Tensor(
+      "float32",
+      targetDistribution(
+        Array.from({ length: batch }, (_, i) => i % CLASSES),
+        CLASSES,
+      ),
+      [batch, CLASSES],
+    ),
     lr: new ort.Tensor("float32", new Float32Array([0.01]), []),
   };
   for (const s of spec.state) {
     const fromModel = s.kind === "parameter" || s.kind === "running_mean" || s.kind === "running_var";
-    const data = fromModel ? (params.get(s.key)!.tensor.data as Float32Array).slice() : new Float32Array(s.shape.reduce((a, d) => a * d, 1));
+    const data = fromModel
+      ? (params.get(s.key)!.tensor.data as Float32Array).slice()
+      : new Float32Array(s.shape.reduce((a, d) => a * d, 1));
     feeds[s.input] = new ort.Tensor("float32", data, [...s.shape]);
   }
   for (const v of spec.graph.inputs) {
@@ -113,14 +133,33 @@ async function fromTree(name: string, root: string): Promise<Contender> {
 function torchContender(): Contender {
   const script = resolve(here, "bench/torch_train.py");
   const c: Contender = { name: "PyTorch", loss: [], times: [], cpu: [], step: async () => 0 };
-  return c.step = async () => {
-    // One process per round: warm-up inside, `steps` timed steps; the round's times are pushed here.
-    const argv = [script, "--arch", arch, "--batch", String(batch), "--resolution", String(resolution), "--classes", String(CLASSES), "--threads", String(THREADS), "--warmup", "1", "--runs", String(steps)];
-    const { stdout } = await promisify(execFile)("/usr/bin/python3", argv, { maxBuffer: 1 << 24 });
-    const times = (JSON.parse(stdout) as { times: number[] }).times;
-    c.times.push(...times);
-    return NaN;
-  }, c;
+  return (
+    (c.step = async () => {
+      // One process per round: warm-up inside, `steps` timed steps; the round's times are pushed here.
+      const argv = [
+        script,
+        "--arch",
+        arch,
+        "--batch",
+        String(batch),
+        "--resolution",
+        String(resolution),
+        "--classes",
+        String(CLASSES),
+        "--threads",
+        String(THREADS),
+        "--warmup",
+        "1",
+        "--runs",
+        String(steps),
+      ];
+      const { stdout } = await promisify(execFile)("/usr/bin/python3", argv, { maxBuffer: 1 << 24 });
+      const times = (JSON.parse(stdout) as { times: number[] }).times;
+      c.times.push(...times);
+      return NaN;
+    }),
+    c
+  );
 }
 
 const median = (xs: number[]) => {
@@ -153,7 +192,9 @@ for (let r = 0; r < rounds; r++) {
     roundMedian.set(c, median(ts));
   }
   perRound.push(roundMedian.get(b)! / roundMedian.get(a)!);
-  log(`round ${r + 1}/${rounds}: ${contenders.map((c) => `${c.name} ${roundMedian.get(c)!.toFixed(0)} ms`).join(", ")}, B/A ${perRound.at(-1)!.toFixed(3)}`);
+  log(
+    `round ${r + 1}/${rounds}: ${contenders.map((c) => `${c.name} ${roundMedian.get(c)!.toFixed(0)} ms`).join(", ")}, B/A ${perRound.at(-1)!.toFixed(3)}`,
+  );
 }
 const ma = median(a.times);
 const mb = median(b.times);
@@ -178,8 +219,16 @@ const summary = {
   lossA: a.loss.slice(0, 3),
   lossB: b.loss.slice(0, 3),
 };
-log(`\nmedian ms/step: A ${ma.toFixed(0)} [${Math.min(...a.times).toFixed(0)}–${Math.max(...a.times).toFixed(0)}], B ${mb.toFixed(0)} [${Math.min(...b.times).toFixed(0)}–${Math.max(...b.times).toFixed(0)}]` + (mt ? `, PyTorch ${mt.toFixed(0)} [${Math.min(...torch!.times).toFixed(0)}–${Math.max(...torch!.times).toFixed(0)}]` : ""));
-log(`median CPU ms/step (this process, both threads${noSpin ? ", no spinning" : ", spinning included"}): A ${summary.aCpuMs.toFixed(0)}, B ${summary.bCpuMs.toFixed(0)}, B/A ${(summary.bCpuMs / summary.aCpuMs).toFixed(3)}`);
-log(`B/A ${summary.bOverA.toFixed(3)} (per round ${Math.min(...perRound).toFixed(3)}–${Math.max(...perRound).toFixed(3)})` + (mt ? `; speed vs PyTorch (PyTorch ms / ms): A ${summary.aVsTorch!.toFixed(2)}x, B ${summary.bVsTorch!.toFixed(2)}x` : ""));
+log(
+  `\nmedian ms/step: A ${ma.toFixed(0)} [${Math.min(...a.times).toFixed(0)}–${Math.max(...a.times).toFixed(0)}], B ${mb.toFixed(0)} [${Math.min(...b.times).toFixed(0)}–${Math.max(...b.times).toFixed(0)}]` +
+    (mt ? `, PyTorch ${mt.toFixed(0)} [${Math.min(...torch!.times).toFixed(0)}–${Math.max(...torch!.times).toFixed(0)}]` : ""),
+);
+log(
+  `median CPU ms/step (this process, both threads${noSpin ? ", no spinning" : ", spinning included"}): A ${summary.aCpuMs.toFixed(0)}, B ${summary.bCpuMs.toFixed(0)}, B/A ${(summary.bCpuMs / summary.aCpuMs).toFixed(3)}`,
+);
+log(
+  `B/A ${summary.bOverA.toFixed(3)} (per round ${Math.min(...perRound).toFixed(3)}–${Math.max(...perRound).toFixed(3)})` +
+    (mt ? `; speed vs PyTorch (PyTorch ms / ms): A ${summary.aVsTorch!.toFixed(2)}x, B ${summary.bVsTorch!.toFixed(2)}x` : ""),
+);
 log(`first losses: A ${summary.lossA.map((l) => l.toFixed(5)).join(", ")}; B ${summary.lossB.map((l) => l.toFixed(5)).join(", ")}`);
 if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -35,7 +35,8 @@ import { Trainer } from "../src/train/trainer.js";
 import { writeJpegFolder } from "../tests/data/jpegs.js";
 
 const args = process.argv.slice(2);
-for (const a of args) if (a !== "--quick" && a !== "--json") throw new Error(`unknown argument ${a}; usage: bench/data.ts [--quick] [--json]`);
+for (const a of args)
+  if (a !== "--quick" && a !== "--json") throw new Error(`unknown argument ${a}; usage: bench/data.ts [--quick] [--json]`);
 const quick = args.includes("--quick");
 const json = args.includes("--json");
 
@@ -55,7 +56,11 @@ try {
   log(`writing ${IMAGES} JPEGs of 400x300 to ${dir} …`);
   const paths = await writeJpegFolder(dir, { classes: CLASSES, perClass: Math.ceil(IMAGES / CLASSES), seed: 1 });
   const samples: Sample[] = paths.slice(0, IMAGES).map((path) => ({ path, label: Number(path.split("/").at(-2)!.slice(1)) }));
-  const transform: TrainTransform = { resolution: RESOLUTION, augment: true, preprocessing: preprocessingForResolution(IMAGENET_EVAL, RESOLUTION) };
+  const transform: TrainTransform = {
+    resolution: RESOLUTION,
+    augment: true,
+    preprocessing: preprocessingForResolution(IMAGENET_EVAL, RESOLUTION),
+  };
 
   const pools = new Map<number, DataWorkerPool>();
   const startupMs: Record<number, number> = {};
@@ -63,16 +68,30 @@ try {
     const t0 = performance.now();
     const pool = new DataWorkerPool(w);
     // Started = every worker has answered one job.
-    await Promise.all(Array.from({ length: w * 2 }, (_, i) => pool.run(samples[i % samples.length].path, new Random(i).getState(), transform, {})));
+    await Promise.all(
+      Array.from({ length: w * 2 }, (_, i) => pool.run(samples[i % samples.length].path, new Random(i).getState(), transform, {})),
+    );
     startupMs[w] = performance.now() - t0;
     pools.set(w, pool);
   }
-  const epoch = (w: number, seed: number) => epochBatches(samples, { batchSize: BATCH, shuffle: true, transform, rng: new Random(seed), ...(w === 0 ? { workers: 0 } : { pool: pools.get(w)! }) });
+  const epoch = (w: number, seed: number) =>
+    epochBatches(samples, {
+      batchSize: BATCH,
+      shuffle: true,
+      transform,
+      rng: new Random(seed),
+      ...(w === 0 ? { workers: 0 } : { pool: pools.get(w)! }),
+    });
 
   const model = createModel(ARCH, { numClasses: CLASSES });
   initializeWeights(model, 0);
   const t0 = performance.now();
-  const trainer = await Trainer.create(model, { batchSize: BATCH, resolution: RESOLUTION, optimizer: { kind: "sgd", momentum: 0.9 }, threads: THREADS });
+  const trainer = await Trainer.create(model, {
+    batchSize: BATCH,
+    resolution: RESOLUTION,
+    optimizer: { kind: "sgd", momentum: 0.9 },
+    threads: THREADS,
+  });
   const trainerSetupMs = performance.now() - t0;
   const step = (b: Batch) => trainer.step(b.images, targetDistribution(b.labels, CLASSES), 0.01);
   // Pre-decoded batches for the steps-alone contender.
@@ -83,30 +102,39 @@ try {
   type Name = string;
   const contenders: [Name, () => Promise<number>][] = [];
   for (const w of WORKERS) {
-    contenders.push([`loader workers=${w}`, async () => {
-      let n = 0;
-      for await (const b of epoch(w, 1)) n += b.labels.length;
-      return n;
-    }]);
+    contenders.push([
+      `loader workers=${w}`,
+      async () => {
+        let n = 0;
+        for await (const b of epoch(w, 1)) n += b.labels.length;
+        return n;
+      },
+    ]);
   }
   for (const w of WORKERS) {
-    contenders.push([`train workers=${w}`, async () => {
+    contenders.push([
+      `train workers=${w}`,
+      async () => {
+        let n = 0;
+        for await (const b of epoch(w, 2)) {
+          await step(b);
+          n += b.labels.length;
+        }
+        return n;
+      },
+    ]);
+  }
+  contenders.push([
+    "train steps alone",
+    async () => {
       let n = 0;
-      for await (const b of epoch(w, 2)) {
+      for (const b of preloaded) {
         await step(b);
         n += b.labels.length;
       }
       return n;
-    }]);
-  }
-  contenders.push(["train steps alone", async () => {
-    let n = 0;
-    for (const b of preloaded) {
-      await step(b);
-      n += b.labels.length;
-    }
-    return n;
-  }]);
+    },
+  ]);
 
   const times = new Map<Name, number[]>(contenders.map(([name]) => [name, []]));
   const load: number[] = [loadavg()[0]];
@@ -147,7 +175,11 @@ try {
   const table = [
     `${meta.cpu}, ${meta.cores} cores (default workers ${meta.defaultWorkers}); load average ${load.map((l) => l.toFixed(1)).join(" → ")}`,
     `${ARCH} @${RESOLUTION}, batch ${BATCH}, ${IMAGES} JPEGs 400x300, RandomResizedCrop + flip, ${ROUNDS} rounds, medians`,
-    `worker pool start-up: ${Object.entries(startupMs).map(([w, t]) => `${w} → ${t.toFixed(0)} ms`).join(", ") || "n/a"}`,
+    `worker pool start-up: ${
+      Object.entries(startupMs)
+        .map(([w, t]) => `${w} → ${t.toFixed(0)} ms`)
+        .join(", ") || "n/a"
+    }`,
     "",
     "contender            | epoch ms | images/s | vs workers=0",
     "---------------------|----------|----------|-------------",

@@ -122,7 +122,13 @@ try {
   console.log(`${SIZE / 1e6} MB over loopback, ${ROUNDS} rounds, ${cpus().length} cores, load ${loadavg()[0].toFixed(1)}`);
   console.log("| contender | median MB/s | runs (s) |");
   console.log("| --- | --- | --- |");
-  for (const n of names) console.log(`| ${n} | ${mbps(n).toFixed(0)} | ${times.get(n)!.map((s) => s.toFixed(2)).join(" ")} |`);
+  for (const n of names)
+    console.log(
+      `| ${n} | ${mbps(n).toFixed(0)} | ${times
+        .get(n)!
+        .map((s) => s.toFixed(2))
+        .join(" ")} |`,
+    );
   console.log(`convzoo / torch.hub throughput: ${(mbps("convzoo") / mbps("torch.hub")).toFixed(2)}x`);
   const sync = median(syncs).toFixed(2);
   console.log(`of convzoo's time, its fsync of the finished file: about ${sync} s (a datasync of ${SIZE / 1e6} MB just written)`);

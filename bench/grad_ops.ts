@@ -153,23 +153,98 @@ const CONV_CANDIDATES: Candidate[] = [
   { part: "dx", name: "ConvTranspose(dy, W)", build: (g, v, geo) => convInputGradTranspose(g, v.dy, v.w, geo) },
   { part: "dx", name: "Conv(upsampled dy, flipped Wᵀ)", build: (g, v, geo) => convInputGradFlipped(g, v.dy, v.w, geo) },
   { part: "dx", name: "1x1 Conv(dy, Wᵀ) [+ upsample]", build: (g, v, geo) => convInputGrad1x1(g, v.dy, v.w, geo), applies: oneByOne },
-  { part: "dx", name: "sub-pixel phase Convs + DepthToSpace", build: (g, v, geo) => convInputGradSubpixel(g, v.dy, v.w, geo), applies: (geo) => geo.strides[0] > 1 },
+  {
+    part: "dx",
+    name: "sub-pixel phase Convs + DepthToSpace",
+    build: (g, v, geo) => convInputGradSubpixel(g, v.dy, v.w, geo),
+    applies: (geo) => geo.strides[0] > 1,
+  },
   { part: "dw", name: "Conv batch-as-channels", build: (g, v, geo) => convWeightGradBatchAsChannels(g, v.x, v.dy, geo), applies: dense },
-  { part: "dw", name: "im2col + Gemm", build: (g, v, geo) => convWeightGradIm2colGemm(g, v.x, v.dy, geo), applies: (geo) => dense(geo) && !oneByOne(geo) },
-  { part: "dw", name: "im2col + batched MatMul", build: (g, v, geo) => convWeightGradIm2colBatched(g, v.x, v.dy, geo), applies: (geo) => dense(geo) && !oneByOne(geo) },
-  { part: "dw", name: "im2col by one-hot Conv + batched MatMul", build: (g, v, geo) => convWeightGradIm2colConv(g, v.x, v.dy, geo), applies: (geo) => dense(geo) && !oneByOne(geo) },
-  { part: "dw", name: "per-tap batched MatMul", build: (g, v, geo) => convWeightGradTapsBatched(g, v.x, v.dy, geo), applies: (geo) => dense(geo) && !oneByOne(geo) },
-  { part: "dw", name: "row-shifted x · column-shifted dy", build: (g, v, geo) => convWeightGradRowsColumns(g, v.x, v.dy, geo), applies: (geo) => dense(geo) && !oneByOne(geo) && geo.strides[0] === 1 && geo.strides[1] === 1 },
-  { part: "dw", name: "shifted copies, batched MatMul", build: (g, v, geo) => convWeightGradShifted(g, v.x, v.dy, geo, "batched"), applies: (geo) => dense(geo) && !oneByOne(geo) },
-  { part: "dw", name: "shifted copies, Gemm on [C, N·HW]", build: (g, v, geo) => convWeightGradShifted(g, v.x, v.dy, geo, "gemm"), applies: (geo) => dense(geo) && !oneByOne(geo) },
-  { part: "dw", name: "per-tap Gemm on [C, N·HW]", build: (g, v, geo) => convWeightGradTapsGemm(g, v.x, v.dy, geo), applies: (geo) => dense(geo) && !oneByOne(geo) },
-  { part: "dw", name: "1x1 Gemm on [C, N·HW]", build: (g, v, geo) => convWeightGrad1x1Gemm(g, v.x, v.dy, geo), applies: (geo) => dense(geo) && oneByOne(geo) },
-  { part: "dw", name: "1x1 batched MatMul + ReduceSum", build: (g, v, geo) => convWeightGrad1x1Batched(g, v.x, v.dy, geo), applies: (geo) => dense(geo) && oneByOne(geo) },
-  { part: "dw", name: "dw grouped Conv (group=C)", build: (g, v, geo) => depthwiseWeightGradGroupedConv(g, v.x, v.dy, geo), applies: depthwise },
+  {
+    part: "dw",
+    name: "im2col + Gemm",
+    build: (g, v, geo) => convWeightGradIm2colGemm(g, v.x, v.dy, geo),
+    applies: (geo) => dense(geo) && !oneByOne(geo),
+  },
+  {
+    part: "dw",
+    name: "im2col + batched MatMul",
+    build: (g, v, geo) => convWeightGradIm2colBatched(g, v.x, v.dy, geo),
+    applies: (geo) => dense(geo) && !oneByOne(geo),
+  },
+  {
+    part: "dw",
+    name: "im2col by one-hot Conv + batched MatMul",
+    build: (g, v, geo) => convWeightGradIm2colConv(g, v.x, v.dy, geo),
+    applies: (geo) => dense(geo) && !oneByOne(geo),
+  },
+  {
+    part: "dw",
+    name: "per-tap batched MatMul",
+    build: (g, v, geo) => convWeightGradTapsBatched(g, v.x, v.dy, geo),
+    applies: (geo) => dense(geo) && !oneByOne(geo),
+  },
+  {
+    part: "dw",
+    name: "row-shifted x · column-shifted dy",
+    build: (g, v, geo) => convWeightGradRowsColumns(g, v.x, v.dy, geo),
+    applies: (geo) => dense(geo) && !oneByOne(geo) && geo.strides[0] === 1 && geo.strides[1] === 1,
+  },
+  {
+    part: "dw",
+    name: "shifted copies, batched MatMul",
+    build: (g, v, geo) => convWeightGradShifted(g, v.x, v.dy, geo, "batched"),
+    applies: (geo) => dense(geo) && !oneByOne(geo),
+  },
+  {
+    part: "dw",
+    name: "shifted copies, Gemm on [C, N·HW]",
+    build: (g, v, geo) => convWeightGradShifted(g, v.x, v.dy, geo, "gemm"),
+    applies: (geo) => dense(geo) && !oneByOne(geo),
+  },
+  {
+    part: "dw",
+    name: "per-tap Gemm on [C, N·HW]",
+    build: (g, v, geo) => convWeightGradTapsGemm(g, v.x, v.dy, geo),
+    applies: (geo) => dense(geo) && !oneByOne(geo),
+  },
+  {
+    part: "dw",
+    name: "1x1 Gemm on [C, N·HW]",
+    build: (g, v, geo) => convWeightGrad1x1Gemm(g, v.x, v.dy, geo),
+    applies: (geo) => dense(geo) && oneByOne(geo),
+  },
+  {
+    part: "dw",
+    name: "1x1 batched MatMul + ReduceSum",
+    build: (g, v, geo) => convWeightGrad1x1Batched(g, v.x, v.dy, geo),
+    applies: (geo) => dense(geo) && oneByOne(geo),
+  },
+  {
+    part: "dw",
+    name: "dw grouped Conv (group=C)",
+    build: (g, v, geo) => depthwiseWeightGradGroupedConv(g, v.x, v.dy, geo),
+    applies: depthwise,
+  },
   { part: "dw", name: "dw taps Mul+ReduceSum", build: (g, v, geo) => depthwiseWeightGradTaps(g, v.x, v.dy, geo), applies: depthwise },
-  { part: "dw", name: "dw taps batched MatMul", build: (g, v, geo) => depthwiseWeightGradBatchedMatMul(g, v.x, v.dy, geo), applies: depthwise },
-  { part: "dw", name: "dw rows/columns batched MatMul", build: (g, v, geo) => depthwiseWeightGradRowsColumns(g, v.x, v.dy, geo), applies: (geo) => depthwise(geo) && geo.strides[0] === 1 },
-  { part: "dw", name: "dw full-width-kernel Conv (GemmDirect)", build: (g, v, geo) => depthwiseWeightGradFullWidth(g, v.x, v.dy, geo), applies: depthwise },
+  {
+    part: "dw",
+    name: "dw taps batched MatMul",
+    build: (g, v, geo) => depthwiseWeightGradBatchedMatMul(g, v.x, v.dy, geo),
+    applies: depthwise,
+  },
+  {
+    part: "dw",
+    name: "dw rows/columns batched MatMul",
+    build: (g, v, geo) => depthwiseWeightGradRowsColumns(g, v.x, v.dy, geo),
+    applies: (geo) => depthwise(geo) && geo.strides[0] === 1,
+  },
+  {
+    part: "dw",
+    name: "dw full-width-kernel Conv (GemmDirect)",
+    build: (g, v, geo) => depthwiseWeightGradFullWidth(g, v.x, v.dy, geo),
+    applies: depthwise,
+  },
 ];
 
 const POOL_CANDIDATES: { part: "dx" | "forward"; name: string; build: (g: Graph, x: Value, dy: Value, c: PoolCase) => Value }[] = [
@@ -178,19 +253,39 @@ const POOL_CANDIDATES: { part: "dx" | "forward"; name: string; build: (g: Graph,
   {
     part: "dx",
     name: "taps Equal(y), first max, phases + DepthToSpace",
-    build: (g, x, dy, c) => maxPoolGradPhases(g, x, ops.maxPool2d(g, x, poolAttrs(c)), dy, { kernel: [c.k, c.k], strides: [c.stride, c.stride], pads: [c.pad, c.pad, c.pad, c.pad] }),
+    build: (g, x, dy, c) =>
+      maxPoolGradPhases(g, x, ops.maxPool2d(g, x, poolAttrs(c)), dy, {
+        kernel: [c.k, c.k],
+        strides: [c.stride, c.stride],
+        pads: [c.pad, c.pad, c.pad, c.pad],
+      }),
   },
 ];
 
 const BASELINE = "loss only (y = x): subtract";
 type CustomBuild = (g: Graph, v: Record<string, Value>, c: CustomCase) => Value;
-const CUSTOM: Record<CustomCase["op"], { inputs: (c: CustomCase) => Record<string, number[]>; candidates: { part: string; name: string; build: CustomBuild }[]; torch: Record<string, string[]> }> = {
+const CUSTOM: Record<
+  CustomCase["op"],
+  {
+    inputs: (c: CustomCase) => Record<string, number[]>;
+    candidates: { part: string; name: string; build: CustomBuild }[];
+    torch: Record<string, string[]>;
+  }
+> = {
   // Relu backward from the output y (> 0 exactly where x > 0); dy·Cast is what rules.ts emits.
   relu: {
     inputs: (c) => ({ y: [c.n, c.c, c.h, c.h], dy: [c.n, c.c, c.h, c.h] }),
     candidates: [
-      { part: "dx", name: "Mul(dy, Cast(Greater(y, 0)))", build: (g, v) => ops.mul(g, v.dy, ops.cast(g, ops.greater(g, v.y, ops.scalarConstant(g, 0)), "float32")) },
-      { part: "dx", name: "Where(Greater(y, 0), dy, 0)", build: (g, v) => ops.where(g, ops.greater(g, v.y, ops.scalarConstant(g, 0)), v.dy, ops.scalarConstant(g, 0)) },
+      {
+        part: "dx",
+        name: "Mul(dy, Cast(Greater(y, 0)))",
+        build: (g, v) => ops.mul(g, v.dy, ops.cast(g, ops.greater(g, v.y, ops.scalarConstant(g, 0)), "float32")),
+      },
+      {
+        part: "dx",
+        name: "Where(Greater(y, 0), dy, 0)",
+        build: (g, v) => ops.where(g, ops.greater(g, v.y, ops.scalarConstant(g, 0)), v.dy, ops.scalarConstant(g, 0)),
+      },
       { part: "dx", name: "Mul(dy, Sign(y))", build: (g, v) => ops.mul(g, v.dy, ops.sign(g, v.y)) },
     ],
     torch: { dx: ["dx"] },
@@ -201,8 +296,16 @@ const CUSTOM: Record<CustomCase["op"], { inputs: (c: CustomCase) => Record<strin
     inputs: (c) => ({ x: [c.n, c.c, c.h, c.h], weight: [c.c], bias: [c.c], dy: [c.n, c.c, c.h, c.h] }),
     candidates: [
       { part: "forward+backward", name: "(x−mean)/√(var+ε)·γ + β", build: (g, v, c) => bnStep(g, v, () => bnNaive(g, v, c.c)) },
-      { part: "forward+backward", name: "x·a + b, a = γ/√(var+ε), b = β − mean·a", build: (g, v, c) => bnStep(g, v, () => bnScaleShift(g, v, c.c)) },
-      { part: "forward+backward", name: "BatchNormalization training node + its rule", build: (g, v) => bnStep(g, v, () => ops.batchNormTraining(g, v.x, v.weight, v.bias, 1e-5).y) },
+      {
+        part: "forward+backward",
+        name: "x·a + b, a = γ/√(var+ε), b = β − mean·a",
+        build: (g, v, c) => bnStep(g, v, () => bnScaleShift(g, v, c.c)),
+      },
+      {
+        part: "forward+backward",
+        name: "BatchNormalization training node + its rule",
+        build: (g, v) => bnStep(g, v, () => ops.batchNormTraining(g, v.x, v.weight, v.bias, 1e-5).y),
+      },
       { part: "forward+backward", name: BASELINE, build: (g, v) => bnStep(g, v, () => v.x) },
     ],
     torch: { "forward+backward": ["forward", "dx+dw"] },
@@ -230,7 +333,9 @@ function bnStep(g: Graph, v: Record<string, Value>, forward: () => Value): Value
   const y = forward();
   const loss = ops.reduceSum(g, ops.mul(g, y, v.dy), [0, 1, 2, 3], false);
   const grads = gradients(g, loss, [v.x, v.weight, v.bias]);
-  const small = [grads.get("weight"), grads.get("bias")].filter((d): d is Value => d !== undefined).map((d) => ops.reduceSum(g, d, [0], false));
+  const small = [grads.get("weight"), grads.get("bias")]
+    .filter((d): d is Value => d !== undefined)
+    .map((d) => ops.reduceSum(g, d, [0], false));
   return small.length ? ops.add(g, grads.get("x")!, ops.sum(g, small)) : grads.get("x")!;
 }
 
@@ -267,7 +372,9 @@ async function session(g: Graph, out: Value, tiny: boolean): Promise<ort.Inferen
 }
 
 /** Both sessions of a candidate: `build` runs twice, on fresh graphs. */
-async function sessions(build: (tiny: boolean) => { g: Graph; out: Value }): Promise<{ session: ort.InferenceSession; full: ort.InferenceSession }> {
+async function sessions(
+  build: (tiny: boolean) => { g: Graph; out: Value },
+): Promise<{ session: ort.InferenceSession; full: ort.InferenceSession }> {
   const a = build(true);
   const b = build(false);
   return { session: await session(a.g, a.out, true), full: await session(b.g, b.out, false) };
@@ -423,7 +530,10 @@ async function runCase(c: Case, torch: Torch | null): Promise<Row[]> {
   const torchParts = (part: string) => (c.op === "relu" || c.op === "bn" ? CUSTOM[c.op].torch[part] : [part]);
   const torchTimes = new Map<string, number[]>(parts.flatMap((p) => torchParts(p)).map((p) => [p, []]));
   type Contender = { kind: "ort"; b: Built } | { kind: "torch"; part: string };
-  const contenders: Contender[] = [...built.map((b) => ({ kind: "ort" as const, b })), ...(torch ? [...torchTimes.keys()].map((part) => ({ kind: "torch" as const, part })) : [])];
+  const contenders: Contender[] = [
+    ...built.map((b) => ({ kind: "ort" as const, b })),
+    ...(torch ? [...torchTimes.keys()].map((part) => ({ kind: "torch" as const, part })) : []),
+  ];
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < contenders.length; i++) {
       const who = contenders[(i + round) % contenders.length];
@@ -452,7 +562,15 @@ async function runCase(c: Case, torch: Torch | null): Promise<Row[]> {
 
 function table(rows: Row[]): string {
   const head = ["case", "part", "formulation", "ORT ms", "PyTorch ms", "PyTorch/ORT", "check"];
-  const cells = rows.map((r) => [r.case, r.part, r.name, r.medianMs.toFixed(1), r.torchMs === null ? "n/a" : r.torchMs.toFixed(1), r.torchMs === null ? "n/a" : `${(r.torchMs / r.medianMs).toFixed(2)}x`, r.check]);
+  const cells = rows.map((r) => [
+    r.case,
+    r.part,
+    r.name,
+    r.medianMs.toFixed(1),
+    r.torchMs === null ? "n/a" : r.torchMs.toFixed(1),
+    r.torchMs === null ? "n/a" : `${(r.torchMs / r.medianMs).toFixed(2)}x`,
+    r.check,
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i].length)));
   const left = new Set([0, 1, 2, 6]);
   const line = (cs: string[]) => cs.map((c, i) => (left.has(i) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
@@ -468,9 +586,17 @@ for (const c of CASES) {
   const r = await runCase(c, torch);
   rows.push(...r);
   log(`${c.name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  for (const row of r) log(`  ${row.part.padEnd(7)} ${row.name.padEnd(40)} ${row.medianMs.toFixed(1).padStart(8)} ms   torch ${row.torchMs?.toFixed(1) ?? "n/a"} ms   ${row.check}`);
+  for (const row of r)
+    log(
+      `  ${row.part.padEnd(7)} ${row.name.padEnd(40)} ${row.medianMs.toFixed(1).padStart(8)} ms   torch ${row.torchMs?.toFixed(1) ?? "n/a"} ms   ${row.check}`,
+    );
 }
 torch?.stop();
-log(`\nPyTorch ${torch?.version ?? "n/a"}, ${THREADS} threads, batch ${N}, ${ROUNDS} rounds x ${RUNS} runs, ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+log(
+  `\nPyTorch ${torch?.version ?? "n/a"}, ${THREADS} threads, batch ${N}, ${ROUNDS} rounds x ${RUNS} runs, ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
+);
 log(table(rows));
-if (json) process.stdout.write(`${JSON.stringify({ threads: THREADS, rounds: ROUNDS, runs: RUNS, torch: torch?.version ?? null, rows }, null, 1)}\n`);
+if (json)
+  process.stdout.write(
+    `${JSON.stringify({ threads: THREADS, rounds: ROUNDS, runs: RUNS, torch: torch?.version ?? null, rows }, null, 1)}\n`,
+  );

@@ -38,13 +38,15 @@ const PYTHON = "/usr/bin/python3"; // Debian's torch, not whatever python3 is fi
 const TORCH_SCRIPT = fileURLToPath(new URL("./torch_infer.py", import.meta.url));
 
 const args = process.argv.slice(2);
-for (const a of args) if (a !== "--quick" && a !== "--json") throw new Error(`unknown argument ${a}; usage: bench/infer.ts [--quick] [--json]`);
+for (const a of args)
+  if (a !== "--quick" && a !== "--json") throw new Error(`unknown argument ${a}; usage: bench/infer.ts [--quick] [--json]`);
 const quick = args.includes("--quick");
 const json = args.includes("--json");
 
 /** Rounds per config, and warm-up and timed runs per contender per round (batch 1 is cheap: more runs). */
 const ROUNDS = quick ? 2 : 5;
-const plan = (batch: number) => (quick ? { warmup: 1, runs: batch === 1 ? 3 : 1 } : batch === 1 ? { warmup: 3, runs: 10 } : { warmup: 1, runs: 3 });
+const plan = (batch: number) =>
+  quick ? { warmup: 1, runs: batch === 1 ? 3 : 1 } : batch === 1 ? { warmup: 3, runs: 10 } : { warmup: 1, runs: 3 };
 
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 const ms = (t: number) => `${t.toFixed(1)} ms`;
@@ -115,7 +117,11 @@ async function benchConfig(model: Model, onnx: Uint8Array, batchSize: number): P
   const { warmup, runs } = plan(batchSize);
   const shape = [batchSize, 3, RESOLUTION, RESOLUTION];
   const rng = new Random(1);
-  const input = new ort.Tensor("float32", Float32Array.from({ length: batchSize * 3 * RESOLUTION * RESOLUTION }, () => rng.normal()), shape);
+  const input = new ort.Tensor(
+    "float32",
+    Float32Array.from({ length: batchSize * 3 * RESOLUTION * RESOLUTION }, () => rng.normal()),
+    shape,
+  );
   const times: Record<Contender, number[]> = { convzoo: [], rawOrt: [], torch: [] };
   const torchTimes: Partial<Record<TorchMode, number[]>> = {};
   const contenders: Contender[] = ["convzoo", "rawOrt", "torch"];
@@ -173,7 +179,19 @@ async function benchConfig(model: Model, onnx: Uint8Array, batchSize: number): P
 }
 
 function table(results: ConfigResult[]): string {
-  const head = ["model", "batch", "convzoo ms", "raw ORT ms", "PyTorch ms", "convzoo img/s", "raw ORT img/s", "PyTorch img/s", "overhead", "PyTorch/convzoo", "torch mode"];
+  const head = [
+    "model",
+    "batch",
+    "convzoo ms",
+    "raw ORT ms",
+    "PyTorch ms",
+    "convzoo img/s",
+    "raw ORT img/s",
+    "PyTorch img/s",
+    "overhead",
+    "PyTorch/convzoo",
+    "torch mode",
+  ];
   const rows = results.map((r) => [
     r.arch,
     String(r.batchSize),

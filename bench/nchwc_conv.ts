@@ -32,8 +32,24 @@ interface Case {
   stride: number;
   groups: number;
 }
-const dw = (c: number, size: number, kernel = 3, stride = 1): Case => ({ name: `dw ${kernel}x${kernel}${stride > 1 ? " s2" : ""} ${c} @${size}`, cin: c, cout: c, size, kernel, stride, groups: c });
-const dense = (cin: number, cout: number, size: number, kernel = 3, stride = 1): Case => ({ name: `${kernel}x${kernel}${stride > 1 ? " s2" : ""} ${cin}→${cout} @${size}`, cin, cout, size, kernel, stride, groups: 1 });
+const dw = (c: number, size: number, kernel = 3, stride = 1): Case => ({
+  name: `dw ${kernel}x${kernel}${stride > 1 ? " s2" : ""} ${c} @${size}`,
+  cin: c,
+  cout: c,
+  size,
+  kernel,
+  stride,
+  groups: c,
+});
+const dense = (cin: number, cout: number, size: number, kernel = 3, stride = 1): Case => ({
+  name: `${kernel}x${kernel}${stride > 1 ? " s2" : ""} ${cin}→${cout} @${size}`,
+  cin,
+  cout,
+  size,
+  kernel,
+  stride,
+  groups: 1,
+});
 const CASES: Case[] = [
   dense(3, 64, 224, 7, 2),
   dense(3, 32, 224, 3, 2),
@@ -60,7 +76,12 @@ function build(c: Case, lower: number): Graph {
   const g = new Graph();
   const x = g.addInput("x", "float32", [N, c.cin, c.size, c.size]);
   const w = g.addInput("w", "float32", [c.cout, c.cin / c.groups, c.kernel, c.kernel]);
-  const y = ops.conv2d(g, x, w, null, { stride: [c.stride, c.stride], padding: [c.kernel >> 1, c.kernel >> 1], dilation: [1, 1], groups: c.groups });
+  const y = ops.conv2d(g, x, w, null, {
+    stride: [c.stride, c.stride],
+    padding: [c.kernel >> 1, c.kernel >> 1],
+    dilation: [1, 1],
+    groups: c.groups,
+  });
   g.markOutput(ops.slice(g, y, [0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 2, 3]), "t");
   // 1x1 convs are not lowered by the pass; force them through for the comparison.
   if (lower > 1) lowerConvsToNchwc(g, lower, { includePointwise: true });
@@ -70,12 +91,20 @@ function build(c: Case, lower: number): Graph {
 const block = await nchwcBlockSize();
 if (block <= 1) throw new Error("this CPU has no NCHWc kernels");
 const rng = new Random(3);
-const tensor = (shape: number[]) => new ort.Tensor("float32", Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+const tensor = (shape: number[]) =>
+  new ort.Tensor(
+    "float32",
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+    shape,
+  );
 console.log(`NCHWc block ${block}, batch ${N}, 2 threads, ${rounds} rounds (ms, medians)\n`);
 console.log(`${"conv".padEnd(22)} ${"NCHW".padStart(8)} ${"NCHWc".padStart(8)}  NCHW/NCHWc`);
 for (const c of CASES) {
   const feeds = { x: tensor([N, c.cin, c.size, c.size]), w: tensor([c.cout, c.cin / c.groups, c.kernel, c.kernel]) };
-  const sessions = [await ort.InferenceSession.create(toOnnx(build(c, 1)), ortSessionOptions({ threads: 2 })), await ort.InferenceSession.create(toOnnx(build(c, block)), ortSessionOptions({ threads: 2 }))];
+  const sessions = [
+    await ort.InferenceSession.create(toOnnx(build(c, 1)), ortSessionOptions({ threads: 2 })),
+    await ort.InferenceSession.create(toOnnx(build(c, block)), ortSessionOptions({ threads: 2 })),
+  ];
   const times: number[][] = [[], []];
   for (const s of sessions) await s.run(feeds);
   for (let r = 0; r < rounds; r++) {

@@ -55,8 +55,19 @@ const session = await ort.InferenceSession.create(onnx, options);
 const params = new Map(model.net.namedParameters());
 const rng = new Random(1);
 const feeds: Record<string, ort.Tensor> = {
-  input: new ort.Tensor("float32", Float32Array.from({ length: batchSize * 3 * resolution * resolution }, () => rng.normal()), [batchSize, 3, resolution, resolution]),
-  target: new ort.Tensor("float32", targetDistribution(Array.from({ length: batchSize }, (_, i) => i % 1000), 1000), [batchSize, 1000]),
+  input: new ort.Tensor(
+    "float32",
+    Float32Array.from({ length: batchSize * 3 * resolution * resolution }, () => rng.normal()),
+    [batchSize, 3, resolution, resolution],
+  ),
+  target: new ort.Tensor(
+    "float32",
+    targetDistribution(
+      Array.from({ length: batchSize }, (_, i) => i % 1000),
+      1000,
+    ),
+    [batchSize, 1000],
+  ),
   lr: new ort.Tensor("float32", new Float32Array([0.01]), []),
 };
 for (const s of spec.state) {
@@ -83,7 +94,9 @@ for (let i = 0; i <= steps; i++) {
   for (const s of spec.state) feeds[s.input] = out[s.output];
 }
 const log = (m: string) => process.stderr.write(`${m}\n`);
-log(`${arch} b${batchSize} @${resolution} opt=${opt}: wall ms per step ${wall.map((t) => t.toFixed(0)).join(", ")} (median of timed ${median(wall.slice(1)).toFixed(0)}), CPU ms per step (both threads; spinning included unless --no-spin) ${median(cpu.slice(1)).toFixed(0)}, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+log(
+  `${arch} b${batchSize} @${resolution} opt=${opt}: wall ms per step ${wall.map((t) => t.toFixed(0)).join(", ")} (median of timed ${median(wall.slice(1)).toFixed(0)}), CPU ms per step (both threads; spinning included unless --no-spin) ${median(cpu.slice(1)).toFixed(0)}, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+);
 if (!profile) process.exit(0);
 session.endProfiling();
 await session.release();
@@ -102,11 +115,13 @@ const kernels: { name: string; op: string; dur: number; run: number }[] = [];
 // Kernel events precede their run's model_run event (which is logged at the run's end).
 for (const e of events) {
   if (e.cat === "Session" && e.name === "model_run") run++;
-  else if (e.cat === "Node" && e.name.endsWith("_kernel_time")) kernels.push({ name: e.name.slice(0, -"_kernel_time".length), op: e.args?.op_name ?? "?", dur: e.dur, run: run + 1 });
+  else if (e.cat === "Node" && e.name.endsWith("_kernel_time"))
+    kernels.push({ name: e.name.slice(0, -"_kernel_time".length), op: e.args?.op_name ?? "?", dur: e.dur, run: run + 1 });
 }
 const timed = kernels.filter((k) => k.run >= 1);
 const nTimed = steps;
-const phase = (name: string) => (name.startsWith("sgd/") ? "sgd" : /(^|\/)grad\//.test(name) || name.startsWith("grad/") ? "grad" : "forward");
+const phase = (name: string) =>
+  name.startsWith("sgd/") ? "sgd" : /(^|\/)grad\//.test(name) || name.startsWith("grad/") ? "grad" : "forward";
 const byKey = new Map<string, number>();
 const byNode = new Map<string, { op: string; us: number }>();
 for (const k of timed) {
@@ -119,14 +134,19 @@ for (const k of timed) {
 const total = [...byKey.values()].reduce((a, b) => a + b, 0) / nTimed / 1000;
 const phases = new Map<string, number>();
 for (const [key, us] of byKey) phases.set(key.split("\t")[0], (phases.get(key.split("\t")[0]) ?? 0) + us / nTimed / 1000);
-const rows = [...byKey].map(([key, us]) => ({ phase: key.split("\t")[0], op: key.split("\t")[1], ms: us / nTimed / 1000 })).sort((a, b) => b.ms - a.ms);
+const rows = [...byKey]
+  .map(([key, us]) => ({ phase: key.split("\t")[0], op: key.split("\t")[1], ms: us / nTimed / 1000 }))
+  .sort((a, b) => b.ms - a.ms);
 const nodes = [...byNode].map(([name, n]) => ({ name, op: n.op, ms: n.us / nTimed / 1000 })).sort((a, b) => b.ms - a.ms);
 if (json) {
-  process.stdout.write(`${JSON.stringify({ arch, batchSize, resolution, opt, wall, total, phases: Object.fromEntries(phases), rows, nodes })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ arch, batchSize, resolution, opt, wall, total, phases: Object.fromEntries(phases), rows, nodes })}\n`,
+  );
 } else {
   console.log(`kernel time per step ${total.toFixed(0)} ms; ${[...phases].map(([p, t]) => `${p} ${t.toFixed(0)}`).join(", ")}`);
   console.log("\nphase    op type                     ms/step   share");
-  for (const r of rows.slice(0, 40)) console.log(`${r.phase.padEnd(8)} ${r.op.padEnd(26)} ${r.ms.toFixed(1).padStart(8)} ${((r.ms / total) * 100).toFixed(1).padStart(6)}%`);
+  for (const r of rows.slice(0, 40))
+    console.log(`${r.phase.padEnd(8)} ${r.op.padEnd(26)} ${r.ms.toFixed(1).padStart(8)} ${((r.ms / total) * 100).toFixed(1).padStart(6)}%`);
   console.log(`\nslowest ${top} nodes (ms/step):`);
   for (const n of nodes.slice(0, top)) console.log(`${n.ms.toFixed(1).padStart(7)}  ${n.op.padEnd(20)} ${n.name}`);
 }

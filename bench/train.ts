@@ -38,7 +38,8 @@ const PYTHON = "/usr/bin/python3"; // Debian's torch, not whatever python3 is fi
 const TORCH_SCRIPT = fileURLToPath(new URL("./torch_train.py", import.meta.url));
 
 const args = process.argv.slice(2);
-for (const a of args) if (a !== "--quick" && a !== "--json") throw new Error(`unknown argument ${a}; usage: bench/train.ts [--quick] [--json]`);
+for (const a of args)
+  if (a !== "--quick" && a !== "--json") throw new Error(`unknown argument ${a}; usage: bench/train.ts [--quick] [--json]`);
 const quick = args.includes("--quick");
 const json = args.includes("--json");
 
@@ -134,7 +135,17 @@ async function benchConfig(arch: string): Promise<ConfigResult> {
 }
 
 function table(results: ConfigResult[]): string {
-  const head = ["model", "batch", "convzoo ms/step", "PyTorch ms/step", "convzoo img/s", "PyTorch img/s", "convzoo/PyTorch speed", "convzoo peak RSS", "PyTorch peak RSS"];
+  const head = [
+    "model",
+    "batch",
+    "convzoo ms/step",
+    "PyTorch ms/step",
+    "convzoo img/s",
+    "PyTorch img/s",
+    "convzoo/PyTorch speed",
+    "convzoo peak RSS",
+    "PyTorch peak RSS",
+  ];
   const rows = results.map((r) => [
     r.arch,
     String(r.batchSize),

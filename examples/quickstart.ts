@@ -8,7 +8,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
-import { createModel, exportOnnx, initializeWeights, loadModel, Predictor, saveCheckpoint, stateDict, summarize, writeFileAtomic } from "convzoo";
+import {
+  createModel,
+  exportOnnx,
+  initializeWeights,
+  loadModel,
+  Predictor,
+  saveCheckpoint,
+  stateDict,
+  summarize,
+  writeFileAtomic,
+} from "convzoo";
 
 const dir = await mkdtemp(join(tmpdir(), "convzoo-quickstart-"));
 try {
@@ -25,7 +35,9 @@ try {
   // 3. Load it (the metadata names the arch and classes) and classify image files.
   const { model, classes, preprocessing } = await loadModel({ weights: checkpoint });
   const image = join(dir, "orange.png");
-  await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 240, g: 140, b: 20 } } }).png().toFile(image);
+  await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 240, g: 140, b: 20 } } })
+    .png()
+    .toFile(image);
   const predictor = await Predictor.create(model, { classes, preprocessing, threads: 2 });
   const [result] = await predictor.classifyFiles([image], 3);
   for (const p of result.top) console.log(`${p.label}: ${p.probability.toFixed(4)}`);
@@ -33,7 +45,12 @@ try {
   // 4. Tensors in, probabilities out: a normalised float32 batch [N, 3, 224, 224].
   const batch = { dtype: "float32" as const, shape: [2, 3, 224, 224], data: new Float32Array(2 * 3 * 224 * 224) };
   const probs = await predictor.predict(batch);
-  console.log(`predict: [${probs.shape.join(", ")}], row 0 sums to ${probs.data.slice(0, 3).reduce((a, b) => a + b, 0).toFixed(6)}`);
+  console.log(
+    `predict: [${probs.shape.join(", ")}], row 0 sums to ${probs.data
+      .slice(0, 3)
+      .reduce((a, b) => a + b, 0)
+      .toFixed(6)}`,
+  );
   await predictor.release();
 
   // 5. ONNX for any runtime (input "input" [N,3,H,W], output "probabilities").

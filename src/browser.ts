@@ -10,7 +10,15 @@ import "./models/index.js";
 
 export { createModel, getArch, listArchs, type ArchSpec, type Model, type ModelOptions, type ResolvedOptions } from "./models/index.js";
 export { summarize, type ModelSummary, type LayerSummary, type BlockSummary } from "./models/summary.js";
-export { featureInfo, inferenceGraph, traceModel, FEATURE_STRIDES, type FeatureInfo, type InferenceGraphOptions, type InferenceOutput } from "./models/inference_graph.js";
+export {
+  featureInfo,
+  inferenceGraph,
+  traceModel,
+  FEATURE_STRIDES,
+  type FeatureInfo,
+  type InferenceGraphOptions,
+  type InferenceOutput,
+} from "./models/inference_graph.js";
 export { bindModel, initializeWeights, underPrefix, type BindOptions, type BoundModel } from "./models/bind.js";
 export { exportOnnx, type ExportOnnxOptions } from "./inference/export.js";
 export { loadStateDict, stateDict, stripModulePrefix, type LoadResult } from "./weights/load.js";
@@ -21,7 +29,13 @@ export { IMAGENET_EVAL, preprocessingForResolution, type Preprocessing } from ".
 export { evalTransformRGB, normalizeHWCToCHW } from "./data/preprocess.js";
 export { IMAGENET_CLASSES } from "./data/imagenet_classes.js";
 export { toOnnx, fromOnnx } from "./onnx/serialize.js";
-export { targetDistribution, trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./train/training_graph.js";
+export {
+  targetDistribution,
+  trainingGraph,
+  type StateEntry,
+  type TrainingGraph,
+  type TrainingGraphOptions,
+} from "./train/training_graph.js";
 export { resolveOptimizer, type AdamWOptions, type OptimizerOptions, type ResolvedOptimizer, type SgdOptions } from "./train/optimizers.js";
 export { TrainingState } from "./train/state.js";
 export { WebTrainer, type OrtLike, type OrtSessionLike, type OrtTensorLike, type WebTrainerOptions } from "./train/web_trainer.js";

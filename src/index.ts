@@ -9,7 +9,15 @@ import "./models/index.js";
 export { createModel, getArch, listArchs, type ArchSpec, type Model, type ModelOptions, type ResolvedOptions } from "./models/index.js";
 export { summarize, type ModelSummary, type LayerSummary, type BlockSummary } from "./models/summary.js";
 export { bindModel, initializeWeights, type BindOptions, type BoundModel, type WeightBinding } from "./models/bind.js";
-export { featureInfo, inferenceGraph, traceModel, FEATURE_STRIDES, type FeatureInfo, type InferenceGraphOptions, type InferenceOutput } from "./models/inference_graph.js";
+export {
+  featureInfo,
+  inferenceGraph,
+  traceModel,
+  FEATURE_STRIDES,
+  type FeatureInfo,
+  type InferenceGraphOptions,
+  type InferenceOutput,
+} from "./models/inference_graph.js";
 export { IMAGENET_EVAL, preprocessingForResolution, type Interpolation, type Preprocessing } from "./models/preprocessing.js";
 
 // Inference: load weights, classify, export.
@@ -35,11 +43,27 @@ export { epochBatches, closeDataWorkers, type Batch, type BatchOptions } from ".
 export type { ColorJitter } from "./data/augment.js";
 
 // Training: the step, the loop, evaluation.
-export { trainingGraph, targetDistribution, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./train/training_graph.js";
+export {
+  trainingGraph,
+  targetDistribution,
+  type StateEntry,
+  type TrainingGraph,
+  type TrainingGraphOptions,
+} from "./train/training_graph.js";
 export { Trainer, type TrainerOptions } from "./train/trainer.js";
 export { resolveOptimizer, type AdamWOptions, type OptimizerOptions, type SgdOptions } from "./train/optimizers.js";
 export { makeSchedule, SCHEDULES, type Schedule, type ScheduleKind, type ScheduleOptions } from "./train/schedules.js";
-export { fit, type FitOptions, type LoopSettings, type FitEvent, type FitResult, type EpochMetrics, type FitProgress, type EpochEnd, type StopReason } from "./train/fit.js";
+export {
+  fit,
+  type FitOptions,
+  type LoopSettings,
+  type FitEvent,
+  type FitResult,
+  type EpochMetrics,
+  type FitProgress,
+  type EpochEnd,
+  type StopReason,
+} from "./train/fit.js";
 export { recalibrateBatchNorm, type RecalibrateOptions } from "./train/recalibrate.js";
 export { extractFeatures, type Features, type FeatureOptions } from "./train/features.js";
 export { evaluateSamples, type EvaluateOptions, type Evaluation } from "./train/evaluate.js";
@@ -51,12 +75,27 @@ export { chooseStrategy, type AutoDecision, type AutoOptions, type Quadrant } fr
 
 // A run as `convzoo train` does it: settings, files, report.
 export { RUN_OPTIONS, withDefaults, type RunRequest, type RunSettings, type RunOption } from "./run/settings.js";
-export { prepareRun, prepareResumedRun, executeRun, writeRunReport, type PreparedRun, type RunOutcome, type RunDisplay } from "./run/run.js";
+export {
+  prepareRun,
+  prepareResumedRun,
+  executeRun,
+  writeRunReport,
+  type PreparedRun,
+  type RunOutcome,
+  type RunDisplay,
+} from "./run/run.js";
 export { readResumeFile, type ResumedRun } from "./run/files.js";
 export { writeReport, type ReportData } from "./run/report.js";
 
 // Measuring and the demo.
-export { benchInference, benchTraining, type BenchOptions, type BenchResult, type TrainBenchOptions, type TrainBenchResult } from "./tools/bench.js";
+export {
+  benchInference,
+  benchTraining,
+  type BenchOptions,
+  type BenchResult,
+  type TrainBenchOptions,
+  type TrainBenchResult,
+} from "./tools/bench.js";
 export { compare, COMPARE_PRESETS, type CompareEntry, type CompareOptions, type CompareRow } from "./tools/compare.js";
 export { runDemo, DEMO_STRATEGIES, type DemoOptions, type DemoResult, type DemoRow, type DemoStrategy } from "./demo/demo.js";
 

@@ -51,7 +51,14 @@ export function convWeightGradIm2colGemm(g: Graph, x: Value, dy: Value, geo: Con
   const [kh, kw] = geo.kernel;
   const xp = padSpatial(g, ops.transpose(g, x, [1, 0, 2, 3]), geo.pads);
   const t = taps(g, xp, geo);
-  const cols = t.length === 1 ? t[0] : ops.concat(g, t.map((v) => ops.unsqueeze(g, v, [1])), 1);
+  const cols =
+    t.length === 1
+      ? t[0]
+      : ops.concat(
+          g,
+          t.map((v) => ops.unsqueeze(g, v, [1])),
+          1,
+        );
   const p = ops.reshape(g, cols, [geo.cin * kh * kw, -1]);
   const dyt = ops.reshape(g, ops.transpose(g, dy, [1, 0, 2, 3]), [geo.cout, -1]);
   return ops.reshape(g, ops.gemm(g, dyt, p, null, { transB: true }), [geo.cout, geo.cin, kh, kw]);
@@ -66,7 +73,14 @@ export function convWeightGradIm2colBatched(g: Graph, x: Value, dy: Value, geo: 
   const [kh, kw] = geo.kernel;
   const xp = padSpatial(g, x, geo.pads);
   const t = taps(g, xp, geo);
-  const cols = t.length === 1 ? t[0] : ops.concat(g, t.map((v) => ops.unsqueeze(g, v, [2])), 2);
+  const cols =
+    t.length === 1
+      ? t[0]
+      : ops.concat(
+          g,
+          t.map((v) => ops.unsqueeze(g, v, [2])),
+          2,
+        );
   const p = ops.reshape(g, cols, [0, geo.cin * kh * kw, geo.oh * geo.ow]);
   const dyr = ops.reshape(g, dy, [0, geo.cout, geo.oh * geo.ow]);
   const per = ops.matmul(g, dyr, ops.transpose(g, p, [0, 2, 1]));
@@ -78,7 +92,15 @@ export function depthwiseWeightGradTaps(g: Graph, x: Value, dy: Value, geo: Conv
   const t = taps(g, padSpatial(g, x, geo.pads), geo);
   const sums = t.map((v) => ops.reduceSum(g, ops.mul(g, v, dy), [0, 2, 3], false));
   const [kh, kw] = geo.kernel;
-  return ops.reshape(g, ops.concat(g, sums.map((s) => ops.unsqueeze(g, s, [1])), 1), [geo.cin, 1, kh, kw]);
+  return ops.reshape(
+    g,
+    ops.concat(
+      g,
+      sums.map((s) => ops.unsqueeze(g, s, [1])),
+      1,
+    ),
+    [geo.cin, 1, kh, kw],
+  );
 }
 
 /**
@@ -89,7 +111,15 @@ export function depthwiseWeightGradBatchedMatMul(g: Graph, x: Value, dy: Value, 
   const [kh, kw] = geo.kernel;
   const xp = padSpatial(g, ops.transpose(g, x, [1, 0, 2, 3]), geo.pads);
   const t = taps(g, xp, geo);
-  const cols = ops.reshape(g, ops.concat(g, t.map((v) => ops.unsqueeze(g, v, [1])), 1), [geo.cin, kh * kw, -1]);
+  const cols = ops.reshape(
+    g,
+    ops.concat(
+      g,
+      t.map((v) => ops.unsqueeze(g, v, [1])),
+      1,
+    ),
+    [geo.cin, kh * kw, -1],
+  );
   const dyt = ops.reshape(g, ops.transpose(g, dy, [1, 0, 2, 3]), [geo.cin, -1, 1]);
   return ops.reshape(g, ops.matmul(g, cols, dyt), [geo.cin, 1, kh, kw]);
 }

@@ -22,7 +22,8 @@ export function unbroadcast(g: Graph, grad: Value, target: Value): Value {
   // Already the target's shape, or smaller and broadcasting to it (summed lazily by gradients.ts).
   if (broadcastsTo(grad.shape, target.shape)) return grad;
   const lead = grad.shape.length - target.shape.length;
-  const mismatch = () => g.fail(`gradient [${grad.shape.join(", ")}] cannot be un-broadcast to ${target.name} [${target.shape.join(", ")}]`);
+  const mismatch = () =>
+    g.fail(`gradient [${grad.shape.join(", ")}] cannot be un-broadcast to ${target.name} [${target.shape.join(", ")}]`);
   if (lead < 0) mismatch();
   const axes: number[] = [];
   grad.shape.forEach((d, i) => {

@@ -107,9 +107,16 @@ export function flippedTransposedWeight(g: Graph, w: Value, geo: ConvGeometry): 
 /** dx as ConvTranspose of dy with the same weights; output_padding restores the rows a strided conv dropped. */
 export function convInputGradTranspose(g: Graph, dy: Value, w: Value, geo: ConvGeometry): Value {
   const full = (ax: 0 | 1) => (ax === 0 ? geo.oh : geo.ow) - 1;
-  const covered = (ax: 0 | 1) => geo.strides[ax] * full(ax) + (geo.kernel[ax] - 1) * geo.dilations[ax] + 1 - geo.pads[ax] - geo.pads[ax + 2];
+  const covered = (ax: 0 | 1) =>
+    geo.strides[ax] * full(ax) + (geo.kernel[ax] - 1) * geo.dilations[ax] + 1 - geo.pads[ax] - geo.pads[ax + 2];
   const outputPadding: [number, number] = [geo.h - covered(0), geo.w - covered(1)];
-  return ops.convTranspose2d(g, dy, w, null, { strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: geo.group, outputPadding });
+  return ops.convTranspose2d(g, dy, w, null, {
+    strides: geo.strides,
+    pads: geo.pads,
+    dilations: geo.dilations,
+    group: geo.group,
+    outputPadding,
+  });
 }
 
 /**
@@ -280,7 +287,13 @@ export function avgPoolGrad(g: Graph, x: Value, dy: Value, a: AvgPoolGeometry): 
   const all = [0, 1, 0, 1].map((ax, i) => (i < 2 ? a.kernel[ax] - 1 - a.pads[ax] : size[ax] - out[ax] * a.strides[ax] + a.pads[ax]));
   const crop = all.map((v) => Math.min(v, 0)) as [number, number, number, number];
   const pads = all.map((v) => Math.max(v, 0)) as [number, number, number, number];
-  return ops.avgPool2dWithPads(g, padSpatial(g, up, crop), { kernel: a.kernel, strides: [1, 1], pads, ceilMode: false, countIncludePad: true });
+  return ops.avgPool2dWithPads(g, padSpatial(g, up, crop), {
+    kernel: a.kernel,
+    strides: [1, 1],
+    pads,
+    ceilMode: false,
+    countIncludePad: true,
+  });
 }
 
 /**
@@ -340,7 +353,8 @@ export function convWeightGradShifted(g: Graph, x: Value, dy: Value, geo: ConvGe
   const rowsOf = (a: number, b: number, q: number) =>
     once(`x${a},${b},${q}`, () => padSpatial(g, phase(a, b), [-q, 0, q + geo.oh - phaseSize(geo.h, a, sh), 0]));
   const colsOf = (width: number, r: number) => once(`d${width},${r}`, () => padSpatial(g, dys, [0, r, 0, width - geo.ow - r]));
-  const flat = (v: Value, c: number, width: number) => (gemmLayout ? ops.reshape(g, v, [c, -1]) : ops.reshape(g, v, [0, c, geo.oh * width]));
+  const flat = (v: Value, c: number, width: number) =>
+    gemmLayout ? ops.reshape(g, v, [c, -1]) : ops.reshape(g, v, [0, c, geo.oh * width]);
   const per: Value[] = [];
   for (let i = 0; i < kh; i++) {
     const { a, q } = split(i, 0);

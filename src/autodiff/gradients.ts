@@ -35,8 +35,26 @@ export class GradientError extends ConvzooError {}
  * a gradient has the output's full shape (their arithmetic broadcasts dy back up).
  */
 const ELEMENTWISE: ReadonlySet<string> = new Set([
-  "Identity", "Neg", "Add", "Sub", "Mul", "Div", "Sum", "Sqrt", "Reciprocal", "Exp", "Log", "Abs", "Tanh", "Cast",
-  "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "Where",
+  "Identity",
+  "Neg",
+  "Add",
+  "Sub",
+  "Mul",
+  "Div",
+  "Sum",
+  "Sqrt",
+  "Reciprocal",
+  "Exp",
+  "Log",
+  "Abs",
+  "Tanh",
+  "Cast",
+  "Relu",
+  "Clip",
+  "HardSigmoid",
+  "HardSwish",
+  "Sigmoid",
+  "Where",
 ]);
 
 const FLOAT: ReadonlySet<DType> = new Set<DType>(["float32", "float64", "float16"]);
@@ -58,7 +76,8 @@ function ones(g: Graph, like: Value): Value {
  */
 export function gradients(g: Graph, loss: Value, wrt: readonly Value[], options: GradientOptions = {}): Map<string, Value> {
   if (!FLOAT.has(loss.dtype)) g.fail(`gradients: the loss must be floating point, got ${loss.name} (${loss.dtype})`);
-  for (const w of wrt) if (!FLOAT.has(w.dtype)) g.fail(`gradients: cannot differentiate with respect to ${w.name} (${w.dtype}): not floating point`);
+  for (const w of wrt)
+    if (!FLOAT.has(w.dtype)) g.fail(`gradients: cannot differentiate with respect to ${w.name} (${w.dtype}): not floating point`);
   const firstNode = g.nodes.length;
   const initializersBefore = new Set(g.initializers.keys());
 
@@ -104,20 +123,31 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[], options:
     return list[0];
   };
 
-  if (depends.has(loss.name)) add(loss, g.withAbsoluteScope("grad", () => ones(g, loss)));
+  if (depends.has(loss.name))
+    add(
+      loss,
+      g.withAbsoluteScope("grad", () => ones(g, loss)),
+    );
   for (const node of onPath) {
-    const small = ELEMENTWISE.has(node.op) && node.inputs.every((v) => !v || !depends.has(v.name) || sameShape(v.shape, node.outputs[0].shape));
-    const gradOutputs = node.outputs.map((o) => (reaches.has(o.name) ? g.withAbsoluteScope(node.scope ? `${node.scope}/grad` : "grad", () => total(o, small)) : null));
+    const small =
+      ELEMENTWISE.has(node.op) && node.inputs.every((v) => !v || !depends.has(v.name) || sameShape(v.shape, node.outputs[0].shape));
+    const gradOutputs = node.outputs.map((o) =>
+      reaches.has(o.name) ? g.withAbsoluteScope(node.scope ? `${node.scope}/grad` : "grad", () => total(o, small)) : null,
+    );
     if (gradOutputs.every((d) => d === null)) continue;
     const rule = RULES[node.op];
     const where = node.scope ? ` in layer "${node.scope}"` : "";
-    if (!rule) throw new GradientError(`gradients: no gradient rule for ONNX op ${node.op} (node ${node.name}${where}); add one to src/autodiff/rules.ts`);
+    if (!rule)
+      throw new GradientError(
+        `gradients: no gradient rule for ONNX op ${node.op} (node ${node.name}${where}); add one to src/autodiff/rules.ts`,
+      );
     g.withAbsoluteScope(node.scope ? `${node.scope}/grad` : "grad", () => {
       const grads = rule(g, node, gradOutputs, options);
       node.inputs.forEach((input, i) => {
         const grad = grads[i];
         if (!input || !grad || !depends.has(input.name) || !reaches.has(input.name)) return;
-        if (grad.dtype !== input.dtype) g.fail(`gradient rule for ${node.op} returned ${grad.dtype} for input ${input.name} (${input.dtype})`);
+        if (grad.dtype !== input.dtype)
+          g.fail(`gradient rule for ${node.op} returned ${grad.dtype} for input ${input.name} (${input.dtype})`);
         add(input, broadcastsTo(grad.shape, input.shape) ? grad : unbroadcast(g, grad, input));
       });
     });

@@ -49,7 +49,8 @@ function constInts(g: Graph, node: Node, index: number): number[] | null {
   const v = node.inputs[index];
   if (!v) return null;
   const init = g.initializers.get(v.name);
-  if (!init || (init.tensor.dtype !== "int64" && init.tensor.dtype !== "int32")) g.fail(`gradient of ${node.op} needs input ${index} (${v.name}) to be a constant`);
+  if (!init || (init.tensor.dtype !== "int64" && init.tensor.dtype !== "int32"))
+    g.fail(`gradient of ${node.op} needs input ${index} (${v.name}) to be a constant`);
   return Array.from(init.tensor.data as BigInt64Array | Int32Array, Number);
 }
 
@@ -67,7 +68,14 @@ const norm = (axis: number, r: number) => (axis < 0 ? axis + r : axis);
 /** `v` reshaped to `like`'s shape (a constant shape, with -1 for one symbolic dimension). */
 function reshapeLike(g: Graph, v: Value, like: Value): Value {
   const symbolic = like.shape.filter((d) => typeof d !== "number").length;
-  const shape = symbolic <= 1 ? ops.int64Constant(g, like.shape.map((d) => (typeof d === "number" ? d : -1)), "shape") : ops.shapeOf(g, like);
+  const shape =
+    symbolic <= 1
+      ? ops.int64Constant(
+          g,
+          like.shape.map((d) => (typeof d === "number" ? d : -1)),
+          "shape",
+        )
+      : ops.shapeOf(g, like);
   return g.addNode("Reshape", [v, shape], [{ dtype: v.dtype, shape: like.shape }])[0];
 }
 
@@ -122,8 +130,10 @@ function convWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry, option
   }
   const depthwise = geo.group === geo.cin && geo.group === geo.cout;
   const block = options.nchwcBlock ?? 1;
-  if (depthwise && !dilated && block > 1 && typeof geo.n === "number" && (geo.n * geo.cin) % block === 0) return depthwiseWeightGradFoldedBatch(g, x, dy, geo);
-  if (depthwise && !strided && !dilated && geo.oh * geo.ow >= 56 * 56 && typeof geo.n === "number") return depthwiseWeightGradFullWidth(g, x, dy, geo);
+  if (depthwise && !dilated && block > 1 && typeof geo.n === "number" && (geo.n * geo.cin) % block === 0)
+    return depthwiseWeightGradFoldedBatch(g, x, dy, geo);
+  if (depthwise && !strided && !dilated && geo.oh * geo.ow >= 56 * 56 && typeof geo.n === "number")
+    return depthwiseWeightGradFullWidth(g, x, dy, geo);
   if (depthwise) return depthwiseWeightGradGroupedConv(g, x, dy, geo);
   return groupedWeightGrad(g, x, dy, geo);
 }
@@ -134,7 +144,11 @@ function groupedWeightGrad(g: Graph, x: Value, dy: Value, geo: ConvGeometry): Va
   const xs = ops.split(g, x, Array<number>(gr).fill(geo.cin / gr), 1);
   const dys = ops.split(g, dy, Array<number>(gr).fill(geo.cout / gr), 1);
   const sub = { ...geo, group: 1, cin: geo.cin / gr, cout: geo.cout / gr };
-  return ops.concat(g, xs.map((xi, i) => convWeightGrad(g, xi, dys[i], sub, {})), 0);
+  return ops.concat(
+    g,
+    xs.map((xi, i) => convWeightGrad(g, xi, dys[i], sub, {})),
+    0,
+  );
 }
 
 // ---- the rules ----------------------------------------------------------------------------------
@@ -147,9 +161,13 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
   Sub: (g, { inputs: [, b] }, [dy]) => [dy, ops.neg(g, unbroadcast(g, dy!, b!))],
   Sum: (_g, node, [dy]) => node.inputs.map(() => dy),
   // d(a·b) = b·da + a·db; a square (the variance's x·x) in one pass: 2·a·dy
-  Mul: (g, { inputs: [a, b] }, [dy]) => (a === b ? [ops.mul(g, a!, ops.mul(g, dy!, scalar(g, 2, a!))), null] : [ops.mul(g, dy!, b!), ops.mul(g, dy!, a!)]),
+  Mul: (g, { inputs: [a, b] }, [dy]) =>
+    a === b ? [ops.mul(g, a!, ops.mul(g, dy!, scalar(g, 2, a!))), null] : [ops.mul(g, dy!, b!), ops.mul(g, dy!, a!)],
   // y = a / b: da = dy / b, db = −Σ dy·a / b² = −(Σ dy·y) / b, summed to b's shape before the division
-  Div: (g, { inputs: [, b], outputs: [y] }, [dy]) => [ops.div(g, dy!, b!), ops.neg(g, ops.div(g, unbroadcast(g, ops.mul(g, dy!, y), b!), b!))],
+  Div: (g, { inputs: [, b], outputs: [y] }, [dy]) => [
+    ops.div(g, dy!, b!),
+    ops.neg(g, ops.div(g, unbroadcast(g, ops.mul(g, dy!, y), b!), b!)),
+  ],
   // y = √x: dx = dy / (2y)
   Sqrt: (g, { outputs: [y] }, [dy]) => [ops.div(g, dy!, ops.mul(g, y, scalar(g, 2, y)))],
   // y = 1/x: dx = −dy·y²
@@ -219,7 +237,11 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
     const dims = axes.map((a) => x.shape[a]);
     // The count is a constant, or Size(x) / Size(y) at run time when a reduced dimension is symbolic.
     const count = dims.every((d) => typeof d === "number")
-      ? scalar(g, (dims as number[]).reduce((p, d) => p * d, 1), x)
+      ? scalar(
+          g,
+          (dims as number[]).reduce((p, d) => p * d, 1),
+          x,
+        )
       : ops.cast(g, ops.div(g, ops.size(g, x), ops.size(g, node.outputs[0])), x.dtype);
     return [ops.div(g, keepDims(g, node, dy!, axes), count)];
   },
@@ -242,7 +264,12 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
   },
   Concat: (g, node, [dy]) => {
     const axis = norm(intAttr(node, "axis", 0), rank(dy!));
-    return ops.split(g, dy!, node.inputs.map((v) => v!.shape[axis] as number), axis);
+    return ops.split(
+      g,
+      dy!,
+      node.inputs.map((v) => v!.shape[axis] as number),
+      axis,
+    );
   },
   Split: (g, node, gradOutputs) => {
     const axis = norm(intAttr(node, "axis", 0), rank(node.inputs[0]!));
@@ -254,7 +281,15 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
     const mode = stringAttr(node, "mode", "constant");
     if (mode !== "constant") g.fail(`gradient of Pad supports mode "constant" only, got "${mode}"`);
     if (node.inputs[3]) g.fail("gradient of Pad: the axes input is not supported");
-    return [ops.pad(g, dy!, constInts(g, node, 1)!.map((p) => -p)), null, null];
+    return [
+      ops.pad(
+        g,
+        dy!,
+        constInts(g, node, 1)!.map((p) => -p),
+      ),
+      null,
+      null,
+    ];
   },
   // Slice-13 with steps ±1: the gradient pads dy back into place (a reversed slice is flipped first).
   Slice: (g, node, [dy]) => {
@@ -284,7 +319,12 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
   // GatherElements: the gradient scatter-adds dy back to the gathered positions.
   GatherElements: (g, node, [dy]) => {
     const [data, indices] = node.inputs as [Value, Value];
-    const zeros = ops.constantOfShape(g, data.shape.map((d) => d as number), 0, data.dtype);
+    const zeros = ops.constantOfShape(
+      g,
+      data.shape.map((d) => d as number),
+      0,
+      data.dtype,
+    );
     return [ops.scatterElements(g, zeros, indices, dy!, intAttr(node, "axis", 0), "add"), null];
   },
 
@@ -312,17 +352,33 @@ export const RULES: Readonly<Record<string, GradientRule>> = {
     const geo = convGeometry(g, node);
     return [convInputGrad(g, dy!, w, geo), convWeightGrad(g, x, dy!, geo, options), b ? ops.reduceSum(g, dy!, [0, 2, 3], false) : null];
   },
-  BatchNormalization: (g, node, gradOutputs) => (intAttr(node, "training_mode", 0) ? batchNormTrainingGrad(g, node, gradOutputs) : batchNormInferenceGrad(g, node, gradOutputs[0])),
+  BatchNormalization: (g, node, gradOutputs) =>
+    intAttr(node, "training_mode", 0) ? batchNormTrainingGrad(g, node, gradOutputs) : batchNormInferenceGrad(g, node, gradOutputs[0]),
   // MaxPool: dy goes to the max of each window (first maximum, as PyTorch), summed where windows
   // overlap: MaxPool's Indices output + ScatterElements(add), ~5x PyTorch, 4x faster than without
   // indices (bench/candidates/max_pool_grad.ts; figures in bench/README.md).
   MaxPool: (g, node, [dy]) => {
     const p = poolAttrs(g, node);
-    return [maxPoolGradIndicesScatter(g, node.inputs[0]!, dy!, { kernel: p.kernel, stride: p.strides, padding: p.symmetric, ceilMode: p.ceilMode, dilation: p.dilations })];
+    return [
+      maxPoolGradIndicesScatter(g, node.inputs[0]!, dy!, {
+        kernel: p.kernel,
+        stride: p.strides,
+        padding: p.symmetric,
+        ceilMode: p.ceilMode,
+        dilation: p.dilations,
+      }),
+    ];
   },
   AveragePool: (g, node, [dy]) => {
     const p = poolAttrs(g, node);
-    return [avgPoolGrad(g, node.inputs[0]!, dy!, { kernel: p.kernel, strides: p.strides, pads: p.pads, countIncludePad: intAttr(node, "count_include_pad", 0) === 1 })];
+    return [
+      avgPoolGrad(g, node.inputs[0]!, dy!, {
+        kernel: p.kernel,
+        strides: p.strides,
+        pads: p.pads,
+        countIncludePad: intAttr(node, "count_include_pad", 0) === 1,
+      }),
+    ];
   },
 };
 

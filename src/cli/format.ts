@@ -5,12 +5,32 @@ import Table from "cli-table3";
 export function table(head: string[], rows: (string | number)[][], align?: ("left" | "right")[]): string {
   const t = new Table({
     head,
-    chars: { top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "", left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
+    chars: {
+      top: "",
+      "top-mid": "",
+      "top-left": "",
+      "top-right": "",
+      bottom: "",
+      "bottom-mid": "",
+      "bottom-left": "",
+      "bottom-right": "",
+      left: "",
+      "left-mid": "",
+      mid: "",
+      "mid-mid": "",
+      right: "",
+      "right-mid": "",
+      middle: "  ",
+    },
     style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
     colAligns: align ?? head.map((_, i) => (typeof rows[0]?.[i] === "number" ? "right" : "left")),
   });
   t.push(...rows.map((r) => r.map((c) => (typeof c === "number" ? c.toLocaleString("en-US") : c))));
-  return t.toString().split("\n").map((line) => line.trimEnd()).join("\n");
+  return t
+    .toString()
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .join("\n");
 }
 
 /** 25557032 → "25.56M"; 4.1e9 → "4.11G". */

@@ -26,7 +26,8 @@ export const nonNegativeNumber = (flag: string) => parser(flag, "nonNegativeNumb
 export function optionFrom(row: RunOption): Option {
   const option = new Option(row.flag, row.help);
   if (typeof row.kind === "object") option.choices(row.kind.choices);
-  else if (row.kind !== "boolean" && row.kind !== "negatable") option.argParser((text: string) => parseValue(row, text, (m) => new InvalidArgumentError(m)));
+  else if (row.kind !== "boolean" && row.kind !== "negatable")
+    option.argParser((text: string) => parseValue(row, text, (m) => new InvalidArgumentError(m)));
   // Negatable flags (--no-augment) carry their default themselves.
   if (row.default !== undefined && row.kind !== "negatable") option.default(row.default);
   return option;
@@ -66,7 +67,11 @@ function triple(flag: string, positive: boolean) {
 export function addWeightsFlags(command: Command): Command {
   return command
     .option("--offline", "never use the network: named weights must already be cached (also CONVZOO_OFFLINE=1)")
-    .option("--resize-size <N>", "override the weights' resize size (the shorter side, before the centre crop)", positiveInt("--resize-size"))
+    .option(
+      "--resize-size <N>",
+      "override the weights' resize size (the shorter side, before the centre crop)",
+      positiveInt("--resize-size"),
+    )
     .option("--crop-size <N>", "override the weights' centre-crop size", positiveInt("--crop-size"))
     .addOption(new Option("--interpolation <mode>", "override the weights' resize interpolation").choices(INTERPOLATIONS))
     .option("--mean <r,g,b>", "override the weights' normalisation mean", triple("--mean", false))
@@ -137,7 +142,10 @@ export async function loadForInference(
   const fromCheckpoint = loaded.metadata?.resolution as number | undefined;
   const fromTransform = loaded.entry || overridden ? preprocessing.cropSize : undefined;
   const resolution = flags.resolution ?? fromCheckpoint ?? fromTransform ?? loaded.model.defaultResolution;
-  const source = [loaded.entry?.name ?? (loaded.metadata ? "checkpoint" : `${loaded.model.arch} default`), overridden ? "overridden by flags" : ""];
+  const source = [
+    loaded.entry?.name ?? (loaded.metadata ? "checkpoint" : `${loaded.model.arch} default`),
+    overridden ? "overridden by flags" : "",
+  ];
   console.error(describePreprocessing(preprocessing, source.filter(Boolean).join(", ")));
   return { loaded, preprocessing, resolution };
 }

@@ -68,7 +68,9 @@ export class TrainingDisplay {
         const resumed = e.resumedAt ? `, resuming at epoch ${e.resumedAt.epoch} step ${e.resumedAt.step}` : "";
         const frozen = e.frozen.length ? `, frozen: ${e.frozen.join(", ")}` : "";
         const cached = e.cachedFeatures ? ", the head on cached backbone features" : "";
-        this.note(`training on ${e.trainImages} images (${e.valImages} for validation), ${e.stepsPerEpoch} steps per epoch, ${e.trainable} trainable tensors${frozen}${cached}${resumed}`);
+        this.note(
+          `training on ${e.trainImages} images (${e.valImages} for validation), ${e.stepsPerEpoch} steps per epoch, ${e.trainable} trainable tensors${frozen}${cached}${resumed}`,
+        );
         break;
       }
       case "features":
@@ -84,7 +86,12 @@ export class TrainingDisplay {
           this.progressLine(`epoch ${e.epoch}`, e.step, e.steps, text);
         }
         if (!this.live) break;
-        if (!this.bar) this.bar = this.startBar(`epoch ${e.epoch} {bar} {value}/{total} steps  loss {loss}  {speed} img/s  ETA {eta_formatted}`, e.steps, e.step - 1);
+        if (!this.bar)
+          this.bar = this.startBar(
+            `epoch ${e.epoch} {bar} {value}/{total} steps  loss {loss}  {speed} img/s  ETA {eta_formatted}`,
+            e.steps,
+            e.step - 1,
+          );
         this.bar.update(e.step, { loss: e.loss.toFixed(4), speed: e.imagesPerSecond.toFixed(1) });
         break;
       case "epoch": {
@@ -92,8 +99,13 @@ export class TrainingDisplay {
         this.phase = null;
         const { type, ...fields } = e;
         this.record(type, fields);
-        const val = e.valAccuracy === null ? "" : `  val loss ${e.valLoss!.toFixed(4)} acc ${(e.valAccuracy * 100).toFixed(1)}%${e.best ? " (best)" : ""}`;
-        this.note(`epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAccuracy * 100).toFixed(1)}%${val}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(1)}s (${e.imagesPerSecond.toFixed(1)} img/s)`);
+        const val =
+          e.valAccuracy === null
+            ? ""
+            : `  val loss ${e.valLoss!.toFixed(4)} acc ${(e.valAccuracy * 100).toFixed(1)}%${e.best ? " (best)" : ""}`;
+        this.note(
+          `epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAccuracy * 100).toFixed(1)}%${val}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(1)}s (${e.imagesPerSecond.toFixed(1)} img/s)`,
+        );
         break;
       }
     }
@@ -106,7 +118,10 @@ export class TrainingDisplay {
   }
 
   private startBar(format: string, total: number, start = 0): cliProgress.SingleBar {
-    const bar = new cliProgress.SingleBar({ format, stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 20 }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      { format, stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 20 },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(total, start, { loss: "", speed: "" });
     return bar;
   }

@@ -35,7 +35,13 @@ export interface ColorJitter {
 }
 
 /** torchvision's RandomResizedCrop.get_params: a crop box of the source image. */
-export function randomResizedCropBox(width: number, height: number, rng: Random, scale: [number, number] = [0.08, 1], ratio: [number, number] = [3 / 4, 4 / 3]) {
+export function randomResizedCropBox(
+  width: number,
+  height: number,
+  rng: Random,
+  scale: [number, number] = [0.08, 1],
+  ratio: [number, number] = [3 / 4, 4 / 3],
+) {
   const area = width * height;
   const logRatio = [Math.log(ratio[0]), Math.log(ratio[1])];
   for (let attempt = 0; attempt < 10; attempt++) {
@@ -80,7 +86,15 @@ function flipHorizontal(rgb: Uint8Array, width: number, height: number): Uint8Ar
 }
 
 /** One training image: CHW float32 [3, R, R] written into out at offset. */
-export function trainTransformRGB(rgb: Uint8Array, width: number, height: number, t: TrainTransform, rng: Random, out: Float32Array, offset: number): void {
+export function trainTransformRGB(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  t: TrainTransform,
+  rng: Random,
+  out: Float32Array,
+  offset: number,
+): void {
   const r = t.resolution;
   const p = t.preprocessing;
   let pixels: Uint8Array;
@@ -195,12 +209,23 @@ export function adjustHue(rgb: Uint8Array, factor: number): Uint8Array {
     const t = clamp01(f32(v * f32(1 - f32(s * f32(1 - f)))));
     let R: number, G: number, B: number;
     switch (((i % 6) + 6) % 6) {
-      case 0: [R, G, B] = [v, t, p]; break;
-      case 1: [R, G, B] = [q, v, p]; break;
-      case 2: [R, G, B] = [p, v, t]; break;
-      case 3: [R, G, B] = [p, q, v]; break;
-      case 4: [R, G, B] = [t, p, v]; break;
-      default: [R, G, B] = [v, p, q];
+      case 0:
+        [R, G, B] = [v, t, p];
+        break;
+      case 1:
+        [R, G, B] = [q, v, p];
+        break;
+      case 2:
+        [R, G, B] = [p, v, t];
+        break;
+      case 3:
+        [R, G, B] = [p, q, v];
+        break;
+      case 4:
+        [R, G, B] = [t, p, v];
+        break;
+      default:
+        [R, G, B] = [v, p, q];
     }
     out[j] = Math.trunc(f32(R * 255));
     out[j + 1] = Math.trunc(f32(G * 255));
@@ -220,7 +245,8 @@ export function colorJitterRange(name: keyof ColorJitter, value: number | [numbe
     if (!(value >= 0)) throw new RangeError(`colorJitter.${name}: a single number must be non-negative, got ${value}`);
     range = hue ? [-value, value] : [Math.max(0, centre - value), centre + value];
   } else {
-    if (!Array.isArray(value) || value.length !== 2 || !value.every(Number.isFinite)) throw new RangeError(`colorJitter.${name}: expected a number or a [min, max] pair, got ${JSON.stringify(value)}`);
+    if (!Array.isArray(value) || value.length !== 2 || !value.every(Number.isFinite))
+      throw new RangeError(`colorJitter.${name}: expected a number or a [min, max] pair, got ${JSON.stringify(value)}`);
     range = [value[0], value[1]];
   }
   if (!(bound[0] <= range[0] && range[0] <= range[1] && range[1] <= bound[1])) {

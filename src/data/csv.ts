@@ -59,7 +59,9 @@ export function parseCsv(text: string, file: string): CsvRecord[] {
         }
         while (i < n && (text[i] === " " || text[i] === "\t")) i++;
         if (i < n && text[i] !== "," && text[i] !== "\n" && text[i] !== "\r") {
-          throw new InputFileError(`${file}: line ${line}: unexpected ${JSON.stringify(text[i])} after a closing quote (expected a comma or the end of the line)`);
+          throw new InputFileError(
+            `${file}: line ${line}: unexpected ${JSON.stringify(text[i])} after a closing quote (expected a comma or the end of the line)`,
+          );
         }
         value = v;
       } else {
@@ -143,7 +145,9 @@ export async function readCsvList(csvPath: string): Promise<ImageFolder> {
   const valid: { line: number; path: string; label: string }[] = [];
   for (const r of rows) {
     if (r.fields.length < need) {
-      problems.push(`line ${r.line}: no ${r.fields.length <= pathCol ? "path" : "label"} column (expected ${need} columns${hasHeader ? " as the header names them" : ": path,label"}, found ${r.fields.length})`);
+      problems.push(
+        `line ${r.line}: no ${r.fields.length <= pathCol ? "path" : "label"} column (expected ${need} columns${hasHeader ? " as the header names them" : ": path,label"}, found ${r.fields.length})`,
+      );
     } else if (r.fields[pathCol] === "") problems.push(`line ${r.line}: empty path`);
     else if (r.fields[labelCol] === "") problems.push(`line ${r.line}: empty label for ${r.fields[pathCol]}`);
     else valid.push({ line: r.line, path: r.fields[pathCol], label: r.fields[labelCol] });
@@ -160,7 +164,10 @@ export async function readCsvList(csvPath: string): Promise<ImageFolder> {
   });
   const withImages = new Set(images.map((r) => r.label));
   const empty = classes.filter((c) => !withImages.has(c));
-  if (empty.length) problems.push(`class${empty.length > 1 ? "es" : ""} ${empty.map((c) => `"${c}"`).join(", ")} ha${empty.length > 1 ? "ve" : "s"} no image rows (${IMAGE_EXTENSIONS.join(" ")})`);
+  if (empty.length)
+    problems.push(
+      `class${empty.length > 1 ? "es" : ""} ${empty.map((c) => `"${c}"`).join(", ")} ha${empty.length > 1 ? "ve" : "s"} no image rows (${IMAGE_EXTENSIONS.join(" ")})`,
+    );
   if (problems.length) {
     const e = problemsError(csvPath, problems);
     // A header with other column names reads as a data row (a missing file, or a non-image): say so.

@@ -79,12 +79,16 @@ export async function detectTrainValLayout(dir: string): Promise<{ train: string
 }
 
 /** A folder (read as an ImageFolder) or a file (read as a CSV list). */
-export async function readLabelledImages(path: string): Promise<{ data: ImageFolder; kind: "image folder" | "CSV list"; skipped: string[] }> {
+export async function readLabelledImages(
+  path: string,
+): Promise<{ data: ImageFolder; kind: "image folder" | "CSV list"; skipped: string[] }> {
   let isDir: boolean;
   try {
     isDir = (await stat(path)).isDirectory();
   } catch {
-    throw new InputFileError(`${path}: no such folder or file (expected an image folder with one sub-folder per class, or a path,label CSV list)`);
+    throw new InputFileError(
+      `${path}: no such folder or file (expected an image folder with one sub-folder per class, or a path,label CSV list)`,
+    );
   }
   if (isDir) {
     const data = await readImageFolder(path);
@@ -102,8 +106,16 @@ export function mapClassesByName(val: ImageFolder, classes: readonly string[], s
   const index = new Map(classes.map((c, i) => [c, i]));
   const unknown = val.classes.filter((c) => !index.has(c));
   if (unknown.length) {
-    const list = (xs: readonly string[]) => (xs.length > 10 ? `${xs.slice(0, 10).map((c) => `"${c}"`).join(", ")}, … (${xs.length})` : xs.map((c) => `"${c}"`).join(", "));
-    throw new InputFileError(`${source}: validation class${unknown.length > 1 ? "es" : ""} ${list(unknown)} ${unknown.length > 1 ? "are" : "is"} not among the training classes (${list(classes)})`);
+    const list = (xs: readonly string[]) =>
+      xs.length > 10
+        ? `${xs
+            .slice(0, 10)
+            .map((c) => `"${c}"`)
+            .join(", ")}, … (${xs.length})`
+        : xs.map((c) => `"${c}"`).join(", ");
+    throw new InputFileError(
+      `${source}: validation class${unknown.length > 1 ? "es" : ""} ${list(unknown)} ${unknown.length > 1 ? "are" : "is"} not among the training classes (${list(classes)})`,
+    );
   }
   const samples = val.samples.map((s) => ({ path: s.path, label: index.get(val.classes[s.label])! }));
   const present = new Set(val.classes);
@@ -141,5 +153,15 @@ export async function readDataset(o: DatasetOptions): Promise<Dataset> {
     description += `; validation${valDetected ? " (found beside it)" : ""}: ${v.kind} ${valPath}, ${n(val.length, "image")}`;
     if (missingInVal.length) description += ` (no images of ${missingInVal.map((c) => `"${c}"`).join(", ")})`;
   }
-  return { classes, train: train.data.samples, val, skipped, trainSource: trainPath, valSource: valPath, valDetected, missingInVal, description };
+  return {
+    classes,
+    train: train.data.samples,
+    val,
+    skipped,
+    trainSource: trainPath,
+    valSource: valPath,
+    valDetected,
+    missingInVal,
+    description,
+  };
 }

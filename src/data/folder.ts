@@ -85,7 +85,8 @@ async function walk(dir: string, files: string[], other: string[]): Promise<void
 export async function readImageFolder(root: string): Promise<ImageFolder> {
   const top = await entries(root);
   const classes = top.filter((e) => e.isDir).map((e) => e.name);
-  if (classes.length === 0) throw new InputFileError(`${root}: no class folders (expected one sub-folder per class, e.g. ${join(root, "cat")}/*.jpg)`);
+  if (classes.length === 0)
+    throw new InputFileError(`${root}: no class folders (expected one sub-folder per class, e.g. ${join(root, "cat")}/*.jpg)`);
   const samples: Sample[] = [];
   const skipped: string[] = [];
   const empty: string[] = [];
@@ -96,7 +97,9 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
     for (const path of files) samples.push({ path, label });
   }
   if (empty.length) {
-    throw new InputFileError(`${root}: class folder${empty.length > 1 ? "s" : ""} ${empty.map((c) => `"${c}"`).join(", ")} ha${empty.length > 1 ? "ve" : "s"} no images (${IMAGE_EXTENSIONS.join(" ")})`);
+    throw new InputFileError(
+      `${root}: class folder${empty.length > 1 ? "s" : ""} ${empty.map((c) => `"${c}"`).join(", ")} ha${empty.length > 1 ? "ve" : "s"} no images (${IMAGE_EXTENSIONS.join(" ")})`,
+    );
   }
   return { root, classes, samples, skipped: skipped.map((p) => relative(root, p)) };
 }

@@ -35,11 +35,7 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string): Promise
     const meta = await input().metadata();
     if (meta.space === "cmyk") {
       // Left to itself libvips converts CMYK through a colour profile; PIL uses a plain formula.
-      const { data, info } = await input()
-        .pipelineColourspace("cmyk")
-        .toColourspace("cmyk")
-        .raw()
-        .toBuffer({ resolveWithObject: true });
+      const { data, info } = await input().pipelineColourspace("cmyk").toColourspace("cmyk").raw().toBuffer({ resolveWithObject: true });
       return { data: cmykToRGB(data, info.width * info.height), width: info.width, height: info.height };
     }
     const { data, info } = await input()

@@ -100,7 +100,13 @@ export async function closeDataWorkers(): Promise<void> {
 }
 
 /** The batch of samples [start, end) assembled from the pool's per-sample results, in order. */
-async function loadBatchInWorkers(pool: DataWorkerPool, samples: readonly Sample[], o: BatchOptions, draws: Random[], owner: object): Promise<Batch> {
+async function loadBatchInWorkers(
+  pool: DataWorkerPool,
+  samples: readonly Sample[],
+  o: BatchOptions,
+  draws: Random[],
+  owner: object,
+): Promise<Batch> {
   const size = 3 * o.transform.resolution * o.transform.resolution;
   const results: SampleResult[] = await Promise.all(samples.map((s, i) => pool.run(s.path, draws[i].getState(), o.transform, owner)));
   const kept: number[] = [];
@@ -120,8 +126,10 @@ async function loadBatchInWorkers(pool: DataWorkerPool, samples: readonly Sample
  * a pool of its own (`workers` given) the pool is closed, so no thread outlives the epoch.
  */
 export async function* epochBatches(samples: readonly Sample[], o: BatchOptions): AsyncGenerator<Batch> {
-  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 0)) throw new RangeError(`workers must be a whole number ≥ 0, got ${o.workers}`);
-  if (o.prefetch !== undefined && !(Number.isInteger(o.prefetch) && o.prefetch >= 1)) throw new RangeError(`prefetch must be a whole number ≥ 1, got ${o.prefetch}`);
+  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 0))
+    throw new RangeError(`workers must be a whole number ≥ 0, got ${o.workers}`);
+  if (o.prefetch !== undefined && !(Number.isInteger(o.prefetch) && o.prefetch >= 1))
+    throw new RangeError(`prefetch must be a whole number ≥ 1, got ${o.prefetch}`);
   const order = o.shuffle ? o.rng.shuffle([...samples]) : [...samples];
   const draws = order.map(() => o.rng.fork());
   const starts: number[] = [];

@@ -63,11 +63,7 @@ function roundHalfEven(x: number): number {
 }
 
 /** torchvision's `CenterCrop` offsets: int(round((size - crop) / 2)) on each axis. */
-export function centerCropOffsets(
-  width: number,
-  height: number,
-  crop: number,
-): { left: number; top: number } {
+export function centerCropOffsets(width: number, height: number, crop: number): { left: number; top: number } {
   return { left: roundHalfEven((width - crop) / 2), top: roundHalfEven((height - crop) / 2) };
 }
 
@@ -130,9 +126,7 @@ export function resizeRGB(
 
   // Source rows the vertical pass will read for the window's rows (bounds grow monotonically).
   const rowFirst = needVertical ? vc.start[top] : top;
-  const rowLast = needVertical
-    ? vc.start[top + window.height - 1] + vc.count[top + window.height - 1]
-    : top + window.height;
+  const rowLast = needVertical ? vc.start[top + window.height - 1] + vc.count[top + window.height - 1] : top + window.height;
 
   // Horizontal pass into a temp image of rows [rowFirst, rowLast) x the window's columns.
   // Without one, the "temp" is the source itself and the window's columns are source columns.
@@ -282,14 +276,7 @@ function coefficients(inSize: number, outSize: number, filter: Filter): Coeffici
  * PIL's NEAREST resize (`ImagingScaleAffine`): source index = int((x + 0.5) * in/out), with the
  * position accumulated step by step in doubles exactly as Pillow does.
  */
-function resizeNearest(
-  rgb: Uint8Array,
-  width: number,
-  height: number,
-  outWidth: number,
-  outHeight: number,
-  window: Window,
-): Uint8Array {
+function resizeNearest(rgb: Uint8Array, width: number, height: number, outWidth: number, outHeight: number, window: Window): Uint8Array {
   const sourceIndex = (inSize: number, outSize: number): Int32Array => {
     const step = inSize / outSize;
     const idx = new Int32Array(outSize);

@@ -16,7 +16,12 @@ if (!port) throw new Error("src/data/worker is a worker_threads entry, not a mod
 port.on("message", (job: WorkerJob) => {
   void run(job).then(
     (reply) => port.postMessage(reply, reply.kind === "image" ? [reply.data.buffer as ArrayBuffer] : []),
-    (e: unknown) => port.postMessage({ kind: "error", id: job.id, message: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies WorkerReply),
+    (e: unknown) =>
+      port.postMessage({
+        kind: "error",
+        id: job.id,
+        message: e instanceof Error ? (e.stack ?? e.message) : String(e),
+      } satisfies WorkerReply),
   );
 });
 port.postMessage({ kind: "ready" } satisfies WorkerReply);

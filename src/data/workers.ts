@@ -98,7 +98,8 @@ export class DataWorkerPool {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`a data worker pool needs a whole number of workers ≥ 1, got ${size}`);
     this.size = size;
     const entry = workerEntry();
-    if (!existsSync(fileURLToPath(entry))) throw new Error(`data worker entry ${fileURLToPath(entry)} is missing (a bundled build? use workers: 0)`);
+    if (!existsSync(fileURLToPath(entry)))
+      throw new Error(`data worker entry ${fileURLToPath(entry)} is missing (a bundled build? use workers: 0)`);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn(entry));
     this.setRef(false);
   }
@@ -120,7 +121,9 @@ export class DataWorkerPool {
       else p.reject(new Error(`data worker failed on ${p.job.path}: ${m.message}`));
       this.pump(); // also drops the process reference when this was the last job
     });
-    worker.on("error", (e) => this.fail(new Error(`data worker ${slot.ready ? "crashed" : `could not start (${fileURLToPath(entry)})`}: ${e.message}`)));
+    worker.on("error", (e) =>
+      this.fail(new Error(`data worker ${slot.ready ? "crashed" : `could not start (${fileURLToPath(entry)})`}: ${e.message}`)),
+    );
     worker.on("exit", (code) => {
       if (!this.closed) this.fail(new Error(`data worker exited unexpectedly (code ${code})`));
     });

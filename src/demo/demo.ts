@@ -75,14 +75,39 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const data = join(o.out, "data");
   await rm(data, { recursive: true, force: true });
   // Disjoint sets, each in the DIR/train + DIR/val layout the training run detects.
-  await writeDigitFolders([0, 1, 2, 3, 4], [{ dir: join(data, "digits0-4", "train"), perClass: o.pretrainPerClass ?? 200 }, { dir: join(data, "digits0-4", "val"), perClass: 50 }], seed);
-  await writeDigitFolders([5, 6, 7, 8, 9], [{ dir: join(data, "digits5-9", "train"), perClass: o.adaptPerClass ?? 20 }, { dir: join(data, "digits5-9", "val"), perClass: o.valPerClass ?? 100 }], seed + 1);
+  await writeDigitFolders(
+    [0, 1, 2, 3, 4],
+    [
+      { dir: join(data, "digits0-4", "train"), perClass: o.pretrainPerClass ?? 200 },
+      { dir: join(data, "digits0-4", "val"), perClass: 50 },
+    ],
+    seed,
+  );
+  await writeDigitFolders(
+    [5, 6, 7, 8, 9],
+    [
+      { dir: join(data, "digits5-9", "train"), perClass: o.adaptPerClass ?? 20 },
+      { dir: join(data, "digits5-9", "val"), perClass: o.valPerClass ?? 100 },
+    ],
+    seed + 1,
+  );
 
   // Digits are centred and upright: no crops or flips (a 8%-area crop of a digit is not a digit).
   // Every run recomputes its BatchNorm statistics after each epoch: mobilenet_v3_small's momentum is
   // 0.01 (torchvision's), and a short run's running statistics would otherwise still be near their
   // start — for the run from scratch, the (0, 1) initialisation, which leaves it at chance in eval mode.
-  const common = { arch, resolution, optimizer: "sgd", momentum: 0.9, schedule: "cosine", valSplit: 0, augment: false, shuffle: true, seed, recalibrateBn: true } as const;
+  const common = {
+    arch,
+    resolution,
+    optimizer: "sgd",
+    momentum: 0.9,
+    schedule: "cosine",
+    valSplit: 0,
+    augment: false,
+    shuffle: true,
+    seed,
+    recalibrateBn: true,
+  } as const;
   const timed = async (strategy: DemoRow["strategy"], req: RunRequest): Promise<DemoRow> => {
     o.onStage?.(strategy, null);
     const t0 = performance.now();
@@ -90,7 +115,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const outcome = await executeRun(run, { display: o.display, threads: o.threads });
     const report = await writeRunReport(run, outcome, { display: o.display, threads: o.threads });
     const best = outcome.result.history[(outcome.result.bestEpoch ?? outcome.result.history.length) - 1];
-    const row = { strategy, valAccuracy: best.valAccuracy ?? 0, seconds: (performance.now() - t0) / 1000, checkpoint: outcome.checkpoint, report: report.path };
+    const row = {
+      strategy,
+      valAccuracy: best.valAccuracy ?? 0,
+      seconds: (performance.now() - t0) / 1000,
+      checkpoint: outcome.checkpoint,
+      report: report.path,
+    };
     o.onStage?.(strategy, row);
     return row;
   };
@@ -106,7 +137,19 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     });
     const adapt = join(data, "digits5-9");
     // What auto would choose here (measured: data size × a linear probe of the pretrained features).
-    const probe = await prepareRun({ ...common, data: adapt, weights: pretrained.checkpoint, strategy: "auto", epochs: 1, batchSize: 16, save: join(o.out, "auto.safetensors"), threads: o.threads }, o.display);
+    const probe = await prepareRun(
+      {
+        ...common,
+        data: adapt,
+        weights: pretrained.checkpoint,
+        strategy: "auto",
+        epochs: 1,
+        batchSize: 16,
+        save: join(o.out, "auto.safetensors"),
+        threads: o.threads,
+      },
+      o.display,
+    );
     const auto = { strategy: probe.settings.strategy, lines: probe.decision };
     o.onStage?.("auto", null);
     const rows: DemoRow[] = [];

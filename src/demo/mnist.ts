@@ -21,7 +21,9 @@ async function loadDigits(digit: number): Promise<number[]> {
   try {
     parsed = JSON.parse(await readFile(file, "utf8")) as { data?: unknown };
   } catch (e) {
-    throw new InputFileError(`${file}: cannot read the mnist package's digit ${digit} (${(e as Error).message}); reinstall the mnist package`);
+    throw new InputFileError(
+      `${file}: cannot read the mnist package's digit ${digit} (${(e as Error).message}); reinstall the mnist package`,
+    );
   }
   if (!Array.isArray(parsed.data) || parsed.data.length % (SIDE * SIDE) !== 0) {
     throw new InputFileError(`${file}: expected a "data" array of 28×28 images`);
@@ -41,7 +43,11 @@ export interface DigitSplit {
  * each set takes the next `perClass` of them (so sets are disjoint). Images are 28×28 RGB PNGs
  * (the grey level in all three channels), white digits on black as in MNIST.
  */
-export async function writeDigitFolders(digits: readonly number[], sets: readonly { dir: string; perClass: number }[], seed: number): Promise<DigitSplit[]> {
+export async function writeDigitFolders(
+  digits: readonly number[],
+  sets: readonly { dir: string; perClass: number }[],
+  seed: number,
+): Promise<DigitSplit[]> {
   const rng = new Random(seed);
   for (const digit of digits) {
     const raw = await loadDigits(digit);
@@ -60,7 +66,9 @@ export async function writeDigitFolders(digits: readonly number[], sets: readonl
           const v = Math.round(Math.min(1, Math.max(0, raw[index * SIDE * SIDE + p])) * 255);
           rgb[p * 3] = rgb[p * 3 + 1] = rgb[p * 3 + 2] = v;
         }
-        await sharp(rgb, { raw: { width: SIDE, height: SIDE, channels: 3 } }).png().toFile(join(folder, `${String(index).padStart(4, "0")}.png`));
+        await sharp(rgb, { raw: { width: SIDE, height: SIDE, channels: 3 } })
+          .png()
+          .toFile(join(folder, `${String(index).padStart(4, "0")}.png`));
       }
     }
   }

@@ -186,7 +186,15 @@ export class Graph {
       }
       return this.newValue(o.dtype, o.shape, op);
     });
-    this.nodes.push({ op, ...(domain ? { domain } : {}), name: this.uniqueName(`${this.scope || "graph"}/${op}`), inputs, outputs: outs, attrs, scope: this.scope });
+    this.nodes.push({
+      op,
+      ...(domain ? { domain } : {}),
+      name: this.uniqueName(`${this.scope || "graph"}/${op}`),
+      inputs,
+      outputs: outs,
+      attrs,
+      scope: this.scope,
+    });
     return outs;
   }
 }

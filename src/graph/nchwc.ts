@@ -211,10 +211,29 @@ export function lowerConvsToNchwc(graph: Graph, blockSize: number, options: Lowe
       const [x, w, bias] = node.inputs as [Value, Value, Value | null | undefined];
       const y = node.outputs[0];
       const xr = kind === "nchwInput" ? x : reorders.activation(x);
-      const wr = kind === "dense" ? reorders.denseWeight(w) : kind === "depthwise" ? reorders.depthwiseWeight(w) : outputBlocksLast(graph, w, blockSize);
-      const conv = graph.addNode("Conv", bias ? [xr, wr, bias] : [xr, wr], [{ dtype: y.dtype, shape: y.shape }], { ...node.attrs }, NCHWC_DOMAIN)[0];
+      const wr =
+        kind === "dense"
+          ? reorders.denseWeight(w)
+          : kind === "depthwise"
+            ? reorders.depthwiseWeight(w)
+            : outputBlocksLast(graph, w, blockSize);
+      const conv = graph.addNode(
+        "Conv",
+        bias ? [xr, wr, bias] : [xr, wr],
+        [{ dtype: y.dtype, shape: y.shape }],
+        { ...node.attrs },
+        NCHWC_DOMAIN,
+      )[0];
       // The last node produces the original output value itself.
-      graph.nodes.push({ op: "ReorderOutput", domain: NCHWC_DOMAIN, name: `${node.name}/ReorderOutput`, inputs: [conv], outputs: [y], attrs: { channels: attr.int(y.shape[1] as number) }, scope: node.scope });
+      graph.nodes.push({
+        op: "ReorderOutput",
+        domain: NCHWC_DOMAIN,
+        name: `${node.name}/ReorderOutput`,
+        inputs: [conv],
+        outputs: [y],
+        attrs: { channels: attr.int(y.shape[1] as number) },
+        scope: node.scope,
+      });
     });
     lowered++;
   }

@@ -35,11 +35,24 @@ function sameDim(a: Dim, b: Dim): boolean {
 }
 
 /** Output size of a sliding window along one axis (ONNX Conv/Pool formula, with ceil_mode). */
-function windowOut(g: Graph, op: string, size: Dim, kernel: number, stride: number, padBegin: number, padEnd: number, dilation: number, ceil: boolean): number {
+function windowOut(
+  g: Graph,
+  op: string,
+  size: Dim,
+  kernel: number,
+  stride: number,
+  padBegin: number,
+  padEnd: number,
+  dilation: number,
+  ceil: boolean,
+): number {
   if (typeof size !== "number") g.fail(`${op} needs static spatial sizes, got "${size}"`);
   const effective = dilation * (kernel - 1) + 1;
   const span = size + padBegin + padEnd - effective;
-  if (span < 0) g.fail(`${op}: input size ${size} (padded ${size + padBegin + padEnd}) is smaller than the window ${effective}; the input resolution is too small for this network`);
+  if (span < 0)
+    g.fail(
+      `${op}: input size ${size} (padded ${size + padBegin + padEnd}) is smaller than the window ${effective}; the input resolution is too small for this network`,
+    );
   let out = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
   // PyTorch/ONNX rule: with ceil_mode the last window must start inside the input or left padding.
   if (ceil && (out - 1) * stride >= size + padBegin) out -= 1;
@@ -61,7 +74,9 @@ export function conv2d(g: Graph, x: Value, weight: Value, bias: Value | null, a:
   const [n, cin, h, w] = x.shape;
   const [cout, cinPerGroup, kh, kw] = weight.shape as number[];
   if (typeof cin !== "number" || cin !== cinPerGroup * a.groups) {
-    g.fail(`Conv expects ${cinPerGroup * a.groups} input channels (weight ${formatShape(weight.shape)}, groups ${a.groups}), got input ${describe(x)}`);
+    g.fail(
+      `Conv expects ${cinPerGroup * a.groups} input channels (weight ${formatShape(weight.shape)}, groups ${a.groups}), got input ${describe(x)}`,
+    );
   }
   if (cout % a.groups !== 0) g.fail(`Conv output channels ${cout} are not divisible by groups ${a.groups}`);
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== cout)) g.fail(`Conv bias must be [${cout}], got ${describe(bias)}`);
@@ -82,7 +97,12 @@ export function batchNormInference(g: Graph, x: Value, scale: Value, bias: Value
   requireFloat(g, "BatchNormalization", x);
   if (x.shape.length < 2) g.fail(`BatchNormalization expects [N, C, ...], got ${describe(x)}`);
   const c = x.shape[1];
-  for (const [name, p] of [["weight", scale], ["bias", bias], ["running_mean", mean], ["running_var", variance]] as const) {
+  for (const [name, p] of [
+    ["weight", scale],
+    ["bias", bias],
+    ["running_mean", mean],
+    ["running_var", variance],
+  ] as const) {
     if (p.shape.length !== 1 || !sameDim(p.shape[0], c)) g.fail(`BatchNormalization ${name} must be [${c}], got ${describe(p)}`);
   }
   return g.addNode("BatchNormalization", [x, scale, bias, mean, variance], [{ dtype: "float32", shape: x.shape }], {
@@ -103,12 +123,21 @@ export function batchNormInference(g: Graph, x: Value, scale: Value, bias: Value
  * So inputs 3 and 4 are private scratch values: zeros computed from x (0 · one pixel per channel,
  * never constant-folded), the second derived from the first so that no optimisation merges them.
  */
-export function batchNormTraining(g: Graph, x: Value, scale: Value, bias: Value, epsilon: number): { y: Value; mean: Value; variance: Value } {
+export function batchNormTraining(
+  g: Graph,
+  x: Value,
+  scale: Value,
+  bias: Value,
+  epsilon: number,
+): { y: Value; mean: Value; variance: Value } {
   requireFloat(g, "BatchNormalization", x);
   if (x.shape.length < 2) g.fail(`BatchNormalization expects [N, C, ...], got ${describe(x)}`);
   const c = x.shape[1];
   if (typeof c !== "number") g.fail(`BatchNormalization in training mode needs a static channel count, got ${describe(x)}`);
-  for (const [name, p] of [["weight", scale], ["bias", bias]] as const) {
+  for (const [name, p] of [
+    ["weight", scale],
+    ["bias", bias],
+  ] as const) {
     if (p.shape.length !== 1 || !sameDim(p.shape[0], c)) g.fail(`BatchNormalization ${name} must be [${c}], got ${describe(p)}`);
   }
   const rank = x.shape.length;
@@ -241,7 +270,8 @@ export function matmul(g: Graph, a: Value, b: Value): Value {
 export function flatten(g: Graph, x: Value, axis = 1): Value {
   const head = x.shape.slice(0, axis);
   const tail = x.shape.slice(axis);
-  const fold = (dims: Shape): Dim => (dims.every((d) => typeof d === "number") ? (dims as number[]).reduce((p, d) => p * d, 1) : dims.length === 1 ? dims[0] : dims.join("*"));
+  const fold = (dims: Shape): Dim =>
+    dims.every((d) => typeof d === "number") ? (dims as number[]).reduce((p, d) => p * d, 1) : dims.length === 1 ? dims[0] : dims.join("*");
   if (tail.some((d) => typeof d !== "number")) g.fail(`Flatten needs static trailing dimensions, got ${describe(x)}`);
   return g.addNode("Flatten", [x], [{ dtype: x.dtype, shape: [fold(head), fold(tail)] }], { axis: attr.int(axis) })[0];
 }
@@ -251,8 +281,10 @@ export function linear(g: Graph, x: Value, weight: Value, bias: Value | null): V
   requireRank(g, "Linear", x, 2);
   requireRank(g, "Linear", weight, 2, "weight");
   const [outFeatures, inFeatures] = weight.shape;
-  if (x.shape[1] !== inFeatures) g.fail(`Linear expects ${inFeatures} input features (weight ${formatShape(weight.shape)}), got ${describe(x)}`);
-  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outFeatures)) g.fail(`Linear bias must be [${outFeatures}], got ${describe(bias)}`);
+  if (x.shape[1] !== inFeatures)
+    g.fail(`Linear expects ${inFeatures} input features (weight ${formatShape(weight.shape)}), got ${describe(x)}`);
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outFeatures))
+    g.fail(`Linear bias must be [${outFeatures}], got ${describe(bias)}`);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return g.addNode("Gemm", inputs, [{ dtype: x.dtype, shape: [x.shape[0], outFeatures] }], { transB: attr.int(1) })[0];
 }
@@ -335,7 +367,9 @@ export function reduceSum(g: Graph, x: Value, axes: readonly number[], keepdims 
   requireAnyFloat(g, "ReduceSum", x);
   if (axes.length === 0) g.fail("ReduceSum needs at least one axis");
   const shape = reducedShape(g, "ReduceSum", x, axes, keepdims);
-  return g.addNode("ReduceSum", [x, int64Constant(g, axes, "axes")], [{ dtype: x.dtype, shape }], { keepdims: attr.int(keepdims ? 1 : 0) })[0];
+  return g.addNode("ReduceSum", [x, int64Constant(g, axes, "axes")], [{ dtype: x.dtype, shape }], {
+    keepdims: attr.int(keepdims ? 1 : 0),
+  })[0];
 }
 
 /** ReduceMean-13 over `axes` (an attribute up to opset 17). */
@@ -364,12 +398,15 @@ export function reshape(g: Graph, x: Value, shape: readonly number[]): Value {
   const remaining = x.shape.filter((_, i) => !(shape[i] === 0));
   const staticIn = remaining.filter((d): d is number => typeof d === "number").reduce((p, d) => p * d, 1);
   const symbolicIn = remaining.filter((d) => typeof d !== "number");
-  const staticOut = out.filter((d, i) => shape[i] !== 0 && shape[i] !== -1 && typeof d === "number").reduce((p: number, d) => p * (d as number), 1);
+  const staticOut = out
+    .filter((d, i) => shape[i] !== 0 && shape[i] !== -1 && typeof d === "number")
+    .reduce((p: number, d) => p * (d as number), 1);
   const hole = shape.indexOf(-1);
   if (hole >= 0) {
     if (staticIn % staticOut !== 0) g.fail(`Reshape cannot infer -1: ${describe(x)} to ${formatShape(shape)}`);
     const k = staticIn / staticOut;
-    out[hole] = symbolicIn.length === 0 ? k : k === 1 && symbolicIn.length === 1 ? symbolicIn[0] : [...symbolicIn, ...(k === 1 ? [] : [k])].join("*");
+    out[hole] =
+      symbolicIn.length === 0 ? k : k === 1 && symbolicIn.length === 1 ? symbolicIn[0] : [...symbolicIn, ...(k === 1 ? [] : [k])].join("*");
   } else if (symbolicIn.length === 0 && staticIn !== staticOut) {
     g.fail(`Reshape cannot turn ${describe(x)} into ${formatShape(shape)}`);
   }
@@ -378,7 +415,8 @@ export function reshape(g: Graph, x: Value, shape: readonly number[]): Value {
 
 export function transpose(g: Graph, x: Value, perm: readonly number[]): Value {
   const rank = x.shape.length;
-  if (perm.length !== rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) g.fail(`Transpose: ${formatShape(perm)} is not a permutation of rank ${rank}`);
+  if (perm.length !== rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i))
+    g.fail(`Transpose: ${formatShape(perm)} is not a permutation of rank ${rank}`);
   return g.addNode("Transpose", [x], [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }], { perm: attr.ints(perm) })[0];
 }
 
@@ -502,7 +540,10 @@ export function conv2dWithPads(g: Graph, x: Value, weight: Value, bias: Value | 
   requireRank(g, "Conv", weight, 4, "weight");
   const [n, cin, h, w] = x.shape;
   const [cout, cinPerGroup, kh, kw] = staticShape(g, "Conv", weight);
-  if (cin !== cinPerGroup * a.group) g.fail(`Conv expects ${cinPerGroup * a.group} input channels (weight ${formatShape(weight.shape)}, group ${a.group}), got input ${describe(x)}`);
+  if (cin !== cinPerGroup * a.group)
+    g.fail(
+      `Conv expects ${cinPerGroup * a.group} input channels (weight ${formatShape(weight.shape)}, group ${a.group}), got input ${describe(x)}`,
+    );
   if (cout % a.group !== 0) g.fail(`Conv output channels ${cout} are not divisible by group ${a.group}`);
   if (a.pads.some((p) => p < 0)) g.fail(`Conv pads must be non-negative, got ${formatShape(a.pads)}`);
   const oh = windowOut(g, "Conv", h, kh, a.strides[0], a.pads[0], a.pads[2], a.dilations[0], false);
@@ -520,45 +561,69 @@ export function conv2dWithPads(g: Graph, x: Value, weight: Value, bias: Value | 
  * ConvTranspose (NCHW); weight [C_in, C_out / group, kH, kW]. ONNX output size per axis:
  * stride · (in − 1) + output_padding + (kernel − 1) · dilation + 1 − pad_begin − pad_end.
  */
-export function convTranspose2d(g: Graph, x: Value, weight: Value, bias: Value | null, a: ConvPadsAttrs & { outputPadding: readonly [number, number] }): Value {
+export function convTranspose2d(
+  g: Graph,
+  x: Value,
+  weight: Value,
+  bias: Value | null,
+  a: ConvPadsAttrs & { outputPadding: readonly [number, number] },
+): Value {
   requireRank(g, "ConvTranspose", x, 4);
   requireRank(g, "ConvTranspose", weight, 4, "weight");
   const [n, cin, h, w] = x.shape;
   const [wc, coutPerGroup, kh, kw] = staticShape(g, "ConvTranspose", weight);
   if (cin !== wc) g.fail(`ConvTranspose expects ${wc} input channels (weight ${formatShape(weight.shape)}), got input ${describe(x)}`);
   if (typeof h !== "number" || typeof w !== "number") g.fail(`ConvTranspose needs static spatial sizes, got ${describe(x)}`);
-  const size = (i: number, k: number, ax: 0 | 1) => a.strides[ax] * (i - 1) + a.outputPadding[ax] + (k - 1) * a.dilations[ax] + 1 - a.pads[ax] - a.pads[ax + 2];
+  const size = (i: number, k: number, ax: 0 | 1) =>
+    a.strides[ax] * (i - 1) + a.outputPadding[ax] + (k - 1) * a.dilations[ax] + 1 - a.pads[ax] - a.pads[ax + 2];
   const oh = size(h, kh, 0);
   const ow = size(w, kw, 1);
   if (oh < 1 || ow < 1) g.fail(`ConvTranspose output would be empty (${oh}x${ow})`);
-  return g.addNode("ConvTranspose", bias ? [x, weight, bias] : [x, weight], [{ dtype: x.dtype, shape: [n, coutPerGroup * a.group, oh, ow] }], {
-    kernel_shape: attr.ints([kh, kw]),
-    strides: attr.ints(a.strides),
-    pads: attr.ints(a.pads),
-    dilations: attr.ints(a.dilations),
-    group: attr.int(a.group),
-    output_padding: attr.ints(a.outputPadding),
-  })[0];
+  return g.addNode(
+    "ConvTranspose",
+    bias ? [x, weight, bias] : [x, weight],
+    [{ dtype: x.dtype, shape: [n, coutPerGroup * a.group, oh, ow] }],
+    {
+      kernel_shape: attr.ints([kh, kw]),
+      strides: attr.ints(a.strides),
+      pads: attr.ints(a.pads),
+      dilations: attr.ints(a.dilations),
+      group: attr.int(a.group),
+      output_padding: attr.ints(a.outputPadding),
+    },
+  )[0];
 }
 
 /**
  * MaxPool with its second output, Indices (int64): positions flattened over the whole input
  * tensor, ((n · C + c) · H + h) · W + w (storage_order 0), ready for ScatterElements on axis 0.
  */
-export function maxPool2dWithIndices(g: Graph, x: Value, a: Pool2dAttrs & { dilation?: [number, number] }): { output: Value; indices: Value } {
+export function maxPool2dWithIndices(
+  g: Graph,
+  x: Value,
+  a: Pool2dAttrs & { dilation?: [number, number] },
+): { output: Value; indices: Value } {
   requireRank(g, "MaxPool", x, 4);
   const dilation = a.dilation ?? [1, 1];
   const [n, c, h, w] = x.shape;
   const oh = windowOut(g, "MaxPool", h, a.kernel[0], a.stride[0], a.padding[0], a.padding[0], dilation[0], a.ceilMode);
   const ow = windowOut(g, "MaxPool", w, a.kernel[1], a.stride[1], a.padding[1], a.padding[1], dilation[1], a.ceilMode);
   const shape = [n, c, oh, ow];
-  const [output, indices] = g.addNode("MaxPool", [x], [{ dtype: x.dtype, shape }, { dtype: "int64", shape }], {
-    kernel_shape: attr.ints(a.kernel),
-    strides: attr.ints(a.stride),
-    pads: attr.ints([a.padding[0], a.padding[1], a.padding[0], a.padding[1]]),
-    dilations: attr.ints(dilation),
-    ceil_mode: attr.int(a.ceilMode ? 1 : 0),
-  });
+  const [output, indices] = g.addNode(
+    "MaxPool",
+    [x],
+    [
+      { dtype: x.dtype, shape },
+      { dtype: "int64", shape },
+    ],
+    {
+      kernel_shape: attr.ints(a.kernel),
+      strides: attr.ints(a.stride),
+      pads: attr.ints([a.padding[0], a.padding[1], a.padding[0], a.padding[1]]),
+      dilations: attr.ints(dilation),
+      ceil_mode: attr.int(a.ceilMode ? 1 : 0),
+    },
+  );
   return { output, indices };
 }
 
@@ -566,7 +631,13 @@ export function maxPool2dWithIndices(g: Graph, x: Value, a: Pool2dAttrs & { dila
 export function avgPool2dWithPads(
   g: Graph,
   x: Value,
-  a: { kernel: readonly [number, number]; strides: readonly [number, number]; pads: readonly [number, number, number, number]; ceilMode: boolean; countIncludePad: boolean },
+  a: {
+    kernel: readonly [number, number];
+    strides: readonly [number, number];
+    pads: readonly [number, number, number, number];
+    ceilMode: boolean;
+    countIncludePad: boolean;
+  },
 ): Value {
   requireRank(g, "AveragePool", x, 4);
   const [n, c, h, w] = x.shape;
@@ -582,9 +653,17 @@ export function avgPool2dWithPads(
 }
 
 /** ScatterElements-16/18: a copy of `data` with `updates` written (or, with reduction "add", added) at `indices` along `axis`. */
-export function scatterElements(g: Graph, data: Value, indices: Value, updates: Value, axis: number, reduction: "none" | "add" | "mul" = "none"): Value {
+export function scatterElements(
+  g: Graph,
+  data: Value,
+  indices: Value,
+  updates: Value,
+  axis: number,
+  reduction: "none" | "add" | "mul" = "none",
+): Value {
   if (indices.dtype !== "int64" && indices.dtype !== "int32") g.fail(`ScatterElements expects integer indices, got ${describe(indices)}`);
-  if (indices.shape.length !== data.shape.length || updates.shape.length !== data.shape.length) g.fail(`ScatterElements expects equal ranks: data ${describe(data)}, indices ${describe(indices)}, updates ${describe(updates)}`);
+  if (indices.shape.length !== data.shape.length || updates.shape.length !== data.shape.length)
+    g.fail(`ScatterElements expects equal ranks: data ${describe(data)}, indices ${describe(indices)}, updates ${describe(updates)}`);
   if (updates.dtype !== data.dtype) g.fail(`ScatterElements: updates ${describe(updates)} differ in dtype from data ${describe(data)}`);
   const attrs: Record<string, Attr> = { axis: attr.int(normalizeAxis(g, "ScatterElements", axis, data.shape.length)) };
   if (reduction !== "none") attrs.reduction = attr.string(reduction);
@@ -594,15 +673,26 @@ export function scatterElements(g: Graph, data: Value, indices: Value, updates: 
 /** GatherElements: out[i][j] = data[index[i][j]][j] (axis 0), output shaped like `indices`. */
 export function gatherElements(g: Graph, data: Value, indices: Value, axis: number): Value {
   if (indices.dtype !== "int64" && indices.dtype !== "int32") g.fail(`GatherElements expects integer indices, got ${describe(indices)}`);
-  if (indices.shape.length !== data.shape.length) g.fail(`GatherElements expects equal ranks: data ${describe(data)}, indices ${describe(indices)}`);
-  return g.addNode("GatherElements", [data, indices], [{ dtype: data.dtype, shape: indices.shape }], { axis: attr.int(normalizeAxis(g, "GatherElements", axis, data.shape.length)) })[0];
+  if (indices.shape.length !== data.shape.length)
+    g.fail(`GatherElements expects equal ranks: data ${describe(data)}, indices ${describe(indices)}`);
+  return g.addNode("GatherElements", [data, indices], [{ dtype: data.dtype, shape: indices.shape }], {
+    axis: attr.int(normalizeAxis(g, "GatherElements", axis, data.shape.length)),
+  })[0];
 }
 
 /** Slice-13 with constant starts/ends/axes/steps (clamped as the spec says; negative steps run backwards). */
-export function slice(g: Graph, x: Value, starts: readonly number[], ends: readonly number[], axes: readonly number[], steps?: readonly number[]): Value {
+export function slice(
+  g: Graph,
+  x: Value,
+  starts: readonly number[],
+  ends: readonly number[],
+  axes: readonly number[],
+  steps?: readonly number[],
+): Value {
   const rank = x.shape.length;
   const st = steps ?? axes.map(() => 1);
-  if (starts.length !== axes.length || ends.length !== axes.length || st.length !== axes.length) g.fail("Slice: starts, ends, axes and steps differ in length");
+  if (starts.length !== axes.length || ends.length !== axes.length || st.length !== axes.length)
+    g.fail("Slice: starts, ends, axes and steps differ in length");
   const shape: Dim[] = [...x.shape];
   axes.forEach((axis, i) => {
     const a = normalizeAxis(g, "Slice", axis, rank);
@@ -623,14 +713,21 @@ export function slice(g: Graph, x: Value, starts: readonly number[], ends: reado
     shape[a] = Math.max(0, Math.ceil((e - s) / step));
   });
   const clampInt64 = (v: number) => Math.max(Math.min(v, Number.MAX_SAFE_INTEGER), -Number.MAX_SAFE_INTEGER);
-  const inputs = [x, int64Constant(g, starts.map(clampInt64), "starts"), int64Constant(g, ends.map(clampInt64), "ends"), int64Constant(g, axes, "axes"), int64Constant(g, st, "steps")];
+  const inputs = [
+    x,
+    int64Constant(g, starts.map(clampInt64), "starts"),
+    int64Constant(g, ends.map(clampInt64), "ends"),
+    int64Constant(g, axes, "axes"),
+    int64Constant(g, st, "steps"),
+  ];
   return g.addNode("Slice", inputs, [{ dtype: x.dtype, shape }])[0];
 }
 
 /** Split-13 into pieces of the given sizes along `axis` (sizes as an int64 input). */
 export function split(g: Graph, x: Value, sizes: readonly number[], axis: number): Value[] {
   const a = normalizeAxis(g, "Split", axis, x.shape.length);
-  if (sizes.reduce((p, s) => p + s, 0) !== x.shape[a]) g.fail(`Split: sizes ${formatShape(sizes)} do not add up to axis ${a} of ${describe(x)}`);
+  if (sizes.reduce((p, s) => p + s, 0) !== x.shape[a])
+    g.fail(`Split: sizes ${formatShape(sizes)} do not add up to axis ${a} of ${describe(x)}`);
   const outs = sizes.map((s) => ({ dtype: x.dtype, shape: x.shape.map((d, i) => (i === a ? s : d)) }));
   return g.addNode("Split", [x, int64Constant(g, sizes, "split")], outs, { axis: attr.int(a) });
 }
@@ -651,7 +748,10 @@ export function pad(g: Graph, x: Value, pads: readonly number[], value = 0): Val
 
 /** ConstantOfShape: a tensor of a static shape filled with `value` at run time (no big initializer). */
 export function constantOfShape(g: Graph, shape: readonly number[], value = 0, dtype: DType = "float32"): Value {
-  const fill: Tensor = dtype === "float64" ? { dtype, shape: [1], data: new Float64Array([value]) } : { dtype: "float32", shape: [1], data: new Float32Array([value]) };
+  const fill: Tensor =
+    dtype === "float64"
+      ? { dtype, shape: [1], data: new Float64Array([value]) }
+      : { dtype: "float32", shape: [1], data: new Float32Array([value]) };
   return g.addNode("ConstantOfShape", [int64Constant(g, shape, "shape")], [{ dtype: fill.dtype, shape }], { value: attr.tensor(fill) })[0];
 }
 

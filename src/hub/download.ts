@@ -126,7 +126,10 @@ async function settingsOf(o: FetchOptions): Promise<Settings> {
     if (/^https?:\/\//i.test(spec)) mirror = { url: spec.replace(/\/+$/, "") };
     else {
       const dir = spec.startsWith("file:") ? fileURLToPath(spec) : resolve(spec);
-      const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
+      const isDir = await stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
       if (!isDir) throw new OptionError(`the weights mirror ${spec} is neither an http(s) URL nor a directory`);
       mirror = { dir };
     }
@@ -140,8 +143,7 @@ function checkFileName(f: RemoteFile): void {
   }
 }
 
-const mismatch = (what: string, prefix: string, digest: string) =>
-  `expected a SHA-256 starting with ${prefix}, got ${digest} for ${what}`;
+const mismatch = (what: string, prefix: string, digest: string) => `expected a SHA-256 starting with ${prefix}, got ${digest} for ${what}`;
 
 /**
  * The path of a checkpoint already on this machine, or null: convzoo's cache (verified when it was

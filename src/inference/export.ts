@@ -22,6 +22,7 @@ export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8
     output: options.output ?? "probabilities",
     preprocessing: JSON.stringify(options.preprocessing ?? model.preprocessing),
   };
-  if (options.classes && (metadata.output === "probabilities" || metadata.output === "logits")) metadata.classes = JSON.stringify(options.classes);
+  if (options.classes && (metadata.output === "probabilities" || metadata.output === "logits"))
+    metadata.classes = JSON.stringify(options.classes);
   return toOnnx(graph, { metadata, docString: `convzoo ${model.arch} at ${resolution}x${resolution}` });
 }

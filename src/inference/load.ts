@@ -61,7 +61,14 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   if (!options.weights) {
     if (!options.arch) throw new OptionError("an architecture is required (--arch)");
     const model = initializeWeights(createModel(options.arch, options), options.seed);
-    return { model, classes: defaultClassNames(model.options.numClasses), preprocessing: model.preprocessing, metadata: null, notes: [], entry: null };
+    return {
+      model,
+      classes: defaultClassNames(model.options.numClasses),
+      preprocessing: model.preprocessing,
+      metadata: null,
+      notes: [],
+      entry: null,
+    };
   }
   const named = existsSync(options.weights) ? undefined : findWeights(options.weights, options.arch);
   if (!named && !existsSync(options.weights) && !options.arch && /^[A-Z][A-Z0-9_]*$/.test(options.weights)) {

@@ -113,7 +113,8 @@ export function bindModel(model: Model, o: BindOptions): BoundModel {
   const statisticInputs = new Map<string, Value>();
 
   const constant = (key: string, p: Parameter): Value => {
-    if (!p.isMaterialized) throw new Error(`${model.arch}: ${key} has no data yet: load weights (loadModel) or call initializeWeights(model, seed) first`);
+    if (!p.isMaterialized)
+      throw new Error(`${model.arch}: ${key} has no data yet: load weights (loadModel) or call initializeWeights(model, seed) first`);
     return g.addInitializer(key, p.tensor);
   };
   const bind = (key: string, p: Parameter): Value => {

@@ -38,7 +38,12 @@ export const FEATURE_STRIDES = [4, 8, 16, 32] as const;
 
 export function inferenceGraph(model: Model, options: InferenceGraphOptions = {}): Graph {
   const output = options.output ?? "probabilities";
-  const { graph: g, logits, context: ctx, resolution } = bindModel(model, {
+  const {
+    graph: g,
+    logits,
+    context: ctx,
+    resolution,
+  } = bindModel(model, {
     mode: "eval",
     weights: "constants",
     resolution: options.resolution,
@@ -61,7 +66,8 @@ export function inferenceGraph(model: Model, options: InferenceGraphOptions = {}
       g.markOutput(ctx.capturedInputs.get(headModule(model))!, "pooled");
       break;
     case "features":
-      for (const f of multiScale(stageInfo(model, ctx, resolution))) g.markOutput(ctx.capturedOutputs.get(f.module)!, `feature_stride${f.reduction}`);
+      for (const f of multiScale(stageInfo(model, ctx, resolution)))
+        g.markOutput(ctx.capturedOutputs.get(f.module)!, `feature_stride${f.reduction}`);
       break;
   }
   prune(g);
@@ -73,7 +79,12 @@ export function inferenceGraph(model: Model, options: InferenceGraphOptions = {}
  * head trained on cached features is evaluated without running the backbone again.
  */
 export function headInferenceGraph(model: Model, featureDims: number): Graph {
-  const { graph: g, logits } = bindModel(model, { mode: "eval", weights: "constants", headOnFeatures: featureDims, name: `${model.arch}_head` });
+  const { graph: g, logits } = bindModel(model, {
+    mode: "eval",
+    weights: "constants",
+    headOnFeatures: featureDims,
+    name: `${model.arch}_head`,
+  });
   g.markOutput(ops.softmax(g, logits, 1), "probabilities");
   prune(g);
   return g;

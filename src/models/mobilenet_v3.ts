@@ -56,8 +56,7 @@ const VARIANTS: Record<"mobilenet_v3_large" | "mobilenet_v3_small", Variant> = {
       [5, 960, 160, true, "HS", 1],
     ],
     lastChannel: 1280,
-    description:
-      "MobileNetV3-Large: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 1); width multiplier α",
+    description: "MobileNetV3-Large: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 1); width multiplier α",
   },
   mobilenet_v3_small: {
     stem: 16,
@@ -75,8 +74,7 @@ const VARIANTS: Record<"mobilenet_v3_large" | "mobilenet_v3_small", Variant> = {
       [5, 576, 96, true, "HS", 1],
     ],
     lastChannel: 1024,
-    description:
-      "MobileNetV3-Small: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 2); width multiplier α",
+    description: "MobileNetV3-Small: NAS-found inverted residuals with SE and hard-swish (Howard et al. 2019, Table 2); width multiplier α",
   },
 };
 
@@ -138,7 +136,14 @@ export class InvertedResidual extends Module {
       // §5.3: SE squeezes to 1/4 of the EXPANSION layer's channels (rounded to a multiple of 8) and
       // gates with hard-sigmoid; the inner activation stays ReLU (torchvision's SElayer default).
       const squeeze = makeDivisible(Math.floor(cnf.expandedChannels / 4), 8);
-      layers.push(new SqueezeExcitation(cnf.expandedChannels, squeeze, () => new ReLU(), () => new Hardsigmoid()));
+      layers.push(
+        new SqueezeExcitation(
+          cnf.expandedChannels,
+          squeeze,
+          () => new ReLU(),
+          () => new Hardsigmoid(),
+        ),
+      );
     }
     layers.push(new Conv2dNormActivation(cnf.expandedChannels, cnf.outChannels, 1, { norm, activation: null }));
     this.block = this.addModule("block", new Sequential(...layers));

@@ -109,11 +109,18 @@ function checkRange(arch: string, flag: string, value: number, range: Range): nu
 export function createModel(arch: string, options: ModelOptions = {}): Model {
   const spec = getArch(arch);
   const numClasses = options.numClasses ?? 1000;
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new OptionError(`${arch}: numClasses must be a positive integer, got ${numClasses}`);
+  if (!Number.isInteger(numClasses) || numClasses < 1)
+    throw new OptionError(`${arch}: numClasses must be a positive integer, got ${numClasses}`);
   const resolved: ResolvedOptions = { numClasses };
   if (options.widthMult !== undefined || spec.accepts?.widthMult) {
-    if (!spec.accepts?.widthMult) throw new OptionError(`${arch} has no width multiplier (--width-mult); it applies to the MobileNet families`);
-    resolved.widthMult = checkRange(arch, "width multiplier α", options.widthMult ?? spec.accepts.widthMult.default, spec.accepts.widthMult);
+    if (!spec.accepts?.widthMult)
+      throw new OptionError(`${arch} has no width multiplier (--width-mult); it applies to the MobileNet families`);
+    resolved.widthMult = checkRange(
+      arch,
+      "width multiplier α",
+      options.widthMult ?? spec.accepts.widthMult.default,
+      spec.accepts.widthMult,
+    );
   }
   if (options.phi !== undefined || spec.accepts?.phi) {
     if (!spec.accepts?.phi) throw new OptionError(`${arch} has no compound coefficient φ (--phi); it applies to \`efficientnet\``);
@@ -123,7 +130,8 @@ export function createModel(arch: string, options: ModelOptions = {}): Model {
     resolved.dropout = checkRange(arch, "dropout", options.dropout, spec.accepts?.dropout ?? { min: 0, max: 0.99, default: 0 });
   }
   if (options.dropPath !== undefined) {
-    if (!spec.accepts?.dropPath) throw new OptionError(`${arch} has no stochastic depth (--drop-path); it applies to the EfficientNet families`);
+    if (!spec.accepts?.dropPath)
+      throw new OptionError(`${arch} has no stochastic depth (--drop-path); it applies to the EfficientNet families`);
     resolved.dropPath = checkRange(arch, "drop-path rate", options.dropPath, spec.accepts.dropPath);
   }
   if (options.padding !== undefined) {

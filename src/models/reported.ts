@@ -72,11 +72,13 @@ export const REPORTED: readonly ReportedAccuracy[] = [
 ];
 
 /** The row for an arch at its options and resolution (a row's unset fields match the defaults). */
-export function reportedAccuracy(arch: string, widthMult: number | undefined, resolution: number, defaultResolution: number): ReportedAccuracy | undefined {
+export function reportedAccuracy(
+  arch: string,
+  widthMult: number | undefined,
+  resolution: number,
+  defaultResolution: number,
+): ReportedAccuracy | undefined {
   return REPORTED.find(
-    (r) =>
-      r.arch === arch &&
-      (r.widthMult ?? 1) === (widthMult ?? 1) &&
-      (r.resolution ?? defaultResolution) === resolution,
+    (r) => r.arch === arch && (r.widthMult ?? 1) === (widthMult ?? 1) && (r.resolution ?? defaultResolution) === resolution,
   );
 }

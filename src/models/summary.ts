@@ -58,7 +58,10 @@ export function summarize(model: Model, resolution = model.defaultResolution): M
     const row = { name: r.name, type: r.type, outputShape: concrete(r.outputShape), params: r.params, macs: r.macs };
     if (r.leaf) layers.push(row);
     // Show a module unless an ancestor is a block (a non-Sequential module with children).
-    const ancestors = r.name.split(".").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("."));
+    const ancestors = r.name
+      .split(".")
+      .slice(0, -1)
+      .map((_, i, parts) => parts.slice(0, i + 1).join("."));
     const insideBlock = ancestors.some((a) => typeOf.get(a) !== "Sequential" && typeOf.has(a));
     if (!insideBlock) blocks.push({ ...row, depth: ancestors.filter((a) => typeOf.get(a) === "Sequential").length });
   }

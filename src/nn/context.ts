@@ -147,7 +147,8 @@ export class ForwardContext {
     });
     const path = this.pathOf(m);
     const name = path ? `${path}.mask` : "mask";
-    if (this.randomMasks.has(name)) this.g.fail(`${m.typeName} at ${path} is called twice in one training graph; each call needs its own mask`);
+    if (this.randomMasks.has(name))
+      this.g.fail(`${m.typeName} at ${path} is called twice in one training graph; each call needs its own mask`);
     this.randomMasks.set(name, { name, keep, shape: dims });
     return this.g.addInput(name, "float32", dims);
   }

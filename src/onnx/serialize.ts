@@ -97,7 +97,11 @@ const DTYPE_BY_CODE = new Map<number, DType>(Object.entries(ONNX_DTYPE).map(([k,
 
 /** Reads back what convzoo writes: metadata, raw_data initializers, input/output names, op types. */
 export function fromOnnx(bytes: Uint8Array): DecodedOnnx {
-  const m = ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, bytes: Uint8Array as unknown as typeof String, defaults: false }) as {
+  const m = ModelProto.toObject(ModelProto.decode(bytes), {
+    longs: Number,
+    bytes: Uint8Array as unknown as typeof String,
+    defaults: false,
+  }) as {
     metadataProps?: { key: string; value: string }[];
     graph: {
       node?: { opType: string }[];

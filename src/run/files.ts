@@ -72,7 +72,9 @@ export async function readResumeFile(path: string): Promise<ResumedRun> {
   const resume = meta?.resume as (Omit<FitProgress, "trainer"> & { trainer: { steps: number; random: number[] } }) | undefined;
   const settings = meta?.training as RunSettings | undefined;
   if (!meta || !resume || !settings || !meta.classes || !meta.preprocessing) {
-    throw new WeightsError(`${path}: not a convzoo resume file (expected the ".resume.safetensors" file written next to a checkpoint by convzoo train)`);
+    throw new WeightsError(
+      `${path}: not a convzoo resume file (expected the ".resume.safetensors" file written next to a checkpoint by convzoo train)`,
+    );
   }
   const weights = new Map<string, Tensor>();
   const slots = new Map<string, Float32Array>();

@@ -74,7 +74,15 @@ const CHART = { width: 460, height: 260, left: 52, right: 16, top: 30, bottom: 4
  * A line chart over the given epochs (the x values, ascending) as inline SVG; each series' values
  * are index-aligned with them, and a missing value breaks its line.
  */
-function lineChart(id: string, title: string, epochs: number[], series: Series[], yMax: number, format: (v: number) => string, bestEpoch: number | null): string {
+function lineChart(
+  id: string,
+  title: string,
+  epochs: number[],
+  series: Series[],
+  yMax: number,
+  format: (v: number) => string,
+  bestEpoch: number | null,
+): string {
   const first = epochs[0] ?? 1;
   const last = epochs[epochs.length - 1] ?? 1;
   const w = CHART.width - CHART.left - CHART.right;
@@ -83,7 +91,9 @@ function lineChart(id: string, title: string, epochs: number[], series: Series[]
   const y = (v: number) => CHART.top + h - (Math.min(Math.max(v, 0), yMax) / yMax) * h;
   const f = (v: number) => v.toFixed(1);
   const parts: string[] = [];
-  parts.push(`<svg id="${id}" class="chart" role="img" viewBox="0 0 ${CHART.width} ${CHART.height}" width="${CHART.width}" height="${CHART.height}">`);
+  parts.push(
+    `<svg id="${id}" class="chart" role="img" viewBox="0 0 ${CHART.width} ${CHART.height}" width="${CHART.width}" height="${CHART.height}">`,
+  );
   parts.push(`<title>${escapeHtml(title)}</title>`);
   parts.push(`<text class="chart-title" x="${CHART.left}" y="16">${escapeHtml(title)}</text>`);
   for (let i = 0; i <= 4; i++) {
@@ -92,10 +102,13 @@ function lineChart(id: string, title: string, epochs: number[], series: Series[]
     parts.push(`<text class="tick" x="${CHART.left - 6}" y="${f(y(v) + 4)}" text-anchor="end">${escapeHtml(format(v))}</text>`);
   }
   const step = Math.max(1, Math.ceil((last - first + 1) / 10));
-  for (let e = first; e <= last; e += step) parts.push(`<text class="tick" x="${f(x(e))}" y="${CHART.top + h + 16}" text-anchor="middle">${e}</text>`);
+  for (let e = first; e <= last; e += step)
+    parts.push(`<text class="tick" x="${f(x(e))}" y="${CHART.top + h + 16}" text-anchor="middle">${e}</text>`);
   parts.push(`<text class="axis" x="${CHART.left + w / 2}" y="${CHART.height - 4}" text-anchor="middle">epoch</text>`);
   if (bestEpoch !== null && bestEpoch >= first && bestEpoch <= last) {
-    parts.push(`<line class="best" x1="${f(x(bestEpoch))}" x2="${f(x(bestEpoch))}" y1="${CHART.top}" y2="${CHART.top + h}"><title>best epoch ${bestEpoch}</title></line>`);
+    parts.push(
+      `<line class="best" x1="${f(x(bestEpoch))}" x2="${f(x(bestEpoch))}" y1="${CHART.top}" y2="${CHART.top + h}"><title>best epoch ${bestEpoch}</title></line>`,
+    );
   }
   let legendX = CHART.left + w;
   for (const s of [...series].reverse()) {
@@ -108,13 +121,20 @@ function lineChart(id: string, title: string, epochs: number[], series: Series[]
       prev = i;
     }
     const dash = s.dashed ? ` stroke-dasharray="5 3"` : "";
-    if (points.length) parts.push(`<path class="series" data-series="${s.key}" data-points="${points.length}" d="${d.trim()}" stroke="${s.color}"${dash} fill="none"/>`);
+    if (points.length)
+      parts.push(
+        `<path class="series" data-series="${s.key}" data-points="${points.length}" d="${d.trim()}" stroke="${s.color}"${dash} fill="none"/>`,
+      );
     for (const [e, v] of points) {
-      parts.push(`<circle class="point" data-series="${s.key}" cx="${f(x(e))}" cy="${f(y(v))}" r="2.5" fill="${s.color}"><title>${escapeHtml(`${s.label}, epoch ${e}: ${format(v)}`)}</title></circle>`);
+      parts.push(
+        `<circle class="point" data-series="${s.key}" cx="${f(x(e))}" cy="${f(y(v))}" r="2.5" fill="${s.color}"><title>${escapeHtml(`${s.label}, epoch ${e}: ${format(v)}`)}</title></circle>`,
+      );
     }
     const label = points.length ? s.label : `${s.label} (none)`;
     legendX -= label.length * 6.5 + 18;
-    parts.push(`<g class="legend"><line x1="${f(legendX)}" x2="${f(legendX + 12)}" y1="12" y2="12" stroke="${s.color}" stroke-width="2"${dash}/><text x="${f(legendX + 15)}" y="16">${escapeHtml(label)}</text></g>`);
+    parts.push(
+      `<g class="legend"><line x1="${f(legendX)}" x2="${f(legendX + 12)}" y1="12" y2="12" stroke="${s.color}" stroke-width="2"${dash}/><text x="${f(legendX + 15)}" y="16">${escapeHtml(label)}</text></g>`,
+    );
   }
   parts.push(`</svg>`);
   return parts.join("");
@@ -176,7 +196,9 @@ function historyTable(hist: ReportEpoch[], best: number | null): string {
 function perClassTable(ev: Evaluation): string {
   const rows = ev.perClass
     .map((c) => {
-      const bar = c.support ? `<div class="bar"><div style="width:${(c.recall * 100).toFixed(1)}%"></div></div>` : `<span class="note">no samples</span>`;
+      const bar = c.support
+        ? `<div class="bar"><div style="width:${(c.recall * 100).toFixed(1)}%"></div></div>`
+        : `<span class="note">no samples</span>`;
       return `<tr><td class="name">${escapeHtml(c.class)}</td><td>${c.support}</td><td>${c.predicted}</td><td>${pct(c.precision)}</td><td>${c.support ? pct(c.recall) : "—"}</td><td class="bar-cell">${bar}</td></tr>`;
     })
     .join("");
@@ -225,11 +247,17 @@ function mistakes(ev: Evaluation, thumbs: Record<string, string>): string {
       const path = ev.paths[m.index] ?? `sample ${m.index}`;
       const uri = thumbs[path];
       // Only data: URIs, so the page never reaches out.
-      const img = uri && uri.startsWith("data:image/") ? `<img src="${escapeHtml(uri)}" alt="${escapeHtml(basename(path))}">` : `<div class="no-image">no image</div>`;
+      const img =
+        uri && uri.startsWith("data:image/")
+          ? `<img src="${escapeHtml(uri)}" alt="${escapeHtml(basename(path))}">`
+          : `<div class="no-image">no image</div>`;
       return `<figure class="mistake" title="${escapeHtml(path)}">${img}<figcaption><div class="file">${escapeHtml(basename(path))}</div><div>true: <b>${escapeHtml(ev.classes[m.label])}</b></div><div>predicted: <b>${escapeHtml(ev.classes[m.predicted])}</b> ${pct(m.probability)}</div></figcaption></figure>`;
     })
     .join("");
-  const more = ev.misclassified.length > shown.length ? `<p class="note">The ${shown.length} most confident of ${ev.misclassified.length} mistakes.</p>` : "";
+  const more =
+    ev.misclassified.length > shown.length
+      ? `<p class="note">The ${shown.length} most confident of ${ev.misclassified.length} mistakes.</p>`
+      : "";
   return `<div class="mistakes">${figures}</div>${more}`;
 }
 
@@ -273,12 +301,16 @@ export function renderReport(data: ReportData): string {
   }
   facts.push(["created", data.createdAt]);
   const sections: string[] = [];
-  sections.push(`<h1>${escapeHtml(data.title)}</h1><dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>`);
+  sections.push(
+    `<h1>${escapeHtml(data.title)}</h1><dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>`,
+  );
   if (data.decision?.length) sections.push(`<h2>Decision</h2><pre class="decision">${data.decision.map(escapeHtml).join("\n")}</pre>`);
   sections.push(`<h2>Training curves</h2>${curves(data)}${historyTable(data.history, data.bestEpoch)}`);
   if (ev) {
     sections.push(`<h2>Per-class accuracy</h2>${perClassTable(ev)}`);
-    sections.push(`<h2>Confusion matrix</h2><p class="note">Rows: true class; columns: predicted class; shade: share of the row.</p>${confusionMatrix(ev)}`);
+    sections.push(
+      `<h2>Confusion matrix</h2><p class="note">Rows: true class; columns: predicted class; shade: share of the row.</p>${confusionMatrix(ev)}`,
+    );
     sections.push(`<h2>Misclassified images</h2>${mistakes(ev, data.thumbnails ?? {})}`);
   } else {
     sections.push(`<p class="note">No evaluation in this report.</p>`);
@@ -300,7 +332,12 @@ export async function thumbnails(paths: readonly string[], size = 96): Promise<M
   const out = new Map<string, string>();
   for (const path of new Set(paths)) {
     try {
-      const jpeg = await sharp(path).autoOrient().resize(size, size, { fit: "inside" }).flatten({ background: "#ffffff" }).jpeg({ quality: 80 }).toBuffer();
+      const jpeg = await sharp(path)
+        .autoOrient()
+        .resize(size, size, { fit: "inside" })
+        .flatten({ background: "#ffffff" })
+        .jpeg({ quality: 80 })
+        .toBuffer();
       out.set(path, `data:image/jpeg;base64,${jpeg.toString("base64")}`);
     } catch {
       // A file that went away or does not decode shows as "no image"; the report still renders.
@@ -314,7 +351,10 @@ export async function writeReport(path: string, data: ReportData): Promise<void>
   let thumbs = data.thumbnails;
   if (!thumbs && data.evaluation) {
     const ev = data.evaluation;
-    const shown = ev.misclassified.slice(0, REPORT_MISTAKES).map((m) => ev.paths[m.index]).filter((p): p is string => p !== undefined);
+    const shown = ev.misclassified
+      .slice(0, REPORT_MISTAKES)
+      .map((m) => ev.paths[m.index])
+      .filter((p): p is string => p !== undefined);
     thumbs = Object.fromEntries(await thumbnails(shown));
   }
   await writeFileAtomic(path, new TextEncoder().encode(renderReport({ ...data, thumbnails: thumbs })));

@@ -49,7 +49,8 @@ export interface PreparedRun extends RunDescription {
  */
 async function readSplit(data: string, val: string | null, valSplit: number, seed: number, display: RunDisplay) {
   const ds = await readDataset({ path: data, val: val ?? undefined });
-  if (ds.skipped.length) display.warn(`skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${ds.skipped[0]})`);
+  if (ds.skipped.length)
+    display.warn(`skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${ds.skipped[0]})`);
   display.note(ds.description);
   const split = ds.val ? { train: ds.train, val: ds.val } : stratifiedSplit(ds.train, valSplit, seed);
   return { classes: ds.classes, ...split, valSource: ds.valSource };
@@ -81,7 +82,8 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   for (const note of loaded.notes) display.note(`note: ${note}`);
   const model = loaded.model;
   if (req.unfreezeStages !== undefined && req.freeze?.length) throw new OptionError("give --freeze or --unfreeze-stages, not both");
-  if (req.unfreezeStages !== undefined && req.strategy !== "partial") throw new OptionError(`--unfreeze-stages applies to --strategy partial, not ${req.strategy}`);
+  if (req.unfreezeStages !== undefined && req.strategy !== "partial")
+    throw new OptionError(`--unfreeze-stages applies to --strategy partial, not ${req.strategy}`);
   if (req.strategy === "auto" && req.freeze?.length) throw new OptionError("--strategy auto chooses what to freeze; drop --freeze");
   // Named weights train at the input side they were trained at (Keras MobileNet V1: their ρ).
   const resolution = req.resolution ?? loaded.entry?.transforms.cropSize ?? model.defaultResolution;
@@ -91,7 +93,10 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   const preprocessing: Preprocessing = loaded.entry
     ? preprocessingForResolution(loaded.preprocessing, resolution)
     : { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
-  if (loaded.entry) display.note(`starting from ${loaded.entry.name}; validation: resize ${preprocessing.resizeSize}, crop ${resolution}, ${preprocessing.interpolation}`);
+  if (loaded.entry)
+    display.note(
+      `starting from ${loaded.entry.name}; validation: resize ${preprocessing.resizeSize}, crop ${resolution}, ${preprocessing.interpolation}`,
+    );
   let strategy: Strategy;
   let frozen: string[];
   let decision: string[] = [];
@@ -112,7 +117,10 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     decision = ["auto strategy:", ...choice.lines.map((l) => `  ${l}`)];
   } else {
     strategy = req.strategy;
-    frozen = req.unfreezeStages !== undefined ? unfreezeStagesPrefixes(model, req.unfreezeStages) : frozenPrefixes(model, req.strategy, req.freeze ?? []);
+    frozen =
+      req.unfreezeStages !== undefined
+        ? unfreezeStagesPrefixes(model, req.unfreezeStages)
+        : frozenPrefixes(model, req.strategy, req.freeze ?? []);
   }
   const optimizer: OptimizerOptions =
     req.optimizer === "adamw"
@@ -143,19 +151,35 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     recalibrateBatchNorm: req.recalibrateBn ?? false,
     initialWeights: req.weights ?? null,
   };
-  return { model, classes: data.classes, preprocessing, settings, train: data.train, val: data.val, progress: null, save: req.save, decision };
+  return {
+    model,
+    classes: data.classes,
+    preprocessing,
+    settings,
+    train: data.train,
+    val: data.val,
+    progress: null,
+    save: req.save,
+    decision,
+  };
 }
 
 /**
  * A run continued from its resume file: its own settings, the data folder it was trained on (or
  * `dataDir`, e.g. after moving it), and `epochs` to lengthen it.
  */
-export async function prepareResumedRun(resumeFile: string, o: { data?: string; epochs?: number; save?: string }, display: RunDisplay): Promise<PreparedRun> {
+export async function prepareResumedRun(
+  resumeFile: string,
+  o: { data?: string; epochs?: number; save?: string },
+  display: RunDisplay,
+): Promise<PreparedRun> {
   const resumed = await readResumeFile(resumeFile);
   const settings = { ...resumed.settings };
   if (o.epochs !== undefined && o.epochs !== settings.epochs) {
     // A longer run changes the schedule from here on (cosine spans the new length).
-    display.note(`note: ${o.epochs} epochs replace the run's ${settings.epochs}; the learning-rate schedule is recomputed for ${o.epochs} epochs`);
+    display.note(
+      `note: ${o.epochs} epochs replace the run's ${settings.epochs}; the learning-rate schedule is recomputed for ${o.epochs} epochs`,
+    );
     settings.epochs = o.epochs;
   }
   const dir = o.data ?? settings.data;
@@ -163,7 +187,9 @@ export async function prepareResumedRun(resumeFile: string, o: { data?: string; 
   if (classes.join("\n") !== resumed.classes.join("\n")) {
     throw new InputFileError(`${dir}: classes ${classes.join(", ")} differ from the resumed run's ${resumed.classes.join(", ")}`);
   }
-  const save = o.save ?? (resumeFile.endsWith(".resume.safetensors") ? `${resumeFile.slice(0, -".resume.safetensors".length)}.safetensors` : undefined);
+  const save =
+    o.save ??
+    (resumeFile.endsWith(".resume.safetensors") ? `${resumeFile.slice(0, -".resume.safetensors".length)}.safetensors` : undefined);
   if (!save) throw new OptionError(`${resumeFile}: pass --save <file> (the checkpoint to write)`);
   checkWritable(save);
   return { ...resumed, settings, train, val, save, decision: [] };
@@ -179,7 +205,10 @@ export interface RunOutcome {
  * Runs the loop: after each epoch the resume file is rewritten and, when the epoch is the best so
  * far, the checkpoint; on an abort (Ctrl-C) the run's position is saved for --resume.
  */
-export async function executeRun(run: PreparedRun, o: { display: RunDisplay; threads?: number; signal?: AbortSignal }): Promise<RunOutcome> {
+export async function executeRun(
+  run: PreparedRun,
+  o: { display: RunDisplay; threads?: number; signal?: AbortSignal },
+): Promise<RunOutcome> {
   const s = run.settings;
   const resume = siblingPath(run.save, ".resume.safetensors");
   for (const line of run.decision) o.display.note(line);
@@ -196,7 +225,12 @@ export async function executeRun(run: PreparedRun, o: { display: RunDisplay; thr
     onEvent: (e) => o.display.onEvent(e),
     onEpochEnd: async ({ metrics, improved, progress }) => {
       if (improved) {
-        await saveRunCheckpoint(run.save, run.model, run, { metrics, bestEpoch: metrics.epoch, history: progress().history, decision: run.decision });
+        await saveRunCheckpoint(run.save, run.model, run, {
+          metrics,
+          bestEpoch: metrics.epoch,
+          history: progress().history,
+          decision: run.decision,
+        });
         savedCheckpoint = true;
       }
       await saveResumeFile(resume, run.model, run, progress());
@@ -205,7 +239,13 @@ export async function executeRun(run: PreparedRun, o: { display: RunDisplay; thr
   if (result.stopped === "interrupted") {
     await saveResumeFile(resume, run.model, run, result.progress);
     // Nothing finished an epoch yet: the checkpoint is the weights so far.
-    if (!savedCheckpoint) await saveRunCheckpoint(run.save, run.model, run, { metrics: null, bestEpoch: null, history: result.history, decision: run.decision });
+    if (!savedCheckpoint)
+      await saveRunCheckpoint(run.save, run.model, run, {
+        metrics: null,
+        bestEpoch: null,
+        history: result.history,
+        decision: run.decision,
+      });
   }
   return { result, checkpoint: run.save, resume };
 }
@@ -215,11 +255,22 @@ export async function executeRun(run: PreparedRun, o: { display: RunDisplay; thr
  * validation images (per-class figures, confusion matrix, mistakes). Returns its path and the
  * evaluation (null without validation images).
  */
-export async function writeRunReport(run: PreparedRun, outcome: RunOutcome, o: { threads?: number; display: RunDisplay }): Promise<{ path: string; evaluation: Evaluation | null }> {
+export async function writeRunReport(
+  run: PreparedRun,
+  outcome: RunOutcome,
+  o: { threads?: number; display: RunDisplay },
+): Promise<{ path: string; evaluation: Evaluation | null }> {
   const best = await loadModel({ weights: outcome.checkpoint });
   const onBadFile = (path: string, reason: string) => o.display.warn(skippedFileMessage(path, reason));
   const evaluation = run.val.length
-    ? await evaluateSamples(best.model, run.val, { classes: run.classes, resolution: run.settings.resolution, preprocessing: run.preprocessing, batchSize: run.settings.batchSize, threads: o.threads, onBadFile })
+    ? await evaluateSamples(best.model, run.val, {
+        classes: run.classes,
+        resolution: run.settings.resolution,
+        preprocessing: run.preprocessing,
+        batchSize: run.settings.batchSize,
+        threads: o.threads,
+        onBadFile,
+      })
     : null;
   const path = siblingPath(outcome.checkpoint, ".report.html");
   await writeReport(path, {

@@ -97,7 +97,13 @@ export interface RunOption {
 }
 
 export const RUN_OPTIONS: readonly RunOption[] = [
-  { field: "arch", flag: "--arch <arch>", kind: "string", fixedOnResume: true, help: "architecture (optional with a convzoo checkpoint as --weights)" },
+  {
+    field: "arch",
+    flag: "--arch <arch>",
+    kind: "string",
+    fixedOnResume: true,
+    help: "architecture (optional with a convzoo checkpoint as --weights)",
+  },
   {
     field: "weights",
     flag: "--weights <file|name>",
@@ -108,7 +114,13 @@ export const RUN_OPTIONS: readonly RunOption[] = [
       "the classifier is re-initialised for the folder's classes",
   },
   { field: "widthMult", flag: "--width-mult <A>", kind: "positiveNumber", fixedOnResume: true, help: "width multiplier α (MobileNets)" },
-  { field: "phi", flag: "--phi <φ>", kind: "nonNegativeNumber", fixedOnResume: true, help: "compound scaling coefficient φ (efficientnet)" },
+  {
+    field: "phi",
+    flag: "--phi <φ>",
+    kind: "nonNegativeNumber",
+    fixedOnResume: true,
+    help: "compound scaling coefficient φ (efficientnet)",
+  },
   {
     field: "strategy",
     flag: "--strategy <s>",
@@ -117,7 +129,13 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     fixedOnResume: true,
     help: "what trains: full (everything), head (the classifier only), partial (all but --freeze / --unfreeze-stages), auto (measured on the data: size x similarity)",
   },
-  { field: "freeze", flag: "--freeze <prefixes>", kind: "list", fixedOnResume: true, help: "partial: comma-separated parameter prefixes that stay fixed (conv1,bn1,layer1)" },
+  {
+    field: "freeze",
+    flag: "--freeze <prefixes>",
+    kind: "list",
+    fixedOnResume: true,
+    help: "partial: comma-separated parameter prefixes that stay fixed (conv1,bn1,layer1)",
+  },
   {
     field: "unfreezeStages",
     flag: "--unfreeze-stages <K>",
@@ -125,10 +143,30 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     fixedOnResume: true,
     help: "partial: the last K stages (listed by convzoo summary) and the head train; the rest stays fixed",
   },
-  { field: "epochs", flag: "--epochs <E>", kind: "positiveInt", default: 10, fixedOnResume: false, help: "passes over the training images (with --resume: lengthens the run)" },
+  {
+    field: "epochs",
+    flag: "--epochs <E>",
+    kind: "positiveInt",
+    default: 10,
+    fixedOnResume: false,
+    help: "passes over the training images (with --resume: lengthens the run)",
+  },
   { field: "batchSize", flag: "--batch-size <B>", kind: "positiveInt", default: 32, fixedOnResume: true, help: "images per step" },
-  { field: "optimizer", flag: "--optimizer <o>", kind: { choices: ["sgd", "adamw"] }, default: "sgd", fixedOnResume: true, help: "optimizer" },
-  { field: "lr", flag: "--lr <L>", kind: "positiveNumber", fixedOnResume: true, help: "base learning rate (default 0.01 for sgd, 0.001 for adamw)" },
+  {
+    field: "optimizer",
+    flag: "--optimizer <o>",
+    kind: { choices: ["sgd", "adamw"] },
+    default: "sgd",
+    fixedOnResume: true,
+    help: "optimizer",
+  },
+  {
+    field: "lr",
+    flag: "--lr <L>",
+    kind: "positiveNumber",
+    fixedOnResume: true,
+    help: "base learning rate (default 0.01 for sgd, 0.001 for adamw)",
+  },
   { field: "momentum", flag: "--momentum <M>", kind: "nonNegativeNumber", default: 0.9, fixedOnResume: true, help: "SGD momentum" },
   { field: "nesterov", flag: "--nesterov", kind: "boolean", fixedOnResume: true, help: "SGD with Nesterov momentum" },
   {
@@ -138,10 +176,30 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     fixedOnResume: true,
     help: "weight decay (default 1e-4 for sgd as L2, 0.01 for adamw decoupled)",
   },
-  { field: "schedule", flag: "--schedule <s>", kind: { choices: SCHEDULES }, default: "cosine", fixedOnResume: true, help: "learning-rate schedule" },
-  { field: "warmupEpochs", flag: "--warmup-epochs <K>", kind: "nonNegativeNumber", default: 0, fixedOnResume: true, help: "linear warm-up length in epochs" },
+  {
+    field: "schedule",
+    flag: "--schedule <s>",
+    kind: { choices: SCHEDULES },
+    default: "cosine",
+    fixedOnResume: true,
+    help: "learning-rate schedule",
+  },
+  {
+    field: "warmupEpochs",
+    flag: "--warmup-epochs <K>",
+    kind: "nonNegativeNumber",
+    default: 0,
+    fixedOnResume: true,
+    help: "linear warm-up length in epochs",
+  },
   { field: "labelSmoothing", flag: "--label-smoothing <S>", kind: "fraction", default: 0, fixedOnResume: true, help: "label smoothing ε" },
-  { field: "resolution", flag: "--resolution <R>", kind: "positiveInt", fixedOnResume: true, help: "training input side (default: the architecture's)" },
+  {
+    field: "resolution",
+    flag: "--resolution <R>",
+    kind: "positiveInt",
+    fixedOnResume: true,
+    help: "training input side (default: the architecture's)",
+  },
   {
     field: "val",
     flag: "--val <path>",
@@ -158,7 +216,13 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     help: "without a validation set: the fraction of each class held out (stratified, seeded)",
   },
   { field: "dropout", flag: "--dropout <P>", kind: "fraction", fixedOnResume: true, help: "override the rate of every dropout layer" },
-  { field: "dropPath", flag: "--drop-path <P>", kind: "fraction", fixedOnResume: true, help: "override the stochastic-depth rate (EfficientNet)" },
+  {
+    field: "dropPath",
+    flag: "--drop-path <P>",
+    kind: "fraction",
+    fixedOnResume: true,
+    help: "override the stochastic-depth rate (EfficientNet)",
+  },
   {
     field: "augment",
     flag: "--no-augment",
@@ -174,7 +238,14 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     fixedOnResume: true,
     help: "torchvision ColorJitter strengths: brightness, contrast, saturation, hue (e.g. 0.4,0.4,0.4,0.1)",
   },
-  { field: "shuffle", flag: "--no-shuffle", kind: "negatable", default: true, fixedOnResume: true, help: "take batches in folder order (classes sorted, files sorted)" },
+  {
+    field: "shuffle",
+    flag: "--no-shuffle",
+    kind: "negatable",
+    default: true,
+    fixedOnResume: true,
+    help: "take batches in folder order (classes sorted, files sorted)",
+  },
   {
     field: "seed",
     flag: "--seed <N>",
@@ -216,7 +287,11 @@ export function flagName(o: Pick<RunOption, "flag">): string {
  * Parses a flag's text by its kind; the message names the flag and the expected form. `fail`
  * makes the error (the CLI passes commander's InvalidArgumentError so usage errors stay one line).
  */
-export function parseValue(o: Pick<RunOption, "flag" | "kind">, text: string, fail: (message: string) => Error = (m) => new OptionError(m)): string | number | boolean | string[] | ColorJitter {
+export function parseValue(
+  o: Pick<RunOption, "flag" | "kind">,
+  text: string,
+  fail: (message: string) => Error = (m) => new OptionError(m),
+): string | number | boolean | string[] | ColorJitter {
   const flag = flagName(o);
   const n = Number(text);
   const blank = text.trim() === "";
@@ -268,7 +343,23 @@ function parseColorJitter(text: string, fail: (message: string) => Error): Color
 
 /** A request with the table's defaults filled in where the caller gave nothing. */
 export type CompleteRequest = RunRequest &
-  Required<Pick<RunRequest, "strategy" | "epochs" | "batchSize" | "optimizer" | "momentum" | "schedule" | "warmupEpochs" | "labelSmoothing" | "valSplit" | "augment" | "shuffle" | "seed">>;
+  Required<
+    Pick<
+      RunRequest,
+      | "strategy"
+      | "epochs"
+      | "batchSize"
+      | "optimizer"
+      | "momentum"
+      | "schedule"
+      | "warmupEpochs"
+      | "labelSmoothing"
+      | "valSplit"
+      | "augment"
+      | "shuffle"
+      | "seed"
+    >
+  >;
 
 export function withDefaults(req: RunRequest): CompleteRequest {
   const out: Record<string, unknown> = { ...req };

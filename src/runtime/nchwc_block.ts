@@ -21,7 +21,11 @@ async function probe(): Promise<number> {
   const x = g.addInput("x", "float32", [1, 4, 1, 1]);
   g.markOutput(g.addNode("ReorderInput", [x], [{ dtype: "float32", shape: [1, "C", 1, 1] }], {}, NCHWC_DOMAIN)[0], "y");
   try {
-    const session = await ort.InferenceSession.create(toOnnx(g), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "disabled" });
+    const session = await ort.InferenceSession.create(toOnnx(g), {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: "disabled",
+    });
     const out = await session.run({ x: new ort.Tensor("float32", new Float32Array(4), [1, 4, 1, 1]) });
     await session.release();
     const block = Number(out.y.dims[1]);

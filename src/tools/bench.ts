@@ -46,7 +46,10 @@ export async function benchInference(model: Model, options: BenchOptions = {}): 
   const predictor = await Predictor.create(model, { resolution, threads: options.threads, output: "logits" });
   const shape = [batchSize, 3, resolution, resolution];
   const rng = new Random(1);
-  const input = float32(shape, Float32Array.from({ length: numel(shape) }, () => rng.normal()));
+  const input = float32(
+    shape,
+    Float32Array.from({ length: numel(shape) }, () => rng.normal()),
+  );
   try {
     for (let i = 0; i < warmup; i++) await predictor.predict(input);
     const timesMs: number[] = [];
@@ -115,7 +118,10 @@ export async function benchTraining(model: Model, options: TrainBenchOptions = {
   const setupMs = performance.now() - t1;
   const rng = new Random(1);
   const images = Float32Array.from({ length: batchSize * 3 * resolution * resolution }, () => rng.normal());
-  const target = targetDistribution(Array.from({ length: batchSize }, (_, i) => i % numClasses), numClasses);
+  const target = targetDistribution(
+    Array.from({ length: batchSize }, (_, i) => i % numClasses),
+    numClasses,
+  );
   try {
     for (let i = 0; i < warmup; i++) await trainer.step(images, target, 0.01);
     const timesMs: number[] = [];

@@ -55,7 +55,7 @@ export const COMPARE_PRESETS: Record<string, { description: string; entries: str
     description: "plain vs residual 18/34-layer nets (ResNet paper, Table 2)",
     entries: ["resnet18_plain", "resnet18", "resnet34_plain", "resnet34"],
   },
-  "mobilenets": {
+  mobilenets: {
     description: "MobileNet V1, V2, V3 Large/Small",
     entries: ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"],
   },
@@ -69,7 +69,12 @@ export const COMPARE_PRESETS: Record<string, { description: string; entries: str
   },
 };
 
-const KEYS: Record<string, keyof Omit<CompareEntry, "arch">> = { alpha: "widthMult", res: "resolution", resolution: "resolution", phi: "phi" };
+const KEYS: Record<string, keyof Omit<CompareEntry, "arch">> = {
+  alpha: "widthMult",
+  res: "resolution",
+  resolution: "resolution",
+  phi: "phi",
+};
 
 export function parseCompareEntry(text: string): CompareEntry {
   const [arch, rest] = text.split(":", 2);
@@ -104,7 +109,9 @@ export async function compare(entries: readonly CompareEntry[], options: Compare
     const model = createModel(e.arch, modelOptions);
     const resolution = e.resolution ?? options.resolution ?? model.defaultResolution;
     const s = summarize(model, resolution);
-    const name = [e.arch, e.widthMult !== undefined ? `α=${e.widthMult}` : "", e.phi !== undefined ? `φ=${e.phi}` : ""].filter(Boolean).join(" ");
+    const name = [e.arch, e.widthMult !== undefined ? `α=${e.widthMult}` : "", e.phi !== undefined ? `φ=${e.phi}` : ""]
+      .filter(Boolean)
+      .join(" ");
     const reported = reportedAccuracy(e.arch, model.options.widthMult, resolution, model.defaultResolution);
     const row: CompareRow = {
       name,

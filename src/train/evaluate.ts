@@ -42,7 +42,8 @@ export async function evaluateSamples(model: Model, samples: readonly Sample[], 
   if (classes.length !== k) throw new OptionError(`${classes.length} class names given for a ${k}-class model`);
   if (samples.length === 0) throw new OptionError("nothing to evaluate: no images");
   for (const s of samples) {
-    if (!Number.isInteger(s.label) || s.label < 0 || s.label >= k) throw new OptionError(`${s.path}: label ${s.label} but the model has ${k} classes`);
+    if (!Number.isInteger(s.label) || s.label < 0 || s.label >= k)
+      throw new OptionError(`${s.path}: label ${s.label} but the model has ${k} classes`);
   }
   const r = o.resolution;
   const batchSize = o.batchSize ?? 32;

@@ -31,7 +31,13 @@ export async function extractFeatures(model: Model, samples: readonly Sample[], 
   let dims = 0;
   try {
     const transform = { resolution: o.resolution, augment: false, preprocessing: o.preprocessing };
-    const batches = epochBatches(samples, { batchSize: o.batchSize ?? 32, shuffle: false, transform, rng: new Random(0), onBadFile: o.onBadFile });
+    const batches = epochBatches(samples, {
+      batchSize: o.batchSize ?? 32,
+      shuffle: false,
+      transform,
+      rng: new Random(0),
+      onBadFile: o.onBadFile,
+    });
     for await (const batch of batches) {
       const b = batch.labels.length;
       const out = await predictor.predict({ dtype: "float32", shape: [b, 3, o.resolution, o.resolution], data: batch.images });

@@ -153,7 +153,8 @@ type EpochSource = (rng: Random) => AsyncIterable<{ input: Float32Array; labels:
 export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new OptionError(`epochs must be a positive integer, got ${o.epochs}`);
   const patience = o.patience ?? undefined;
-  if (patience !== undefined && !(Number.isInteger(patience) && patience >= 1)) throw new OptionError(`patience must be a positive integer, got ${o.patience}`);
+  if (patience !== undefined && !(Number.isInteger(patience) && patience >= 1))
+    throw new OptionError(`patience must be a positive integer, got ${o.patience}`);
   if (o.train.length === 0) throw new OptionError("no training images");
   const emit = o.onEvent ?? (() => undefined);
   const k = model.options.numClasses;
@@ -167,12 +168,17 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   let cached: { train: Features; val: Features } | null = null;
   if (o.cacheFeatures) {
     const head = headModule(model);
-    const loose = [...model.net.namedParameters()].filter(([key, p]) => p.kind === "parameter" && !underPrefix(key, [head]) && !underPrefix(key, o.frozen));
+    const loose = [...model.net.namedParameters()].filter(
+      ([key, p]) => p.kind === "parameter" && !underPrefix(key, [head]) && !underPrefix(key, o.frozen),
+    );
     if (loose.length) throw new OptionError(`cached features train the head alone, but ${loose[0][0]} is not frozen`);
     const total = o.train.length + o.val.length;
     const fo = { resolution: o.resolution, preprocessing: o.preprocessing, batchSize: o.batchSize, threads: o.threads, onBadFile };
     const train = await extractFeatures(model, o.train, { ...fo, onProgress: (done) => emit({ type: "features", done, total }) });
-    const val = await extractFeatures(model, o.val, { ...fo, onProgress: (done) => emit({ type: "features", done: train.labels.length + done, total }) });
+    const val = await extractFeatures(model, o.val, {
+      ...fo,
+      onProgress: (done) => emit({ type: "features", done: train.labels.length + done, total }),
+    });
     cached = { train, val };
   }
 
@@ -197,7 +203,12 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   let bestEpoch = r?.bestEpoch ?? null;
   let bestValAccuracy = r?.bestValAccuracy ?? null;
   if (o.colorJitter && !o.augment) throw new OptionError("colour jitter is an augmentation: it needs augmentation on (drop --no-augment)");
-  const transform = { resolution: o.resolution, augment: o.augment, preprocessing: o.preprocessing, colorJitter: o.colorJitter ?? undefined };
+  const transform = {
+    resolution: o.resolution,
+    augment: o.augment,
+    preprocessing: o.preprocessing,
+    colorJitter: o.colorJitter ?? undefined,
+  };
   const source: EpochSource = cached
     ? (rng) => featureBatches(cached.train, o.batchSize, o.shuffle, rng)
     : (rng) => imageBatches(o.train, { batchSize: o.batchSize, shuffle: o.shuffle, transform, rng, onBadFile });
@@ -233,7 +244,8 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
         history: [...history],
         bestEpoch,
         bestValAccuracy,
-        partial: stepInEpoch === 0 ? { lossSum: 0, correct: 0, seen: 0, seconds: 0 } : { ...sums, seconds: (performance.now() - t0) / 1000 },
+        partial:
+          stepInEpoch === 0 ? { lossSum: 0, correct: 0, seen: 0, seconds: 0 } : { ...sums, seconds: (performance.now() - t0) / 1000 },
       });
       for await (const batch of source(dataRng)) {
         // Resuming mid-epoch: the epoch's order and draws are replayed from its start; the batches
@@ -261,13 +273,22 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
           step++;
           continue;
         }
-        if (!Number.isFinite(loss)) throw new OptionError(`training diverged: loss is ${loss} at epoch ${epoch + 1}, step ${step + 1} (lower --lr?)`);
+        if (!Number.isFinite(loss))
+          throw new OptionError(`training diverged: loss is ${loss} at epoch ${epoch + 1}, step ${step + 1} (lower --lr?)`);
         const logits = trainer.lastLogits;
         for (let i = 0; i < b; i++) if (argmaxRow(logits, k, i) === batch.labels[i]) sums.correct++;
         sums.lossSum += loss * b;
         sums.seen += b;
         step++;
-        emit({ type: "step", epoch: epoch + 1, step, steps: stepsPerEpoch, loss, lr, imagesPerSecond: (sums.seen * 1000) / (performance.now() - t0) });
+        emit({
+          type: "step",
+          epoch: epoch + 1,
+          step,
+          steps: stepsPerEpoch,
+          loss,
+          lr,
+          imagesPerSecond: (sums.seen * 1000) / (performance.now() - t0),
+        });
         if (o.signal?.aborted && step < stepsPerEpoch) {
           trainer.writeBack(model);
           progress = snapshot(step);
@@ -277,12 +298,20 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
       }
       trainer.writeBack(model);
       if (o.recalibrateBatchNorm && !cached) {
-        const recalibration = { batchSize: o.batchSize, resolution: o.resolution, preprocessing: o.preprocessing, frozen: o.frozen, threads: o.threads, onBadFile };
+        const recalibration = {
+          batchSize: o.batchSize,
+          resolution: o.resolution,
+          preprocessing: o.preprocessing,
+          frozen: o.frozen,
+          threads: o.threads,
+          onBadFile,
+        };
         // The trainer carries the new statistics on, so a resumed run (which starts from the
         // model's) continues exactly as this one does.
         trainer.setRunningStatistics(await recalibrateBatchNorm(model, o.train, recalibration));
       }
-      const val = o.val.length === 0 ? null : cached ? await evaluateFeatures(model, cached.val, o.threads) : await evaluate(model, o.val, o);
+      const val =
+        o.val.length === 0 ? null : cached ? await evaluateFeatures(model, cached.val, o.threads) : await evaluate(model, o.val, o);
       const seconds = (performance.now() - t0) / 1000;
       const m: EpochMetrics = {
         epoch: epoch + 1,
@@ -303,7 +332,13 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
       emit({ type: "epoch", best: improved, ...m });
       progress = snapshot(0);
       await o.onEpochEnd?.({ metrics: m, improved, progress: () => progress });
-      if (patience !== undefined && bestEpoch !== null && m.valAccuracy !== null && m.epoch - bestEpoch >= patience && epoch + 1 < o.epochs) {
+      if (
+        patience !== undefined &&
+        bestEpoch !== null &&
+        m.valAccuracy !== null &&
+        m.epoch - bestEpoch >= patience &&
+        epoch + 1 < o.epochs
+      ) {
         stopped = "early-stopped";
         break;
       }
@@ -346,8 +381,18 @@ async function evaluateFeatures(model: Model, f: Features, threads?: number) {
 }
 
 /** Mean cross-entropy and top-1 accuracy of `model` on samples (the no-augmentation transform). */
-export async function evaluate(model: Model, samples: readonly Sample[], o: Pick<FitOptions, "batchSize" | "resolution" | "preprocessing" | "threads" | "onEvent">) {
+export async function evaluate(
+  model: Model,
+  samples: readonly Sample[],
+  o: Pick<FitOptions, "batchSize" | "resolution" | "preprocessing" | "threads" | "onEvent">,
+) {
   const onBadFile = (path: string, reason: string) => o.onEvent?.({ type: "warning", message: skippedFileMessage(path, reason) });
-  const m = await evaluateSamples(model, samples, { resolution: o.resolution, preprocessing: o.preprocessing, batchSize: o.batchSize, threads: o.threads, onBadFile });
+  const m = await evaluateSamples(model, samples, {
+    resolution: o.resolution,
+    preprocessing: o.preprocessing,
+    batchSize: o.batchSize,
+    threads: o.threads,
+    onBadFile,
+  });
   return { loss: m.loss, accuracy: m.top1 };
 }

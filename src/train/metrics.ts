@@ -52,13 +52,19 @@ export const LOSS_FLOOR = 1e-12;
  * Metrics of n samples: `probabilities` is [n, K] row-major, `labels` the n true class indices,
  * `classes` the K class names (or K itself, giving `class_i`). With n = 0 the rates are NaN.
  */
-export function classificationMetrics(probabilities: ArrayLike<number>, labels: readonly number[], classes: readonly string[] | number): ClassificationMetrics {
+export function classificationMetrics(
+  probabilities: ArrayLike<number>,
+  labels: readonly number[],
+  classes: readonly string[] | number,
+): ClassificationMetrics {
   const names = typeof classes === "number" ? Array.from({ length: classes }, (_, i) => `class_${i}`) : [...classes];
   const k = names.length;
   if (k < 1) throw new OptionError("metrics need at least one class");
   const n = labels.length;
   if (probabilities.length !== n * k) {
-    throw new ShapeError(`metrics: expected probabilities [${n}, ${k}] (${n * k} values) for ${n} labels and ${k} classes, got ${probabilities.length} values`);
+    throw new ShapeError(
+      `metrics: expected probabilities [${n}, ${k}] (${n * k} values) for ${n} labels and ${k} classes, got ${probabilities.length} values`,
+    );
   }
   const topK = Math.min(5, k);
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
@@ -68,7 +74,8 @@ export function classificationMetrics(probabilities: ArrayLike<number>, labels: 
   let loss = 0;
   for (let i = 0; i < n; i++) {
     const y = labels[i];
-    if (!Number.isInteger(y) || y < 0 || y >= k) throw new OptionError(`metrics: label ${y} of sample ${i} is not a class index in [0, ${k})`);
+    if (!Number.isInteger(y) || y < 0 || y >= k)
+      throw new OptionError(`metrics: label ${y} of sample ${i} is not a class index in [0, ${k})`);
     const row = i * k;
     const py = probabilities[row + y];
     let best = 0;

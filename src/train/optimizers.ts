@@ -82,7 +82,12 @@ const SGD: OptimizerRule<Required<SgdOptions>> = {
 
 const ADAMW: OptimizerRule<Required<AdamWOptions>> = {
   resolve(o) {
-    const r = { kind: "adamw" as const, betas: o.betas ?? [0.9, 0.999], eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0.01 } as Required<AdamWOptions>;
+    const r = {
+      kind: "adamw" as const,
+      betas: o.betas ?? [0.9, 0.999],
+      eps: o.eps ?? 1e-8,
+      weightDecay: o.weightDecay ?? 0.01,
+    } as Required<AdamWOptions>;
     if (!r.betas.every((b) => b >= 0 && b < 1)) throw new OptionError(`AdamW betas must be in [0, 1), got (${r.betas.join(", ")})`);
     if (!(r.eps > 0)) throw new OptionError(`AdamW eps must be > 0, got ${r.eps}`);
     if (!(r.weightDecay >= 0)) throw new OptionError(`AdamW weight decay must be >= 0, got ${r.weightDecay}`);
@@ -92,7 +97,11 @@ const ADAMW: OptimizerRule<Required<AdamWOptions>> = {
   // torch.optim.AdamW (single-tensor path): step_size = lr / (1 − β1^t), and √(1 − β2^t) for the
   // denominator, both computed on the host per step.
   scalars: ["lr", "adamw_step_size", "adamw_bias_correction2_sqrt"],
-  scalarValues: (o, t, lr) => ({ lr, adamw_step_size: lr / (1 - o.betas[0] ** t), adamw_bias_correction2_sqrt: Math.sqrt(1 - o.betas[1] ** t) }),
+  scalarValues: (o, t, lr) => ({
+    lr,
+    adamw_step_size: lr / (1 - o.betas[0] ** t),
+    adamw_bias_correction2_sqrt: Math.sqrt(1 - o.betas[1] ** t),
+  }),
   // p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
   // p ← p − step_size · m / (√v / √(1 − β2^t) + eps)
   update(o, { g, param, grad, slots, scalars }): Updated {
@@ -115,7 +124,8 @@ function ruleFor(o: ResolvedOptimizer): OptimizerRule<ResolvedOptimizer> {
 export function resolveOptimizer(o: OptimizerOptions | undefined): ResolvedOptimizer {
   const opts = o ?? { kind: "sgd" };
   const rule = OPTIMIZERS[opts.kind] as unknown as OptimizerRule<ResolvedOptimizer> | undefined;
-  if (!rule) throw new OptionError(`unknown optimizer "${(opts as { kind: string }).kind}"; expected one of ${Object.keys(OPTIMIZERS).join(", ")}`);
+  if (!rule)
+    throw new OptionError(`unknown optimizer "${(opts as { kind: string }).kind}"; expected one of ${Object.keys(OPTIMIZERS).join(", ")}`);
   return rule.resolve(opts as Partial<ResolvedOptimizer>);
 }
 

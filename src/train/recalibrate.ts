@@ -52,7 +52,11 @@ function statisticsGraph(model: Model, batchSize: number, resolution: number, ba
  * an empty map when no BatchNorm trains. A last short batch the network cannot run in training
  * mode (one image at a 1×1 map) is left out.
  */
-export async function recalibrateBatchNorm(model: Model, samples: readonly Sample[], o: RecalibrateOptions): Promise<Map<string, Float32Array>> {
+export async function recalibrateBatchNorm(
+  model: Model,
+  samples: readonly Sample[],
+  o: RecalibrateOptions,
+): Promise<Map<string, Float32Array>> {
   const batchNorms = new Set<string>();
   for (const [path, m] of model.net.namedModules()) if (m instanceof BatchNorm2d && !underPrefix(path, o.frozen)) batchNorms.add(path);
   const sums = new Map<string, Float64Array>();
@@ -61,7 +65,13 @@ export async function recalibrateBatchNorm(model: Model, samples: readonly Sampl
   let batches = 0;
   try {
     const transform = { resolution: o.resolution, augment: false, preprocessing: o.preprocessing };
-    for await (const batch of epochBatches(samples, { batchSize: o.batchSize, shuffle: false, transform, rng: new Random(0), onBadFile: o.onBadFile })) {
+    for await (const batch of epochBatches(samples, {
+      batchSize: o.batchSize,
+      shuffle: false,
+      transform,
+      rng: new Random(0),
+      onBadFile: o.onBadFile,
+    })) {
       const b = batch.labels.length;
       if (!sessions.has(b)) {
         try {

@@ -29,7 +29,8 @@ export function makeSchedule(o: ScheduleOptions): Schedule {
   if (!(o.lr > 0) || !Number.isFinite(o.lr)) throw new OptionError(`learning rate must be a positive number, got ${o.lr}`);
   const total = o.epochs * o.stepsPerEpoch;
   const warmup = Math.round((o.warmupEpochs ?? 0) * o.stepsPerEpoch);
-  if (!(warmup >= 0) || warmup > total) throw new OptionError(`warm-up (${o.warmupEpochs} epochs) must be between 0 and the run's ${o.epochs} epochs`);
+  if (!(warmup >= 0) || warmup > total)
+    throw new OptionError(`warm-up (${o.warmupEpochs} epochs) must be between 0 and the run's ${o.epochs} epochs`);
   const stepEpochs = o.stepEpochs ?? Math.max(1, Math.floor(o.epochs / 3));
   const gamma = o.gamma ?? 0.1;
   if (!(stepEpochs >= 1)) throw new OptionError(`step schedule: decay period must be >= 1 epoch, got ${stepEpochs}`);

@@ -92,7 +92,8 @@ export class TrainingState {
     for (const s of this.spec.state) {
       if (s.kind !== "slot") continue;
       const v = state.slots.get(s.input);
-      if (!v) throw new OptionError(`resume: the saved optimizer state has no ${s.input} (was it saved with another optimizer or strategy?)`);
+      if (!v)
+        throw new OptionError(`resume: the saved optimizer state has no ${s.input} (was it saved with another optimizer or strategy?)`);
       if (v.length !== numel(s.shape)) throw new OptionError(`resume: ${s.input} has ${v.length} values, expected [${s.shape.join(", ")}]`);
       this.values.set(s.input, v.slice());
     }
@@ -107,8 +108,10 @@ export class TrainingState {
   feeds(images: Float32Array, target: Float32Array, lr: number, spec: TrainingGraph = this.spec): Record<string, Tensor<"float32">> {
     const { batchSize: b, sampleShape, numClasses: k } = spec;
     const shape = [b, ...sampleShape];
-    if (images.length !== numel(shape)) throw new OptionError(`training step: input must be [${shape.join(", ")}] (${numel(shape)} values), got ${images.length}`);
-    if (target.length !== b * k) throw new OptionError(`training step: target must be [${b}, ${k}] (${b * k} values), got ${target.length}`);
+    if (images.length !== numel(shape))
+      throw new OptionError(`training step: input must be [${shape.join(", ")}] (${numel(shape)} values), got ${images.length}`);
+    if (target.length !== b * k)
+      throw new OptionError(`training step: target must be [${b}, ${k}] (${b * k} values), got ${target.length}`);
     if (!Number.isFinite(lr)) throw new OptionError(`training step: learning rate must be finite, got ${lr}`);
     const feeds: Record<string, Tensor<"float32">> = {
       input: { dtype: "float32", shape, data: images },

@@ -70,7 +70,9 @@ export class Trainer {
     const sample = numel(this.spec.sampleShape);
     const b = images.length / sample;
     if (!Number.isInteger(b) || b < 1 || b > this.options.batchSize) {
-      throw new OptionError(`Trainer.step: input must be [b, ${this.spec.sampleShape.join(", ")}] with 1 ≤ b ≤ ${this.options.batchSize}, got ${images.length} values`);
+      throw new OptionError(
+        `Trainer.step: input must be [b, ${this.spec.sampleShape.join(", ")}] with 1 ≤ b ≤ ${this.options.batchSize}, got ${images.length} values`,
+      );
     }
     const { spec, session } = await this.compiledFor(b);
     return this.state.advance(await session.run(this.state.feeds(images, target, lr, spec)), spec);

@@ -15,7 +15,14 @@ import * as ops from "../graph/ops.js";
 import { bindModel } from "../models/bind.js";
 import type { Model } from "../models/model.js";
 import type { RandomMask } from "../nn/context.js";
-import { optimizerScalars, optimizerSlots, optimizerUpdate, resolveOptimizer, type OptimizerOptions, type ResolvedOptimizer } from "./optimizers.js";
+import {
+  optimizerScalars,
+  optimizerSlots,
+  optimizerUpdate,
+  resolveOptimizer,
+  type OptimizerOptions,
+  type ResolvedOptimizer,
+} from "./optimizers.js";
 
 export interface TrainingGraphOptions {
   /** Images per step: fixed in the graph (a last short batch needs its own graph). */
@@ -88,7 +95,8 @@ export function targetDistribution(labels: readonly number[], numClasses: number
   if (!(smoothing >= 0 && smoothing < 1)) throw new OptionError(`label smoothing must be in [0, 1), got ${smoothing}`);
   const t = new Float32Array(labels.length * numClasses).fill(smoothing / numClasses);
   labels.forEach((label, i) => {
-    if (!Number.isInteger(label) || label < 0 || label >= numClasses) throw new OptionError(`label ${label} is not a class index in [0, ${numClasses})`);
+    if (!Number.isInteger(label) || label < 0 || label >= numClasses)
+      throw new OptionError(`label ${label} is not a class index in [0, ${numClasses})`);
     t[i * numClasses + label] += 1 - smoothing;
   });
   return t;
@@ -109,7 +117,8 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   const numClasses = model.options.numClasses;
   // MLAS's NCHWc blocks (runtime/nchwc_block.ts); anything else would reorder weights wrongly.
   const nchwcBlock = options.nchwcBlock ?? 1;
-  if (![1, 8, 16].includes(nchwcBlock)) throw new OptionError(`nchwcBlock must be 1 (no NCHWc lowering), 8 or 16 (the CPU's block, from nchwcBlockSize()), got ${nchwcBlock}`);
+  if (![1, 8, 16].includes(nchwcBlock))
+    throw new OptionError(`nchwcBlock must be 1 (no NCHWc lowering), 8 or 16 (the CPU's block, from nchwcBlockSize()), got ${nchwcBlock}`);
   const bound = bindModel(model, {
     mode: "train",
     weights: "trainable",
@@ -139,7 +148,12 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   // Trainable parameters in state_dict order (the binding saw them in call order).
   const trainable = [...model.net.namedParameters()].filter(([k]) => paramInputs.has(k)).map(([k]) => k);
   if (trainable.length === 0) throw new OptionError(`${model.arch}: nothing to train: every parameter is frozen (${frozen.join(", ")})`);
-  const grads = gradients(g, loss, trainable.map((k) => paramInputs.get(k)!), { nchwcBlock });
+  const grads = gradients(
+    g,
+    loss,
+    trainable.map((k) => paramInputs.get(k)!),
+    { nchwcBlock },
+  );
 
   const state: StateEntry[] = [];
   const slotNames = optimizerSlots(optimizer);
@@ -169,5 +183,17 @@ export function trainingGraph(model: Model, options: TrainingGraphOptions): Trai
   // What the lowering left unread (an input gradient's transposed weight, now blocked from its
   // source) would still run: ONNX Runtime executes dead nodes.
   prune(g);
-  return { graph: g, state, batchSize, resolution, sampleShape, numClasses, trainable, trackedBatchNorms, optimizer, scalars: scalarNames, masks: [...ctx.randomMasks.values()] };
+  return {
+    graph: g,
+    state,
+    batchSize,
+    resolution,
+    sampleShape,
+    numClasses,
+    trainable,
+    trackedBatchNorms,
+    optimizer,
+    scalars: scalarNames,
+    masks: [...ctx.randomMasks.values()],
+  };
 }

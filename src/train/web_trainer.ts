@@ -68,11 +68,13 @@ export class WebTrainer {
   /** One optimizer step on a batch [B, 3, R, R] with targets [B, K]; returns the loss. */
   async step(images: Float32Array, target: Float32Array, lr: number): Promise<number> {
     const feeds: Record<string, OrtTensorLike> = {};
-    for (const [name, t] of Object.entries(this.state.feeds(images, target, lr))) feeds[name] = new this.ort.Tensor("float32", t.data, [...t.shape]);
+    for (const [name, t] of Object.entries(this.state.feeds(images, target, lr)))
+      feeds[name] = new this.ort.Tensor("float32", t.data, [...t.shape]);
     const results = await this.session.run(feeds);
     const outputs: Record<string, { data: Float32Array }> = {};
     for (const [name, t] of Object.entries(results)) {
-      if (t.type !== "float32" || !(t.data instanceof Float32Array)) throw new Error(`training step: output ${name} is ${t.type}, expected float32 on the CPU`);
+      if (t.type !== "float32" || !(t.data instanceof Float32Array))
+        throw new Error(`training step: output ${name} is ${t.type}, expected float32 on the CPU`);
       outputs[name] = { data: t.data };
     }
     return this.state.advance(outputs);

@@ -124,7 +124,14 @@ export function decideStrategy(
 ): RuleDecision {
   const size = figures.imagesPerClass >= thresholds.largeImagesPerClass ? "large" : "small";
   if (!figures.hasPretrainedWeights) {
-    return { strategy: "full", size, similar: null, quadrant: null, fromStride: null, reason: "no pretrained weights (random initialisation): there is nothing to transfer, so everything trains" };
+    return {
+      strategy: "full",
+      size,
+      similar: null,
+      quadrant: null,
+      fromStride: null,
+      reason: "no pretrained weights (random initialisation): there is nothing to transfer, so everything trains",
+    };
   }
   // Without a probe figure (no class with two images) similarity is unknown: take the "different"
   // column, which never freezes what might need to change.
@@ -132,13 +139,41 @@ export function decideStrategy(
   const quadrant: Quadrant = `${size} + ${similar ? "similar" : "different"}`;
   switch (quadrant) {
     case "small + similar":
-      return { strategy: "head", size, similar, quadrant, fromStride: null, reason: "little data, and the frozen features already separate it: training more than the classifier would overfit" };
+      return {
+        strategy: "head",
+        size,
+        similar,
+        quadrant,
+        fromStride: null,
+        reason: "little data, and the frozen features already separate it: training more than the classifier would overfit",
+      };
     case "large + different":
-      return { strategy: "full", size, similar, quadrant, fromStride: null, reason: "enough data, and features that do not fit it: train everything, from the pretrained start" };
+      return {
+        strategy: "full",
+        size,
+        similar,
+        quadrant,
+        fromStride: null,
+        reason: "enough data, and features that do not fit it: train everything, from the pretrained start",
+      };
     case "small + different":
-      return { strategy: "partial", size, similar, quadrant, fromStride: PARTIAL_FROM_STRIDE[quadrant], reason: "the hard case: the deep, task-specific stages must adapt, but there is too little data to retrain the general early ones" };
+      return {
+        strategy: "partial",
+        size,
+        similar,
+        quadrant,
+        fromStride: PARTIAL_FROM_STRIDE[quadrant],
+        reason: "the hard case: the deep, task-specific stages must adapt, but there is too little data to retrain the general early ones",
+      };
     case "large + similar":
-      return { strategy: "partial", size, similar, quadrant, fromStride: PARTIAL_FROM_STRIDE[quadrant], reason: "good features and enough data to refine them: train all but the stem and the earliest stage" };
+      return {
+        strategy: "partial",
+        size,
+        similar,
+        quadrant,
+        fromStride: PARTIAL_FROM_STRIDE[quadrant],
+        reason: "good features and enough data to refine them: train all but the stem and the earliest stage",
+      };
   }
 }
 
@@ -150,7 +185,8 @@ export async function chooseStrategy(model: Model, samples: readonly Sample[], o
   if (k < 2) throw new OptionError(`--strategy auto needs at least 2 classes, got ${k}`);
   const counts = new Array<number>(k).fill(0);
   for (const s of samples) {
-    if (!Number.isInteger(s.label) || s.label < 0 || s.label >= k) throw new OptionError(`${s.path}: label ${s.label} is not a class index in [0, ${k})`);
+    if (!Number.isInteger(s.label) || s.label < 0 || s.label >= k)
+      throw new OptionError(`${s.path}: label ${s.label} is not a class index in [0, ${k})`);
     counts[s.label]++;
   }
   const empty = counts.findIndex((c) => c === 0);
@@ -172,10 +208,14 @@ export async function chooseStrategy(model: Model, samples: readonly Sample[], o
     });
     const perClass = new Array<number>(k).fill(0);
     for (const y of features.labels) perClass[y]++;
-    if (perClass.some((c) => c >= 2)) probe = linearProbe(features.data, features.dims, features.labels, k, { seed: o.seed ?? 0, ...o.probe });
+    if (perClass.some((c) => c >= 2))
+      probe = linearProbe(features.data, features.dims, features.labels, k, { seed: o.seed ?? 0, ...o.probe });
     batchNorm = await batchNormShift(model, chosen.slice(0, AUTO_IMAGES.batchNorm), o);
   }
-  const rule = decideStrategy({ imagesPerClass, probeNormalized: probe?.normalized ?? null, hasPretrainedWeights: o.hasPretrainedWeights }, thresholds);
+  const rule = decideStrategy(
+    { imagesPerClass, probeNormalized: probe?.normalized ?? null, hasPretrainedWeights: o.hasPretrainedWeights },
+    thresholds,
+  );
   let freeze: string[] = [];
   let unfreezeStages: number | null = null;
   if (rule.strategy === "head") freeze = frozenPrefixes(model, "head");
@@ -302,7 +342,14 @@ async function batchNormShift(model: Model, samples: readonly Sample[], o: AutoO
       shift += Math.abs(m);
       logRatio += Math.log(v);
     }
-    return { layer, position: i === 0 ? "early" : "late", channels, kl: kl / channels, meanShift: shift / channels, varianceRatio: Math.exp(logRatio / channels) };
+    return {
+      layer,
+      position: i === 0 ? "early" : "late",
+      channels,
+      kl: kl / channels,
+      meanShift: shift / channels,
+      varianceRatio: Math.exp(logRatio / channels),
+    };
   });
 }
 
@@ -312,7 +359,9 @@ function describe(model: Model, d: AutoDecision): string[] {
   const lines: string[] = [];
   const t = d.thresholds;
   const per = Number.isInteger(d.imagesPerClass) ? `${d.imagesPerClass}` : d.imagesPerClass.toFixed(1);
-  lines.push(`size: ${d.classes} classes, ${per} training images per class (smallest class ${d.minImagesPerClass}) → ${d.size} (large from ${t.largeImagesPerClass} per class)`);
+  lines.push(
+    `size: ${d.classes} classes, ${per} training images per class (smallest class ${d.minImagesPerClass}) → ${d.size} (large from ${t.largeImagesPerClass} per class)`,
+  );
   if (!d.hasPretrainedWeights) {
     lines.push("similarity: not measured — the network has no pretrained weights (random initialisation)");
   } else if (d.probe) {

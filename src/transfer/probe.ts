@@ -47,15 +47,26 @@ export const PROBE_DEFAULTS = { seed: 0, testFraction: 0.25, l2: 0.01, iteration
  * Fits the probe on rows `data` [n, dims] (row-major) with labels in [0, classes) and returns its
  * held-out accuracy (recipe: docs/transfer-learning.md#recipe).
  */
-export function linearProbe(data: Float32Array, dims: number, labels: readonly number[], classes: number, options: ProbeOptions = {}): ProbeResult {
+export function linearProbe(
+  data: Float32Array,
+  dims: number,
+  labels: readonly number[],
+  classes: number,
+  options: ProbeOptions = {},
+): ProbeResult {
   const o = { ...PROBE_DEFAULTS, ...options };
   const n = labels.length;
-  if (!Number.isInteger(dims) || dims < 1 || data.length !== n * dims) throw new OptionError(`linear probe: ${data.length} values are not ${n} rows of ${dims} features`);
+  if (!Number.isInteger(dims) || dims < 1 || data.length !== n * dims)
+    throw new OptionError(`linear probe: ${data.length} values are not ${n} rows of ${dims} features`);
   if (!Number.isInteger(classes) || classes < 2) throw new OptionError(`linear probe: needs at least 2 classes, got ${classes}`);
-  for (const y of labels) if (!Number.isInteger(y) || y < 0 || y >= classes) throw new OptionError(`linear probe: label ${y} is not a class index in [0, ${classes})`);
-  if (!(o.testFraction > 0 && o.testFraction < 1)) throw new OptionError(`linear probe: test fraction must be in (0, 1), got ${o.testFraction}`);
+  for (const y of labels)
+    if (!Number.isInteger(y) || y < 0 || y >= classes)
+      throw new OptionError(`linear probe: label ${y} is not a class index in [0, ${classes})`);
+  if (!(o.testFraction > 0 && o.testFraction < 1))
+    throw new OptionError(`linear probe: test fraction must be in (0, 1), got ${o.testFraction}`);
   if (!(o.l2 > 0)) throw new OptionError(`linear probe: the L2 penalty must be positive, got ${o.l2}`);
-  if (!Number.isInteger(o.iterations) || o.iterations < 1) throw new OptionError(`linear probe: iterations must be a positive integer, got ${o.iterations}`);
+  if (!Number.isInteger(o.iterations) || o.iterations < 1)
+    throw new OptionError(`linear probe: iterations must be a positive integer, got ${o.iterations}`);
 
   const { train, test } = splitRows(labels, o.testFraction, o.seed);
   if (test.length === 0) throw new OptionError("linear probe: no class has two images, so nothing can be held out");
@@ -102,7 +113,12 @@ function splitRows(labels: readonly number[], fraction: number, seed: number): {
 }
 
 /** Rows gathered into float64 matrices, standardised with the training rows' statistics. */
-function standardize(data: Float32Array, dims: number, train: readonly number[], test: readonly number[]): { xTrain: Float64Array; xTest: Float64Array } {
+function standardize(
+  data: Float32Array,
+  dims: number,
+  train: readonly number[],
+  test: readonly number[],
+): { xTrain: Float64Array; xTest: Float64Array } {
   const mean = new Float64Array(dims);
   const sq = new Float64Array(dims);
   for (const i of train) {

@@ -34,10 +34,13 @@ export function frozenPrefixes(model: Model, strategy: Strategy, freeze: readonl
   for (const prefix of freeze) {
     if (!keys.some((k) => underPrefix(k, [prefix]))) {
       const tops = [...new Set(keys.map((k) => k.split(".")[0]))];
-      throw new OptionError(`--freeze ${prefix}: ${model.arch} has no parameters under "${prefix}" (top-level modules: ${tops.join(", ")})`);
+      throw new OptionError(
+        `--freeze ${prefix}: ${model.arch} has no parameters under "${prefix}" (top-level modules: ${tops.join(", ")})`,
+      );
     }
   }
-  if (keys.every((k) => underPrefix(k, freeze))) throw new OptionError(`--freeze ${freeze.join(",")} freezes every parameter of ${model.arch}: nothing would train`);
+  if (keys.every((k) => underPrefix(k, freeze)))
+    throw new OptionError(`--freeze ${freeze.join(",")} freezes every parameter of ${model.arch}: nothing would train`);
   return [...freeze];
 }
 
@@ -51,7 +54,9 @@ export function frozenPrefixes(model: Model, strategy: Strategy, freeze: readonl
 export function unfreezeStagesPrefixes(model: Model, k: number): string[] {
   const stages = model.stages;
   if (!Number.isInteger(k) || k < 0) {
-    throw new OptionError(`--unfreeze-stages must be a whole number from 0 (head only) to ${stages.length} (everything) for ${model.arch}, got ${k}; its ${stages.length} stages, shallow to deep: ${stages.join(", ")}`);
+    throw new OptionError(
+      `--unfreeze-stages must be a whole number from 0 (head only) to ${stages.length} (everything) for ${model.arch}, got ${k}; its ${stages.length} stages, shallow to deep: ${stages.join(", ")}`,
+    );
   }
   if (k === 0) return frozenPrefixes(model, "head");
   if (k >= stages.length) return [];

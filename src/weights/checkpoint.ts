@@ -45,7 +45,10 @@ export function decodeMetadata(raw: Record<string, string>, source: string): Che
   if (!m.options || typeof m.options !== "object" || !Number.isInteger(m.options.numClasses)) {
     throw new WeightsError(`${source}: metadata "options.numClasses" must be an integer`);
   }
-  if (m.classes !== undefined && (!Array.isArray(m.classes) || m.classes.length !== m.options.numClasses || m.classes.some((c) => typeof c !== "string"))) {
+  if (
+    m.classes !== undefined &&
+    (!Array.isArray(m.classes) || m.classes.length !== m.options.numClasses || m.classes.some((c) => typeof c !== "string"))
+  ) {
     throw new WeightsError(`${source}: metadata "classes" must be ${m.options.numClasses} strings`);
   }
   const preprocessing = m.preprocessing === undefined ? undefined : validatePreprocessing(m.preprocessing, source);

@@ -73,7 +73,8 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
         continue;
       }
       // A classifier differing only in its output dimension is the transfer-learning case.
-      const outputDimOnly = key.startsWith(classifierPrefix) && t.shape.length === p.shape.length && t.shape.slice(1).every((d, i) => d === p.shape[i + 1]);
+      const outputDimOnly =
+        key.startsWith(classifierPrefix) && t.shape.length === p.shape.length && t.shape.slice(1).every((d, i) => d === p.shape[i + 1]);
       (outputDimOnly ? classifierMismatch : wrongShape).push(`${key}: expected ${formatShape(p.shape)}, found ${formatShape(t.shape)}`);
       continue;
     }
@@ -88,7 +89,9 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
   if (wrongShape.length) problems.push(listed("wrong shapes", wrongShape));
   if (wrongType.length) problems.push(listed("wrong dtypes", wrongType));
   // A partly matching classifier (one key fits, another not) is corruption, not transfer learning.
-  const classifierKeys = [...expected.keys()].filter((k) => k.startsWith(classifierPrefix) && !OPTIONAL_SUFFIXES.some((s) => k.endsWith(s)));
+  const classifierKeys = [...expected.keys()].filter(
+    (k) => k.startsWith(classifierPrefix) && !OPTIONAL_SUFFIXES.some((s) => k.endsWith(s)),
+  );
   const reinit = classifierMismatch.length > 0;
   if (reinit && classifierMismatch.length !== classifierKeys.filter((k) => tensors.has(k)).length) {
     problems.push(listed("classifier keys that disagree with each other", classifierMismatch));
@@ -111,7 +114,9 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
   const notes: string[] = [];
   if (reinit) {
     const found = tensors.get(classifierKeys[0])?.shape[0];
-    notes.push(`${source}: classifier ${model.classifier} was trained for ${found} classes, the model has ${model.options.numClasses}: ${model.classifier} is re-initialised (the transfer-learning case)`);
+    notes.push(
+      `${source}: classifier ${model.classifier} was trained for ${found} classes, the model has ${model.options.numClasses}: ${model.classifier} is re-initialised (the transfer-learning case)`,
+    );
   }
   if (reinitialize.length) notes.push(`${source}: ${reinitialize.join(", ")} hold no trained values: re-initialised`);
   if (optionalMismatch.length) {

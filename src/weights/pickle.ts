@@ -8,17 +8,7 @@
 import { WeightsError } from "../errors.js";
 
 /** Element types a torch storage can hold (bfloat16 and int16 have no DType of their own). */
-export type StorageDType =
-  | "float32"
-  | "float16"
-  | "bfloat16"
-  | "float64"
-  | "int64"
-  | "int32"
-  | "int16"
-  | "int8"
-  | "uint8"
-  | "bool";
+export type StorageDType = "float32" | "float16" | "bfloat16" | "float64" | "int64" | "int32" | "int16" | "int8" | "uint8" | "bool";
 
 export const STORAGE_DTYPE_BYTES: Record<StorageDType, number> = {
   float32: 4,
@@ -587,7 +577,8 @@ class Unpickler {
         const kwargs = this.pop(op, at);
         const args = this.pop(op, at);
         const cls = this.pop(op, at);
-        if (!(kwargs instanceof Map) || kwargs.size !== 0) this.fail(`unsupported pickle: NEWOBJ_EX at byte ${at} passes keyword arguments`);
+        if (!(kwargs instanceof Map) || kwargs.size !== 0)
+          this.fail(`unsupported pickle: NEWOBJ_EX at byte ${at} passes keyword arguments`);
         return this.push(this.newObject(cls, args, at));
       }
       case OP.BUILD: {
@@ -613,7 +604,8 @@ class Unpickler {
   }
 
   private parseInt(s: string, op: number, at: number): number | bigint {
-    if (!/^[+-]?\d+$/.test(s.trim())) this.fail(`corrupt pickle: opcode 0x${op.toString(16)} at byte ${at} expected an integer, found "${s}"`);
+    if (!/^[+-]?\d+$/.test(s.trim()))
+      this.fail(`corrupt pickle: opcode 0x${op.toString(16)} at byte ${at} expected an integer, found "${s}"`);
     const b = BigInt(s.trim());
     return narrow(b);
   }
@@ -642,7 +634,8 @@ class Unpickler {
           const pairs = args[0];
           if (!Array.isArray(pairs)) this.fail(`corrupt pickle: OrderedDict at byte ${at} built from ${describe(pairs)}`);
           for (const pair of pairs) {
-            if (!Array.isArray(pair) || pair.length !== 2) this.fail(`corrupt pickle: OrderedDict at byte ${at} item is ${describe(pair)}, not a pair`);
+            if (!Array.isArray(pair) || pair.length !== 2)
+              this.fail(`corrupt pickle: OrderedDict at byte ${at} item is ${describe(pair)}, not a pair`);
             map.set(pair[0], pair[1]);
           }
         }
@@ -701,14 +694,17 @@ class Unpickler {
   }
 
   private tensor(args: readonly PickleValue[], minArgs: number, dtype: StorageDType | null, at: number): TorchTensorRef {
-    if (args.length < minArgs) this.fail(`malformed tensor record at byte ${at}: expected at least ${minArgs} arguments, found ${args.length}`);
+    if (args.length < minArgs)
+      this.fail(`malformed tensor record at byte ${at}: expected at least ${minArgs} arguments, found ${args.length}`);
     const [storage, offset, size, stride] = args;
     if (!isStorage(storage)) this.fail(`malformed tensor record at byte ${at}: expected a storage, found ${describe(storage)}`);
     const ints = (v: PickleValue, what: string): number[] => {
-      if (!Array.isArray(v) || !v.every(isCount)) this.fail(`malformed tensor record at byte ${at}: expected ${what} as a tuple of non-negative integers, found ${describe(v)}`);
+      if (!Array.isArray(v) || !v.every(isCount))
+        this.fail(`malformed tensor record at byte ${at}: expected ${what} as a tuple of non-negative integers, found ${describe(v)}`);
       return v as number[];
     };
-    if (!isCount(offset)) this.fail(`malformed tensor record at byte ${at}: expected a non-negative storage offset, found ${describe(offset)}`);
+    if (!isCount(offset))
+      this.fail(`malformed tensor record at byte ${at}: expected a non-negative storage offset, found ${describe(offset)}`);
     const sizes = ints(size, "the size");
     const strides = ints(stride, "the stride");
     if (sizes.length !== strides.length) {

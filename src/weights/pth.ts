@@ -50,7 +50,9 @@ export function readPth(bytes: Uint8Array, source: string): Map<string, Tensor> 
   }
   const byteorder = entries[`${root}/byteorder`];
   if (byteorder !== undefined && new TextDecoder().decode(byteorder).trim() !== "little") {
-    fail(`tensors are stored big-endian (byteorder "${new TextDecoder().decode(byteorder).trim()}"); only little-endian checkpoints are supported`);
+    fail(
+      `tensors are stored big-endian (byteorder "${new TextDecoder().decode(byteorder).trim()}"); only little-endian checkpoints are supported`,
+    );
   }
 
   const top = unpickle(entries[pickles[0]], source);
@@ -91,7 +93,9 @@ function openZip(bytes: Uint8Array, source: string): Record<string, Uint8Array> 
     }
     if (bytes[0] === 0x80) fail("not a PyTorch checkpoint: expected a zip archive, found a bare Python pickle");
     const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
-    fail(`not a PyTorch checkpoint: expected a zip archive (starting with "PK"), found ${bytes.length === 0 ? "an empty file" : `bytes ${head}`}`);
+    fail(
+      `not a PyTorch checkpoint: expected a zip archive (starting with "PK"), found ${bytes.length === 0 ? "an empty file" : `bytes ${head}`}`,
+    );
   }
   try {
     return unzipSync(bytes);

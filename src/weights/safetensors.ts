@@ -58,7 +58,9 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
   }
   const headerBytes = bytes.subarray(8, 8 + headerLength);
   if (headerBytes[0] !== 0x7b /* { */) {
-    fail(`not a safetensors file or corrupt: header should be a JSON object starting with "{", found byte 0x${(headerBytes[0] ?? 0).toString(16)}`);
+    fail(
+      `not a safetensors file or corrupt: header should be a JSON object starting with "{", found byte 0x${(headerBytes[0] ?? 0).toString(16)}`,
+    );
   }
 
   let header: unknown;
@@ -78,7 +80,8 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
 
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail(`corrupt header: __metadata__ should be an object of strings`);
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+        fail(`corrupt header: __metadata__ should be an object of strings`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== "string") fail(`corrupt header: __metadata__["${k}"] should be a string, found ${JSON.stringify(v)}`);
         metadata[k] = v;
@@ -86,7 +89,8 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
       continue;
     }
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
-    if (typeof info !== "object" || info === null) fail(`corrupt header: tensor "${name}" should be an object, found ${JSON.stringify(raw)}`);
+    if (typeof info !== "object" || info === null)
+      fail(`corrupt header: tensor "${name}" should be an object, found ${JSON.stringify(raw)}`);
     const { dtype, shape, data_offsets: offsets } = info;
     if (typeof dtype !== "string") fail(`corrupt header: tensor "${name}" has no dtype string`);
     if (!Array.isArray(shape) || !shape.every(isCount)) {
@@ -106,10 +110,14 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
   let previous = "";
   for (const e of entries) {
     if (e.begin < expectedBegin) {
-      fail(`corrupt header: tensor "${e.name}" data_offsets [${e.begin}, ${e.end}] overlap tensor "${previous}", which ends at ${expectedBegin}`);
+      fail(
+        `corrupt header: tensor "${e.name}" data_offsets [${e.begin}, ${e.end}] overlap tensor "${previous}", which ends at ${expectedBegin}`,
+      );
     }
     if (e.begin > expectedBegin) {
-      fail(`corrupt header: tensor "${e.name}" begins at byte ${e.begin} but the previous tensor ends at ${expectedBegin} (a hole in the data)`);
+      fail(
+        `corrupt header: tensor "${e.name}" begins at byte ${e.begin} but the previous tensor ends at ${expectedBegin} (a hole in the data)`,
+      );
     }
     expectedBegin = e.end;
     previous = e.name;

@@ -121,7 +121,8 @@ test("a missing rule names the op and the layer", () => {
   const y = g.withScope("layer2.1.conv1", () => g.addNode("Erf", [x], [{ dtype: "float32", shape: [2, 3] }])[0]);
   assert.throws(
     () => gradients(g, sumAll(g, y), [x]),
-    (e: unknown) => e instanceof GradientError && /no gradient rule for ONNX op Erf/.test(e.message) && e.message.includes('"layer2.1.conv1"'),
+    (e: unknown) =>
+      e instanceof GradientError && /no gradient rule for ONNX op Erf/.test(e.message) && e.message.includes('"layer2.1.conv1"'),
   );
   // An op off the path needs no rule.
   const h = new Graph();
@@ -154,7 +155,14 @@ test("a symbolic batch dimension: gradients expand and reshape through Shape, an
   g.markOutput(grads.get("w")!, "dw");
   const session = await ort.InferenceSession.create(toOnnx(g));
   for (const n of [1, 3]) {
-    const out = await session.run({ x: new ort.Tensor("float32", Float32Array.from({ length: n * 12 }, (_, i) => Math.sin(i)), [n, 3, 2, 2]), w: new ort.Tensor("float32", new Float32Array(60).fill(0.1), [5, 12]) });
+    const out = await session.run({
+      x: new ort.Tensor(
+        "float32",
+        Float32Array.from({ length: n * 12 }, (_, i) => Math.sin(i)),
+        [n, 3, 2, 2],
+      ),
+      w: new ort.Tensor("float32", new Float32Array(60).fill(0.1), [5, 12]),
+    });
     assert.deepEqual(out.dx.dims, [n, 3, 2, 2]);
     assert.deepEqual(out.dw.dims, [5, 12]);
   }
@@ -197,6 +205,9 @@ test("training-mode BatchNormalization: ONNX Runtime's in-place statistics outpu
     assert.ok(Math.abs((out.mean1.data as Float32Array)[c] - mean) < 1e-5, `mean of channel ${c}`);
     // Σ over the second node's y is its β times the count (each channel normalised to zero mean).
     const expected = [0, 1, 0][c] * 32 + mean;
-    assert.ok(Math.abs((out.late.data as Float32Array)[c] - expected) < 1e-4, `late read of channel ${c}: ${(out.late.data as Float32Array)[c]} vs ${expected}`);
+    assert.ok(
+      Math.abs((out.late.data as Float32Array)[c] - expected) < 1e-4,
+      `late read of channel ${c}: ${(out.late.data as Float32Array)[c]} vs ${expected}`,
+    );
   }
 });

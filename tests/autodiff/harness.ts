@@ -136,7 +136,8 @@ export async function checkGradients(c: FdCase): Promise<FdReport> {
   const gradSession = await ort.InferenceSession.create(toOnnx(analytic.g), sessionOptions);
   const fSession = await ort.InferenceSession.create(toOnnx(forward.g), sessionOptions);
   try {
-    const tensors = (over: Record<string, Float32Array>) => Object.fromEntries(Object.entries(over).map(([k, d]) => [k, new ort.Tensor("float32", d, c.inputs[k].shape)]));
+    const tensors = (over: Record<string, Float32Array>) =>
+      Object.fromEntries(Object.entries(over).map(([k, d]) => [k, new ort.Tensor("float32", d, c.inputs[k].shape)]));
     const out = await gradSession.run(tensors(feeds));
     const f = async (over: Record<string, Float32Array>): Promise<number> => {
       const ys = await fSession.run(tensors(over));
@@ -155,7 +156,8 @@ export async function checkGradients(c: FdCase): Promise<FdReport> {
       assert.equal(grad.length, x.length, `gradient of ${name} has the input's size`);
       const n = x.length;
       const limit = c.samples ?? 40;
-      const idx = n <= limit ? [...Array(n).keys()] : [0, n - 1, ...Array.from({ length: limit - 2 }, () => Math.floor(pick.uniform() * n))];
+      const idx =
+        n <= limit ? [...Array(n).keys()] : [0, n - 1, ...Array.from({ length: limit - 2 }, () => Math.floor(pick.uniform() * n))];
       let scale = 0;
       for (const gi of grad) scale = Math.max(scale, Math.abs(gi));
       let err = 0;
@@ -166,7 +168,9 @@ export async function checkGradients(c: FdCase): Promise<FdReport> {
         const minus = Float32Array.from(x);
         plus[i] += h;
         minus[i] -= h;
-        const fd = ((await f({ ...feeds, [name]: plus })) - (await f({ ...feeds, [name]: minus }))) / (Math.fround(x[i] + h) - Math.fround(x[i] - h));
+        const fd =
+          ((await f({ ...feeds, [name]: plus })) - (await f({ ...feeds, [name]: minus }))) /
+          (Math.fround(x[i] + h) - Math.fround(x[i] - h));
         const e = Math.abs(fd - grad[i]);
         if (e > err) {
           err = e;
@@ -176,7 +180,10 @@ export async function checkGradients(c: FdCase): Promise<FdReport> {
       }
       const rel = err / Math.max(scale, 1e-6);
       worst = Math.max(worst, rel);
-      assert.ok(rel <= tol, `d/d${name}[${where}]: analytic ${grad[where]} vs finite difference ${fdAt} (max |grad| ${scale}, relative error ${rel.toExponential(2)} > ${tol})`);
+      assert.ok(
+        rel <= tol,
+        `d/d${name}[${where}]: analytic ${grad[where]} vs finite difference ${fdAt} (max |grad| ${scale}, relative error ${rel.toExponential(2)} > ${tol})`,
+      );
       assert.ok(scale > 0 || idx.length === 0, `gradient of ${name} is all zero: a vacuous check`);
     }
     return { worst, graph: analytic.g };

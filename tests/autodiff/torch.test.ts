@@ -113,7 +113,11 @@ const CHAINS: Record<string, Chain> = {
       s = ops.relu(g, conv(g, s, p["se.fc1.weight"], p["se.fc1.bias"], 1, 0));
       s = ops.hardSigmoid(g, conv(g, s, p["se.fc2.weight"], p["se.fc2.bias"], 1, 0));
       z = ops.mul(g, z, s);
-      z = ops.concat(g, [z, ops.avgPool2d(g, z, { kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false, countIncludePad: true })], 1);
+      z = ops.concat(
+        g,
+        [z, ops.avgPool2d(g, z, { kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false, countIncludePad: true })],
+        1,
+      );
       z = ops.add(g, batchNormTrain(g, conv(g, z, p["project.weight"], null, 1, 0), p["project_bn.weight"], p["project_bn.bias"]), y);
       z = ops.sigmoid(g, conv(g, z, p["dw2.weight"], p["dw2.bias"], 2, 1, 8));
       return head(g, z, p, labels);
@@ -131,7 +135,12 @@ async function compareWithTorch(t: TestContext, name: string, batchNorm: BatchNo
     for (const [k, shape] of Object.entries(chain.tensors)) {
       const n = shape.reduce((a, b) => a * b, 1);
       const fanIn = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
-      data[k] = k === "x" ? normal(rng, n) : k.includes("bn") && k.endsWith("weight") ? Float32Array.from(normal(rng, n, 0.2), (v) => 1 + v) : normal(rng, n, 1 / Math.sqrt(fanIn));
+      data[k] =
+        k === "x"
+          ? normal(rng, n)
+          : k.includes("bn") && k.endsWith("weight")
+            ? Float32Array.from(normal(rng, n, 0.2), (v) => 1 + v)
+            : normal(rng, n, 1 / Math.sqrt(fanIn));
       writeFileSync(join(dir, `${k}.f32`), data[k]);
     }
     writeFileSync(join(dir, "manifest.json"), JSON.stringify({ case: name, labels: chain.labels, tensors: chain.tensors }));
@@ -145,7 +154,9 @@ async function compareWithTorch(t: TestContext, name: string, batchNorm: BatchNo
     const grads = gradients(g, loss, Object.values(p));
     for (const k of Object.keys(p)) g.markOutput(grads.get(k)!, `grad_${k}`);
     const session = await ort.InferenceSession.create(toOnnx(g), { intraOpNumThreads: 1, graphOptimizationLevel: "all" });
-    const out = await session.run(Object.fromEntries(Object.entries(data).map(([k, d]) => [k, new ort.Tensor("float32", d, chain.tensors[k])])));
+    const out = await session.run(
+      Object.fromEntries(Object.entries(data).map(([k, d]) => [k, new ort.Tensor("float32", d, chain.tensors[k])])),
+    );
     await session.release();
 
     const torchLoss = (JSON.parse(readFileSync(join(dir, "loss.json"), "utf8")) as { loss: number }).loss;
@@ -172,7 +183,10 @@ async function compareWithTorch(t: TestContext, name: string, batchNorm: BatchNo
         diff = Math.max(diff, Math.abs(expected[i] - got[i]));
       }
       worst = Math.max(worst, diff / Math.max(scale, 1e-2 * globalMax));
-      assert.ok(diff <= 1e-4 * scale + 1e-6 * globalMax, `grad ${k}: max |Δ| ${diff.toExponential(2)} > 1e-4 × max |grad| ${scale.toExponential(2)} (+ 1e-6 × ${globalMax.toExponential(2)})`);
+      assert.ok(
+        diff <= 1e-4 * scale + 1e-6 * globalMax,
+        `grad ${k}: max |Δ| ${diff.toExponential(2)} > 1e-4 × max |grad| ${scale.toExponential(2)} (+ 1e-6 × ${globalMax.toExponential(2)})`,
+      );
     }
     t.diagnostic(`loss ${ourLoss.toFixed(6)} (torch ${torchLoss.toFixed(6)}), worst relative gradient error ${worst.toExponential(2)}`);
   } finally {
@@ -180,7 +194,12 @@ async function compareWithTorch(t: TestContext, name: string, batchNorm: BatchNo
   }
 }
 
-for (const [form, bn] of [["BatchNormalization node", batchNormNode], ["explicit-op BatchNorm", batchNormExplicit]] as const) {
-  test(`ResNet-like chain (conv, train-mode BN, relu, maxpool, strided conv + 1x1 shortcut, gap, linear, NLL), ${form} = torch.autograd`, (t) => compareWithTorch(t, "resnet_chain", bn));
-  test(`MobileNet-like chain (relu6, depthwise, hardswish, SE with hardsigmoid, concat, avgpool, residual, sigmoid), ${form} = torch.autograd`, (t) => compareWithTorch(t, "mobilenet_chain", bn));
+for (const [form, bn] of [
+  ["BatchNormalization node", batchNormNode],
+  ["explicit-op BatchNorm", batchNormExplicit],
+] as const) {
+  test(`ResNet-like chain (conv, train-mode BN, relu, maxpool, strided conv + 1x1 shortcut, gap, linear, NLL), ${form} = torch.autograd`, (t) =>
+    compareWithTorch(t, "resnet_chain", bn));
+  test(`MobileNet-like chain (relu6, depthwise, hardswish, SE with hardsigmoid, concat, avgpool, residual, sigmoid), ${form} = torch.autograd`, (t) =>
+    compareWithTorch(t, "mobilenet_chain", bn));
 }

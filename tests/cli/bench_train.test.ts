@@ -4,7 +4,25 @@ import { test } from "node:test";
 import { convzoo } from "../helpers/cli.js";
 
 test("bench train reports step time, images per second and peak memory", { timeout: 300_000 }, () => {
-  const args = ["bench", "train", "--arch", "mobilenet_v3_small", "--resolution", "32", "--batch-size", "2", "--runs", "2", "--warmup", "1", "--threads", "2", "--classes", "10", "--json"];
+  const args = [
+    "bench",
+    "train",
+    "--arch",
+    "mobilenet_v3_small",
+    "--resolution",
+    "32",
+    "--batch-size",
+    "2",
+    "--runs",
+    "2",
+    "--warmup",
+    "1",
+    "--threads",
+    "2",
+    "--classes",
+    "10",
+    "--json",
+  ];
   const r = convzoo(...args);
   assert.equal(r.status, 0, r.stderr);
   const b = JSON.parse(r.stdout);

@@ -42,7 +42,11 @@ describe("convzoo command", () => {
     assert.deepEqual(fc, { name: "fc", type: "Linear", outputShape: [1, 1000], params: 2_049_000, macs: 2_048_000 });
     const conv1 = s.layers[0];
     assert.deepEqual(conv1.outputShape, [1, 64, 112, 112]);
-    assert.equal(s.layers.reduce((n: number, l: { params: number }) => n + l.params, 0), s.params, "layer params add up");
+    assert.equal(
+      s.layers.reduce((n: number, l: { params: number }) => n + l.params, 0),
+      s.params,
+      "layer params add up",
+    );
     const human = convzoo("summary", "resnet50");
     assert.match(human.stdout, /^block\s+type\s+output\s+params\s+MACs$/m);
     assert.match(human.stdout, /^ {2}layer3\.5\s+Bottleneck\s+\[1, 1024, 14, 14\]\s+1,117,184/m, "blocks indented under their stage");
@@ -52,8 +56,14 @@ describe("convzoo command", () => {
     assert.match(flat.stdout, /^layer3\.5\.conv2\s+Conv2d\s+\[1, 256, 14, 14\]\s+589,824\s+115,605,504$/m);
     // The block view's rows partition the model: top-level rows add up to the totals.
     const top = s.blocks.filter((b: { depth: number }) => b.depth === 0);
-    assert.equal(top.reduce((n: number, b: { params: number }) => n + b.params, 0), s.params);
-    assert.equal(top.reduce((n: number, b: { macs: number }) => n + b.macs, 0), s.macs);
+    assert.equal(
+      top.reduce((n: number, b: { params: number }) => n + b.params, 0),
+      s.params,
+    );
+    assert.equal(
+      top.reduce((n: number, b: { macs: number }) => n + b.macs, 0),
+      s.macs,
+    );
   });
 
   test("summary mobilenet_v2 with α and resolution", () => {
@@ -77,7 +87,11 @@ describe("convzoo command", () => {
     assert.equal(decoded.metadata.arch, "mobilenet_v2");
     assert.ok(decoded.initializers.has("features.0.0.weight"), "initializers carry torchvision names");
     const session = await ort.InferenceSession.create(bytes);
-    const x = new ort.Tensor("float32", Float32Array.from({ length: 3 * 3 * 96 * 96 }, (_, i) => Math.sin(i)), [3, 3, 96, 96]);
+    const x = new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: 3 * 3 * 96 * 96 }, (_, i) => Math.sin(i)),
+      [3, 3, 96, 96],
+    );
     const y = (await session.run({ input: x })).probabilities;
     assert.deepEqual(y.dims, [3, 1000]);
     const p = y.data as Float32Array;
@@ -91,7 +105,10 @@ describe("convzoo command", () => {
     assert.deepEqual(fromOnnx(readFileSync(logitsOut)).outputs, ["logits"]);
     if (!requirePython(t, "onnx")) return;
     // The reference checker: onnx.checker with full checks (types, shapes, opset).
-    runPython(["-c", `import onnx; m = onnx.load(${JSON.stringify(out)}); onnx.checker.check_model(m, full_check=True); print(m.opset_import[0].version)`]);
+    runPython([
+      "-c",
+      `import onnx; m = onnx.load(${JSON.stringify(out)}); onnx.checker.check_model(m, full_check=True); print(m.opset_import[0].version)`,
+    ]);
   });
 
   test("classify: sorted labels, probabilities that sum to 1, class names from the checkpoint", async () => {
@@ -100,19 +117,31 @@ describe("convzoo command", () => {
     const ckpt = join(dir, "r18.safetensors");
     await saveCheckpoint(ckpt, stateDict(model), { arch: "resnet18", options: model.options, classes: ["cat", "dog", "fox"] });
     const images: string[] = [];
-    for (const [i, colour] of [[255, 0, 0], [0, 128, 255]].entries()) {
+    for (const [i, colour] of [
+      [255, 0, 0],
+      [0, 128, 255],
+    ].entries()) {
       const path = join(dir, `img${i}.png`);
-      await sharp({ create: { width: 300, height: 240, channels: 3, background: { r: colour[0], g: colour[1], b: colour[2] } } }).png().toFile(path);
+      await sharp({ create: { width: 300, height: 240, channels: 3, background: { r: colour[0], g: colour[1], b: colour[2] } } })
+        .png()
+        .toFile(path);
       images.push(path);
     }
     const r = convzoo("classify", ...images, "--weights", ckpt, "--topk", "3", "--json");
     assert.equal(r.status, 0, r.stderr);
     const results = JSON.parse(r.stdout) as { file: string; top: { label: string; probability: number }[] }[];
-    assert.deepEqual(results.map((x) => x.file), images);
+    assert.deepEqual(
+      results.map((x) => x.file),
+      images,
+    );
     for (const res of results) {
       assert.deepEqual(new Set(res.top.map((p) => p.label)), new Set(["cat", "dog", "fox"]));
       const probs = res.top.map((p) => p.probability);
-      assert.deepEqual(probs, [...probs].sort((a, b) => b - a), "sorted");
+      assert.deepEqual(
+        probs,
+        [...probs].sort((a, b) => b - a),
+        "sorted",
+      );
       assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-5);
     }
     const human = convzoo("classify", images[0], "--weights", ckpt, "--topk", "2");
@@ -124,7 +153,10 @@ describe("convzoo command", () => {
     const r = convzoo("compare", "resnet18", "mobilenet_v2:alpha=1.4", "resnet50:res=128", "--no-latency", "--json");
     assert.equal(r.status, 0, r.stderr);
     const rows = JSON.parse(r.stdout);
-    assert.deepEqual(rows.map((x: { name: string }) => x.name), ["resnet18", "mobilenet_v2 α=1.4", "resnet50"]);
+    assert.deepEqual(
+      rows.map((x: { name: string }) => x.name),
+      ["resnet18", "mobilenet_v2 α=1.4", "resnet50"],
+    );
     assert.equal(rows[0].params, 11_689_512);
     assert.equal(rows[0].paperTop1, 72.12);
     assert.match(rows[0].paperSource, /He et al\. 2015/);

@@ -20,7 +20,10 @@ test("convzoo demo --json: four strategies, checkpoints and reports, transfer be
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     const rows = JSON.parse(lines[lines.length - 1]) as { strategy: string; valAccuracy: number; seconds: number }[];
-    assert.deepEqual(rows.map((row) => row.strategy), ["head", "partial", "full", "scratch"]);
+    assert.deepEqual(
+      rows.map((row) => row.strategy),
+      ["head", "partial", "full", "scratch"],
+    );
     for (const row of rows) {
       assert.ok(row.valAccuracy >= 0 && row.valAccuracy <= 1, `${row.strategy}: ${row.valAccuracy}`);
       assert.ok(row.seconds > 0);
@@ -28,7 +31,9 @@ test("convzoo demo --json: four strategies, checkpoints and reports, transfer be
     const scratch = rows.find((row) => row.strategy === "scratch")!.valAccuracy;
     const transfer = Math.max(...rows.filter((row) => row.strategy !== "scratch").map((row) => row.valAccuracy));
     assert.ok(transfer > scratch, `best transfer ${transfer} vs scratch ${scratch}`);
-    console.log(`# demo: ${rows.map((row) => `${row.strategy} ${(row.valAccuracy * 100).toFixed(1)}% ${row.seconds.toFixed(0)}s`).join(", ")}; ${((Date.now() - t0) / 1000).toFixed(0)} s in all`);
+    console.log(
+      `# demo: ${rows.map((row) => `${row.strategy} ${(row.valAccuracy * 100).toFixed(1)}% ${row.seconds.toFixed(0)}s`).join(", ")}; ${((Date.now() - t0) / 1000).toFixed(0)} s in all`,
+    );
 
     const pretrained = await readWeightsFile(join(out, "pretrained.safetensors"));
     assert.equal(pretrained.metadata?.arch, "mobilenet_v3_small");

@@ -63,7 +63,10 @@ describe("bad input", () => {
   });
 
   test("a checkpoint for another architecture", () => {
-    assertFails(convzoo("classify", "x.jpg", "--arch", "resnet34", "--weights", weights), "checkpoint is for resnet18, but --arch resnet34 was given");
+    assertFails(
+      convzoo("classify", "x.jpg", "--arch", "resnet34", "--weights", weights),
+      "checkpoint is for resnet18, but --arch resnet34 was given",
+    );
   });
 
   test("a wrong-shape tensor is named with both shapes, and nothing is exported", async () => {
@@ -77,15 +80,30 @@ describe("bad input", () => {
     await saveCheckpoint(bad, tensors, { arch: "resnet18", options: model.options });
     const out = join(dir, "bad.onnx");
     const r = convzoo("export", "resnet18", "--weights", bad, "--out", out);
-    assertFails(r, `${bad} does not fit resnet18`, "conv1.weight: expected [64, 3, 7, 7], found [64, 3, 3, 3]", "missing keys (1)", "layer1.0.bn1.running_var", "unexpected keys (1)", "layer9.weight");
+    assertFails(
+      r,
+      `${bad} does not fit resnet18`,
+      "conv1.weight: expected [64, 3, 7, 7], found [64, 3, 3, 3]",
+      "missing keys (1)",
+      "layer1.0.bn1.running_var",
+      "unexpected keys (1)",
+      "layer9.weight",
+    );
     assert.ok(!existsSync(out), "no ONNX file is written");
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "no temp file is left behind");
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+      [],
+      "no temp file is left behind",
+    );
   });
 
   test("a truncated .pth names the file", (t) => {
     if (!requirePython(t, "torchvision")) return;
     const full = join(dir, "full.pth");
-    runPython(["-c", `import torch, torchvision; torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), ${JSON.stringify(full)})`]);
+    runPython([
+      "-c",
+      `import torch, torchvision; torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), ${JSON.stringify(full)})`,
+    ]);
     const bytes = readFileSync(full);
     const cut = join(dir, "cut.pth");
     writeFileSync(cut, bytes.subarray(0, bytes.length >> 1));
@@ -95,7 +113,10 @@ describe("bad input", () => {
   });
 
   test("compare: a malformed entry or an unknown preset", () => {
-    assertFails(convzoo("compare", "mobilenet_v1:alpha", "--no-latency"), 'compare entry "mobilenet_v1:alpha": expected ARCH[:alpha=A][,res=N][,phi=P]');
+    assertFails(
+      convzoo("compare", "mobilenet_v1:alpha", "--no-latency"),
+      'compare entry "mobilenet_v1:alpha": expected ARCH[:alpha=A][,res=N][,phi=P]',
+    );
     assertFails(convzoo("compare", "--preset", "nope"), 'unknown preset "nope"');
     assertFails(convzoo("compare"), "name at least one architecture");
   });

@@ -19,7 +19,14 @@ function assertFails(r: CliResult, ...fragments: string[]): void {
   assert.equal(r.status, 1, `exit code 1 expected, got ${r.status}; stderr: ${r.stderr}`);
   for (const f of fragments) assert.ok(r.stderr.includes(f), `stderr should contain ${JSON.stringify(f)}:\n${r.stderr}`);
   assert.ok(!r.stderr.includes("    at "), `no stack trace expected:\n${r.stderr}`);
-  assert.equal(r.stderr.trim().split("\n").filter((l) => l.startsWith("convzoo: error:")).length, 1, `one error line expected:\n${r.stderr}`);
+  assert.equal(
+    r.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("convzoo: error:")).length,
+    1,
+    `one error line expected:\n${r.stderr}`,
+  );
 }
 
 interface EvalJson {
@@ -47,7 +54,26 @@ describe("convzoo eval", () => {
     const trainDir = join(dir, "train");
     await writeSyntheticFolder(trainDir, { classes: CLASSES.length, perClass: 3, seed: 1, names: CLASSES });
     checkpoint = join(dir, "patterns.safetensors");
-    const r = convzoo("train", trainDir, "--arch", "resnet18", "--resolution", "32", "--epochs", "2", "--optimizer", "adamw", "--batch-size", "6", "--val-split", "0", "--seed", "3", "--save", checkpoint);
+    const r = convzoo(
+      "train",
+      trainDir,
+      "--arch",
+      "resnet18",
+      "--resolution",
+      "32",
+      "--epochs",
+      "2",
+      "--optimizer",
+      "adamw",
+      "--batch-size",
+      "6",
+      "--val-split",
+      "0",
+      "--seed",
+      "3",
+      "--save",
+      checkpoint,
+    );
     assert.equal(r.status, 0, r.stderr);
 
     // Fresh images of four of the six classes, so the folder's indices differ from the checkpoint's,
@@ -108,19 +134,29 @@ describe("convzoo eval", () => {
       const support = confusion[j].reduce((s, v) => s + v, 0);
       const predicted = confusion.reduce((s, row) => s + row[j], 0);
       const tp = confusion[j][j];
-      assert.deepEqual(ev.perClass[j], { class: name, precision: predicted ? tp / predicted : 0, recall: support ? tp / support : 0, support, predicted });
+      assert.deepEqual(ev.perClass[j], {
+        class: name,
+        precision: predicted ? tp / predicted : 0,
+        recall: support ? tp / support : 0,
+        support,
+        predicted,
+      });
     });
     // cyan and magenta are in the checkpoint but not in the folder.
     assert.equal(ev.perClass[1].support, 0);
     assert.equal(ev.perClass[3].support, 0);
     // The same mistakes, most confident first.
     const byPath = (a: { path: string }, b: { path: string }) => a.path.localeCompare(b.path);
-    assert.deepEqual(ev.misclassified.map((m) => ({ ...m, probability: 0 })).sort(byPath), wrong.map((m) => ({ ...m, probability: 0 })).sort(byPath));
+    assert.deepEqual(
+      ev.misclassified.map((m) => ({ ...m, probability: 0 })).sort(byPath),
+      wrong.map((m) => ({ ...m, probability: 0 })).sort(byPath),
+    );
     for (const m of ev.misclassified) {
       const mine = wrong.find((w) => w.path === m.path)!;
       assert.ok(Math.abs(m.probability - mine.probability) < 1e-5, `${m.path}: ${m.probability} vs ${mine.probability}`);
     }
-    for (let i = 1; i < ev.misclassified.length; i++) assert.ok(ev.misclassified[i - 1].probability >= ev.misclassified[i].probability, "sorted by confidence");
+    for (let i = 1; i < ev.misclassified.length; i++)
+      assert.ok(ev.misclassified[i - 1].probability >= ev.misclassified[i].probability, "sorted by confidence");
   });
 
   test("the summary and the report", () => {
@@ -144,7 +180,11 @@ describe("convzoo eval", () => {
     mkdirSync(join(other, "red"), { recursive: true });
     copyFileSync(evalFiles[0].path, join(other, "purple", "a.png"));
     copyFileSync(evalFiles[0].path, join(other, "red", "a.png"));
-    assertFails(convzoo("eval", other, "--checkpoint", checkpoint, "--json"), `${other}: class folder "purple" is not among the 6 classes of ${checkpoint}`, '"blue", "cyan", "green", "magenta", "red", "yellow"');
+    assertFails(
+      convzoo("eval", other, "--checkpoint", checkpoint, "--json"),
+      `${other}: class folder "purple" is not among the 6 classes of ${checkpoint}`,
+      '"blue", "cyan", "green", "magenta", "red", "yellow"',
+    );
   });
 
   test("a missing checkpoint, a checkpoint without class names, an empty folder, a missing folder", async () => {
@@ -161,6 +201,10 @@ describe("convzoo eval", () => {
     mkdirSync(empty);
     assertFails(convzoo("eval", empty, "--checkpoint", checkpoint), `${empty}: no class folders`);
     assertFails(convzoo("eval", join(dir, "nowhere"), "--checkpoint", checkpoint), `${join(dir, "nowhere")}: no such folder`);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "no temp files left");
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+      [],
+      "no temp files left",
+    );
   });
 });

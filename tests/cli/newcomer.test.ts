@@ -110,7 +110,14 @@ describe("a newcomer's stumbles", () => {
     assert.deepEqual(plainWord, ["mobilenet_v3_large", "mobilenet_v3_small"], "a plain word matches anywhere");
     const human = convzoo("models", "efficientnet_b[01]");
     assert.equal(human.status, 0, human.stderr);
-    assert.deepEqual(human.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0]), ["efficientnet_b0", "efficientnet_b1"]);
+    assert.deepEqual(
+      human.stdout
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => l.split(/\s+/)[0]),
+      ["efficientnet_b0", "efficientnet_b1"],
+    );
     const none = convzoo("models", "nothing*", "--json");
     assert.equal(none.status, 0);
     assert.deepEqual(JSON.parse(none.stdout), []);

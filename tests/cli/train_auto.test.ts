@@ -17,7 +17,22 @@ test("train --strategy auto: random init → full; from a checkpoint → measure
   try {
     const data = join(dir, "data");
     await writeSyntheticFolder(data, { classes: 3, perClass: 8, size: 40, seed: 4 });
-    const common = [data, "--arch", "resnet18", "--resolution", "32", "--batch-size", "4", "--epochs", "1", "--val-split", "0.25", "--threads", "1", "--no-augment"];
+    const common = [
+      data,
+      "--arch",
+      "resnet18",
+      "--resolution",
+      "32",
+      "--batch-size",
+      "4",
+      "--epochs",
+      "1",
+      "--val-split",
+      "0.25",
+      "--threads",
+      "1",
+      "--no-augment",
+    ];
 
     const scratch = join(dir, "scratch.safetensors");
     const a = convzoo("train", ...common, "--strategy", "auto", "--save", scratch);
@@ -28,17 +43,29 @@ test("train --strategy auto: random init → full; from a checkpoint → measure
     assert.deepEqual((ma.training as { frozen: string[] }).frozen, []);
 
     const b = convzoo("train", ...common, "--strategy", "auto", "--weights", scratch, "--save", join(dir, "tuned.safetensors"), "--json");
-    const records = b.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; lines?: string[]; strategy?: string });
+    const records = b.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; lines?: string[]; strategy?: string });
     assert.equal(b.status, 0, b.stderr);
     const mb = (await readWeightsFile(join(dir, "tuned.safetensors"))).metadata!;
     const decision = mb.decision as string[];
-    assert.ok(decision.some((l) => /size: 3 classes, 6 training images per class/.test(l)), decision.join("\n"));
-    assert.ok(decision.some((l) => /similarity: linear probe/.test(l)), decision.join("\n"));
+    assert.ok(
+      decision.some((l) => /size: 3 classes, 6 training images per class/.test(l)),
+      decision.join("\n"),
+    );
+    assert.ok(
+      decision.some((l) => /similarity: linear probe/.test(l)),
+      decision.join("\n"),
+    );
     const choice = decision.find((l) => /choice: (small|large) \+ (similar|different) → (head|partial|full)/.test(l));
     assert.ok(choice, decision.join("\n"));
     assert.equal(mb.strategy, `auto: ${/→ (head|partial|full)/.exec(choice)![1]}`);
     // With --json the figures are a JSON line of their own, before training starts.
-    assert.deepEqual(records.slice(0, 2).map((r) => r.type), ["decision", "start"]);
+    assert.deepEqual(
+      records.slice(0, 2).map((r) => r.type),
+      ["decision", "start"],
+    );
     assert.deepEqual(records[0].lines, decision);
     assert.equal(records[0].strategy, mb.strategy);
     assert.equal(records[records.length - 1].type, "done");

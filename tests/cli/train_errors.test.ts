@@ -23,7 +23,10 @@ test("train: missing folder, empty class, partial without --freeze, unknown pref
     writeFileSync(join(dir, "data", "cat", "a.png"), "not really");
     expectError([join(dir, "data"), "--arch", "resnet18"], /class folder "dog" has no images/);
     writeFileSync(join(dir, "data", "dog", "b.png"), "not really");
-    expectError([join(dir, "data"), "--arch", "resnet18", "--strategy", "partial"], /--strategy partial needs .*--unfreeze-stages K.*--freeze/);
+    expectError(
+      [join(dir, "data"), "--arch", "resnet18", "--strategy", "partial"],
+      /--strategy partial needs .*--unfreeze-stages K.*--freeze/,
+    );
     expectError([join(dir, "data"), "--arch", "resnet18", "--strategy", "partial", "--freeze", "layer9"], /no parameters under "layer9"/);
     expectError([join(dir, "data"), "--arch", "resnet18", "--val-split", "1.5"], /--val-split expects a number in \[0, 1\)/);
   } finally {
@@ -39,12 +42,32 @@ test("train: a corrupt image is reported by path and skipped; a mislabelled vali
     writeFileSync(join(data, "c1", "broken.png"), "\x89PNG\r\n\x1a\n truncated");
     writeFileSync(join(data, "c0", "notes.txt"), "not an image");
     const save = join(dir, "ok.safetensors");
-    const ok = convzoo("train", data, "--arch", "resnet18", "--resolution", "32", "--batch-size", "4", "--epochs", "1", "--val-split", "0", "--threads", "1", "--save", save);
+    const ok = convzoo(
+      "train",
+      data,
+      "--arch",
+      "resnet18",
+      "--resolution",
+      "32",
+      "--batch-size",
+      "4",
+      "--epochs",
+      "1",
+      "--val-split",
+      "0",
+      "--threads",
+      "1",
+      "--save",
+      save,
+    );
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stderr, /warning: skipped 1 non-image file \(first: .*c0\/notes\.txt\)/);
     assert.match(ok.stderr, /warning: skipped [^ ]*c1\/broken\.png: not an image/);
     // 9 images in batches of 4: the last batch of one image cannot train a BatchNorm net at 1x1 maps.
-    assert.match(ok.stderr, /warning: the last batch of 1 image is left out of every epoch: .*BatchNorm2d in training mode needs more than one value per channel/);
+    assert.match(
+      ok.stderr,
+      /warning: the last batch of 1 image is left out of every epoch: .*BatchNorm2d in training mode needs more than one value per channel/,
+    );
     assert.ok(existsSync(save));
 
     // A validation folder whose classes are not the training classes.

@@ -35,7 +35,25 @@ test("Ctrl-C saves, --resume continues to the uninterrupted run's weights", asyn
   try {
     const data = join(dir, "data");
     await writeSyntheticFolder(data, { classes: 3, perClass: 6, size: 40, seed: 9 });
-    const common = [data, "--arch", "mobilenet_v3_small", "--resolution", "32", "--batch-size", "4", "--epochs", "3", "--val-split", "0.25", "--lr", "0.02", "--seed", "7", "--threads", "1"];
+    const common = [
+      data,
+      "--arch",
+      "mobilenet_v3_small",
+      "--resolution",
+      "32",
+      "--batch-size",
+      "4",
+      "--epochs",
+      "3",
+      "--val-split",
+      "0.25",
+      "--lr",
+      "0.02",
+      "--seed",
+      "7",
+      "--threads",
+      "1",
+    ];
 
     const whole = join(dir, "whole.safetensors");
     const w = convzoo("train", ...common, "--save", whole);

@@ -64,8 +64,18 @@ const JOBS: Step[][] = [
   ...[0, 0.4, 0.9, 1, 1.33, 3].map((f): Step[] => [["contrast", f]]),
   ...[0, 0.5, 1, 1.6, 4].map((f): Step[] => [["saturation", f]]),
   ...[-0.5, -0.37, -0.1, 0, 0.013, 0.25, 0.5].map((f): Step[] => [["hue", f]]),
-  [["hue", 0.21], ["brightness", 1.3], ["saturation", 0.7], ["contrast", 1.2]],
-  [["contrast", 0.75], ["hue", -0.44], ["brightness", 0.6], ["saturation", 1.9]],
+  [
+    ["hue", 0.21],
+    ["brightness", 1.3],
+    ["saturation", 0.7],
+    ["contrast", 1.2],
+  ],
+  [
+    ["contrast", 0.75],
+    ["hue", -0.44],
+    ["brightness", 0.6],
+    ["saturation", 1.9],
+  ],
 ];
 
 test("colour adjustments match torchvision's on a uint8 tensor", (t) => {
@@ -92,7 +102,10 @@ test("colour adjustments match torchvision's on a uint8 tensor", (t) => {
       }
       const name = job.map(([op, f]) => `${op}(${f})`).join(" → ");
       report.push(`${name}: max |Δ| ${max}, ${differing}/${img.length} differ`);
-      assert.ok(max <= 1 && differing <= img.length * 0.001, `${name}: max |Δ| ${max}, ${differing} of ${img.length} values differ from torchvision`);
+      assert.ok(
+        max <= 1 && differing <= img.length * 0.001,
+        `${name}: max |Δ| ${max}, ${differing} of ${img.length} values differ from torchvision`,
+      );
     });
     t.diagnostic(report.join("; "));
   } finally {

@@ -30,7 +30,10 @@ before(() => {
   // A validation folder with a class training does not have.
   files(join(dir, "other"), { cat: ["1.jpg"], wolf: ["1.jpg"], zebra: ["1.jpg"] });
   writeFileSync(join(dir, "val.csv"), "path,label\nsplit/val/dog/9.jpg,dog\nsplit/val/cat/8.jpg,cat\n");
-  writeFileSync(join(dir, "train.csv"), "split/train/fox/1.png,fox\nsplit/train/cat/1.jpg,cat\nsplit/train/fox/readme.md,fox\nsplit/train/dog/1.jpg,dog\n");
+  writeFileSync(
+    join(dir, "train.csv"),
+    "split/train/fox/1.png,fox\nsplit/train/cat/1.jpg,cat\nsplit/train/fox/readme.md,fox\nsplit/train/dog/1.jpg,dog\n",
+  );
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,13 +44,33 @@ test("DIR/train + DIR/val is detected: training classes from train/, validation 
   assert.equal(d.trainSource, join(dir, "split", "train"));
   assert.equal(d.valSource, join(dir, "split", "val"));
   assert.equal(d.valDetected, true);
-  assert.deepEqual(d.train.map((s) => [s.path.slice(dir.length + 1), s.label]), [["split/train/cat/1.jpg", 0], ["split/train/cat/2.jpg", 0], ["split/train/dog/1.jpg", 1], ["split/train/fox/1.png", 2]]);
+  assert.deepEqual(
+    d.train.map((s) => [s.path.slice(dir.length + 1), s.label]),
+    [
+      ["split/train/cat/1.jpg", 0],
+      ["split/train/cat/2.jpg", 0],
+      ["split/train/dog/1.jpg", 1],
+      ["split/train/fox/1.png", 2],
+    ],
+  );
   // val/ has classes [cat, dog] (labels 0, 1 there); the training indices are used.
-  assert.deepEqual(d.val!.map((s) => [s.path.slice(dir.length + 1), s.label]), [["split/val/cat/8.jpg", 0], ["split/val/dog/9.jpg", 1]]);
+  assert.deepEqual(
+    d.val!.map((s) => [s.path.slice(dir.length + 1), s.label]),
+    [
+      ["split/val/cat/8.jpg", 0],
+      ["split/val/dog/9.jpg", 1],
+    ],
+  );
   assert.deepEqual(d.missingInVal, ["fox"]);
   assert.deepEqual(d.skipped, [join(dir, "split/train/fox/readme.md"), join(dir, "split/val/dog/list.txt")]);
-  assert.equal(d.description, `image folder ${join(dir, "split", "train")}: 3 classes, 4 images; validation (found beside it): image folder ${join(dir, "split", "val")}, 2 images (no images of "fox")`);
-  assert.deepEqual(await detectTrainValLayout(join(dir, "long")), { train: join(dir, "long", "train"), val: join(dir, "long", "validation") });
+  assert.equal(
+    d.description,
+    `image folder ${join(dir, "split", "train")}: 3 classes, 4 images; validation (found beside it): image folder ${join(dir, "split", "val")}, 2 images (no images of "fox")`,
+  );
+  assert.deepEqual(await detectTrainValLayout(join(dir, "long")), {
+    train: join(dir, "long", "train"),
+    val: join(dir, "long", "validation"),
+  });
 });
 
 test("a plain image folder is not mistaken for the layout; no val means val: null", async () => {
@@ -64,7 +87,10 @@ test("a plain image folder is not mistaken for the layout; no val means val: nul
 test("an explicit val (folder or CSV) is used as given; CSV training lists work the same way", async () => {
   const d = await readDataset({ path: join(dir, "split", "train"), val: join(dir, "val.csv") });
   assert.equal(d.valDetected, false);
-  assert.deepEqual(d.val!.map((s) => s.label), [1, 0]); // CSV row order: dog, cat
+  assert.deepEqual(
+    d.val!.map((s) => s.label),
+    [1, 0],
+  ); // CSV row order: dog, cat
   assert.match(d.description, /validation: CSV list .*val\.csv, 2 images \(no images of "fox"\)$/);
   // Given DIR with the layout and an explicit val: train/ still trains, the given val validates.
   const e = await readDataset({ path: join(dir, "split"), val: join(dir, "val.csv") });
@@ -72,14 +98,31 @@ test("an explicit val (folder or CSV) is used as given; CSV training lists work 
   assert.equal(e.valSource, join(dir, "val.csv"));
   const c = await readDataset({ path: join(dir, "train.csv"), val: join(dir, "split", "val") });
   assert.deepEqual(c.classes, ["cat", "dog", "fox"]);
-  assert.deepEqual(c.train.map((s) => s.label), [2, 0, 1]);
+  assert.deepEqual(
+    c.train.map((s) => s.label),
+    [2, 0, 1],
+  );
   assert.deepEqual(c.skipped, [join(dir, "split/train/fox/readme.md"), join(dir, "split/val/dog/list.txt")]);
-  assert.equal(c.description, `CSV list ${join(dir, "train.csv")}: 3 classes, 3 images; validation: image folder ${join(dir, "split", "val")}, 2 images (no images of "fox")`);
+  assert.equal(
+    c.description,
+    `CSV list ${join(dir, "train.csv")}: 3 classes, 3 images; validation: image folder ${join(dir, "split", "val")}, 2 images (no images of "fox")`,
+  );
 });
 
 test("a validation class unknown to training is an error naming the val source and both class lists", async () => {
-  await assert.rejects(readDataset({ path: join(dir, "split", "train"), val: join(dir, "other") }), new RegExp(`^InputFileError: ${join(dir, "other")}: validation classes "wolf", "zebra" are not among the training classes \\("cat", "dog", "fox"\\)$`));
+  await assert.rejects(
+    readDataset({ path: join(dir, "split", "train"), val: join(dir, "other") }),
+    new RegExp(
+      `^InputFileError: ${join(dir, "other")}: validation classes "wolf", "zebra" are not among the training classes \\("cat", "dog", "fox"\\)$`,
+    ),
+  );
   const val = await readImageFolder(join(dir, "other"));
-  assert.throws(() => mapClassesByName(val, ["cat", "wolf"], "v"), /^InputFileError: v: validation class "zebra" is not among the training classes \("cat", "wolf"\)$/);
-  await assert.rejects(readDataset({ path: join(dir, "nowhere") }), /nowhere: no such folder or file \(expected an image folder with one sub-folder per class, or a path,label CSV list\)/);
+  assert.throws(
+    () => mapClassesByName(val, ["cat", "wolf"], "v"),
+    /^InputFileError: v: validation class "zebra" is not among the training classes \("cat", "wolf"\)$/,
+  );
+  await assert.rejects(
+    readDataset({ path: join(dir, "nowhere") }),
+    /nowhere: no such folder or file \(expected an image folder with one sub-folder per class, or a path,label CSV list\)/,
+  );
 });

@@ -113,9 +113,7 @@ before(async () => {
     return rawInput(rgba, w, h, 4).png().toFile(f);
   });
   // Stored 400x300 with EXIF orientation 6: displayed (and decoded) 300x400.
-  await make("rot6.jpg", 300, 400, true, (f) =>
-    photo(400, 300, 13).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toFile(f),
-  );
+  await make("rot6.jpg", 300, 400, true, (f) => photo(400, 300, 13).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toFile(f));
   // Two frames, red then green: only the first may come out.
   await make("frames.gif", 30, 20, false, (f) => {
     const frames = new Uint8Array(30 * 40 * 3);
@@ -195,13 +193,18 @@ test("EXIF orientation is applied: the stored top-left corner ends where the vie
 
 test("loadImageForEval of a flat image gives (c/255 - mean)/std everywhere", async () => {
   const file = join(dir, "flat.png");
-  await sharp({ create: { width: 321, height: 250, channels: 3, background: { r: 10, g: 128, b: 250 } } }).png().toFile(file);
+  await sharp({ create: { width: 321, height: 250, channels: 3, background: { r: 10, g: 128, b: 250 } } })
+    .png()
+    .toFile(file);
   const out = await loadImageForEval(file, IMAGENET_EVAL);
   assert.equal(out.length, 3 * 224 * 224);
   const plane = 224 * 224;
   [10, 128, 250].forEach((v, c) => {
     const want = Math.fround(Math.fround(Math.fround(v / 255) - Math.fround(IMAGENET_EVAL.mean[c])) / Math.fround(IMAGENET_EVAL.std[c]));
-    assert.ok(out.subarray(c * plane, (c + 1) * plane).every((x) => x === want), `channel ${c}`);
+    assert.ok(
+      out.subarray(c * plane, (c + 1) * plane).every((x) => x === want),
+      `channel ${c}`,
+    );
   });
 });
 
@@ -379,7 +382,10 @@ torchTest("another recipe (bicubic, crop 160 of 182, mean/std 0.5) also matches 
 
 /** Why preprocess.ts ports Pillow instead of calling sharp's resize: the best sharp kernels, measured. */
 torchTest("sharp's own resize (linear for bilinear, cubic for bicubic) is further from torchvision", async (t) => {
-  for (const [interpolation, kernel] of [["bilinear", "linear"], ["bicubic", "cubic"]] as const) {
+  for (const [interpolation, kernel] of [
+    ["bilinear", "linear"],
+    ["bicubic", "cubic"],
+  ] as const) {
     for (const n of ["photo.png", "big.jpg", "small.png"]) {
       const img = await decodeImageRGB(fx[n].file);
       const p = { ...IMAGENET_EVAL, interpolation };

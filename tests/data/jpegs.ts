@@ -26,7 +26,12 @@ export async function writeJpegFolder(root: string, o: JpegFolderOptions): Promi
     mkdirSync(join(root, `c${c}`), { recursive: true });
     const base = [(c * 97 + 40) % 256, (c * 53 + 80) % 256, (c * 181 + 30) % 256];
     for (let i = 0; i < o.perClass; i++) {
-      const blobs = Array.from({ length: 4 }, () => ({ x: rng.uniform() * width, y: rng.uniform() * height, r: 20 + rng.uniform() * 80, d: [rng.uniform(), rng.uniform(), rng.uniform()].map((v) => (v - 0.5) * 200) }));
+      const blobs = Array.from({ length: 4 }, () => ({
+        x: rng.uniform() * width,
+        y: rng.uniform() * height,
+        r: 20 + rng.uniform() * 80,
+        d: [rng.uniform(), rng.uniform(), rng.uniform()].map((v) => (v - 0.5) * 200),
+      }));
       const gx = (rng.uniform() - 0.5) * 120;
       const gy = (rng.uniform() - 0.5) * 120;
       const pixels = Buffer.alloc(width * height * 3);
@@ -43,7 +48,9 @@ export async function writeJpegFolder(root: string, o: JpegFolderOptions): Promi
         }
       }
       const path = join(root, `c${c}`, `${String(i).padStart(4, "0")}.jpg`);
-      await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toFile(path);
+      await sharp(pixels, { raw: { width, height, channels: 3 } })
+        .jpeg({ quality: 85 })
+        .toFile(path);
       paths.push(path);
     }
   }

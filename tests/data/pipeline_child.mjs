@@ -13,7 +13,12 @@ const { epochBatches } = await import(loaderUrl);
 const { Random } = await import(new URL("../random.js", loaderUrl).href);
 const { IMAGENET_EVAL } = await import(new URL("../models/preprocessing.js", loaderUrl).href);
 const samples = JSON.parse(readFileSync(samplesFile, "utf8"));
-const transform = { resolution: 48, augment: true, preprocessing: IMAGENET_EVAL, colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 } };
+const transform = {
+  resolution: 48,
+  augment: true,
+  preprocessing: IMAGENET_EVAL,
+  colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 },
+};
 
 async function epoch(workers) {
   const hash = createHash("sha256");

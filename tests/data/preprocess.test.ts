@@ -93,8 +93,15 @@ test("resizeRGB: same size is the identity, a flat image stays flat, windows are
   for (const interp of ["bilinear", "bicubic", "nearest"] as const) {
     assert.deepEqual(resizeRGB(img, w, h, w, h, interp), img);
     const flat = new Uint8Array(40 * 30 * 3).fill(93);
-    for (const [ow, oh] of [[13, 10], [80, 60], [40, 7]]) {
-      assert.ok(resizeRGB(flat, 40, 30, ow, oh, interp).every((v) => v === 93), `${interp} ${ow}x${oh}`);
+    for (const [ow, oh] of [
+      [13, 10],
+      [80, 60],
+      [40, 7],
+    ]) {
+      assert.ok(
+        resizeRGB(flat, 40, 30, ow, oh, interp).every((v) => v === 93),
+        `${interp} ${ow}x${oh}`,
+      );
     }
     const full = resizeRGB(img, w, h, 11, 3, interp);
     const win = resizeRGB(img, w, h, 11, 3, interp, { left: 2, top: 1, width: 5, height: 2 });
@@ -105,8 +112,14 @@ test("resizeRGB: same size is the identity, a flat image stays flat, windows are
   // Halving: the triangle filter widened 2x takes 3 taps weighted 3:3:1 (normalized); values from
   // PIL: Image.fromarray(...).resize((2, 1), BILINEAR / NEAREST).
   const row = Uint8Array.from([0, 100, 200, 250].flatMap((v) => [v, v, v]));
-  assert.deepEqual([...resizeRGB(row, 4, 1, 2, 1, "bilinear")].filter((_, i) => i % 3 === 0), [71, 207]);
-  assert.deepEqual([...resizeRGB(row, 4, 1, 2, 1, "nearest")].filter((_, i) => i % 3 === 0), [100, 250]);
+  assert.deepEqual(
+    [...resizeRGB(row, 4, 1, 2, 1, "bilinear")].filter((_, i) => i % 3 === 0),
+    [71, 207],
+  );
+  assert.deepEqual(
+    [...resizeRGB(row, 4, 1, 2, 1, "nearest")].filter((_, i) => i % 3 === 0),
+    [100, 250],
+  );
   assert.throws(() => resizeRGB(img, w, h, 4, 4, "bilinear", { left: 1, top: 0, width: 4, height: 4 }), RangeError);
 });
 

@@ -39,7 +39,9 @@ export async function writeSyntheticFolder(root: string, o: SyntheticFolderOptio
           }
         }
       }
-      await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(join(root, name, `${String(i).padStart(3, "0")}.png`));
+      await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+        .png()
+        .toFile(join(root, name, `${String(i).padStart(3, "0")}.png`));
     }
   }
   return [...names].sort();

@@ -204,7 +204,10 @@ test("two fetches at once (two in this process, one in another) download the fil
   assert.ok(readFileSync(p1).equals(bytes));
   assert.equal(server.full.get(file), 1);
   assert.equal(seenFor(file).length, 1);
-  assert.ok(notes.some((n) => /^waiting for process \d+, which is downloading /.test(n)), notes.join("\n"));
+  assert.ok(
+    notes.some((n) => /^waiting for process \d+, which is downloading /.test(n)),
+    notes.join("\n"),
+  );
   assert.deepEqual(cacheFiles(cache), [file]);
 });
 

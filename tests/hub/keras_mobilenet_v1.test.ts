@@ -54,7 +54,11 @@ test("the 16 Keras MobileNet V1 entries: names, URLs, α/ρ, preprocessing, para
   // TF-Slim's 2017_06_14 table: more width and more resolution never lose accuracy.
   for (const alpha of ALPHAS) {
     const acc = ROWS.map((r) => findWeights(`mobilenet_v1.KERAS_A${String(alpha * 100).padStart(3, "0")}_R${r}`)!.metrics!.acc1);
-    assert.deepEqual(acc, [...acc].sort((a, b) => a - b), `α ${alpha}`);
+    assert.deepEqual(
+      acc,
+      [...acc].sort((a, b) => a - b),
+      `α ${alpha}`,
+    );
   }
 });
 
@@ -91,7 +95,11 @@ test('padding "tf": bottom/right-padded stride-2 convs, BN ε 1e-3, ReLU6; the d
   assert.equal(t.get("features.1.depthwise.0")!.constructor, Conv2d);
   assert.deepEqual((t.get("features.1.depthwise.0") as Conv2d).padding, [1, 1]);
   assert.equal(p.get("features.2.depthwise.0")!.constructor, Conv2d);
-  assert.deepEqual([...tf.net.namedParameters()].map(([k]) => k), [...plain.net.namedParameters()].map(([k]) => k), "same keys");
+  assert.deepEqual(
+    [...tf.net.namedParameters()].map(([k]) => k),
+    [...plain.net.namedParameters()].map(([k]) => k),
+    "same keys",
+  );
   assert.equal(tf.details.padding, "tf (Keras)");
   assert.throws(() => createModel("mobilenet_v1", { padding: "same" as never }), /padding must be one of symmetric, tf/);
   assert.throws(() => createModel("resnet18", { padding: "tf" }), /resnet18 has no padding option/);

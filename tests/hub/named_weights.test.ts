@@ -38,7 +38,9 @@ describe("named weights from the cache", () => {
       await writeFileAtomic(join(weightsCacheDir(env), e.file), writeSafetensors(stateDict(model)));
     }
     image = join(dir, "photo.png");
-    await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 120, b: 40 } } }).png().toFile(image);
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 120, b: 40 } } })
+      .png()
+      .toFile(image);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -46,7 +48,13 @@ describe("named weights from the cache", () => {
     const download = { env, offline: true };
     const byName = await loadModel({ weights: "resnet50.IMAGENET1K_V2", download });
     assert.equal(byName.entry!.name, "resnet50.IMAGENET1K_V2");
-    assert.deepEqual(byName.preprocessing, { resizeSize: 232, cropSize: 224, interpolation: "bilinear", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+    assert.deepEqual(byName.preprocessing, {
+      resizeSize: 232,
+      cropSize: 224,
+      interpolation: "bilinear",
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+    });
     assert.deepEqual(byName.classes, [...IMAGENET_CLASSES]);
     const byDefault = await loadModel({ arch: "resnet50", weights: "DEFAULT", download });
     assert.equal(byDefault.entry!.name, "resnet50.IMAGENET1K_V2");
@@ -59,15 +67,35 @@ describe("named weights from the cache", () => {
   test("classify prints the transform it uses; flags override it", () => {
     const r = convzooWithEnv(env, "classify", image, "--weights", "resnet50.DEFAULT", "--topk", "2", "--threads", "1", "--json");
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /preprocessing \(resnet50\.IMAGENET1K_V2\): resize 232 bilinear, crop 224, mean 0\.485,0\.456,0\.406, std 0\.229,0\.224,0\.225/);
+    assert.match(
+      r.stderr,
+      /preprocessing \(resnet50\.IMAGENET1K_V2\): resize 232 bilinear, crop 224, mean 0\.485,0\.456,0\.406, std 0\.229,0\.224,0\.225/,
+    );
     const [result] = JSON.parse(r.stdout) as { top: { label: string }[] }[];
     assert.ok(IMAGENET_CLASSES.includes(result.top[0].label), "ImageNet's class names");
     const b3 = convzooWithEnv(env, "classify", image, "--weights", "efficientnet_b3.DEFAULT", "--threads", "1");
     assert.equal(b3.status, 0, b3.stderr);
     assert.match(b3.stderr, /preprocessing \(efficientnet_b3\.IMAGENET1K_V1\): resize 320 bicubic, crop 300/);
-    const over = convzooWithEnv(env, "classify", image, "--weights", "resnet50.DEFAULT", "--resize-size", "256", "--interpolation", "bicubic", "--mean", "0.5,0.5,0.5", "--threads", "1");
+    const over = convzooWithEnv(
+      env,
+      "classify",
+      image,
+      "--weights",
+      "resnet50.DEFAULT",
+      "--resize-size",
+      "256",
+      "--interpolation",
+      "bicubic",
+      "--mean",
+      "0.5,0.5,0.5",
+      "--threads",
+      "1",
+    );
     assert.equal(over.status, 0, over.stderr);
-    assert.match(over.stderr, /preprocessing \(resnet50\.IMAGENET1K_V2, overridden by flags\): resize 256 bicubic, crop 224, mean 0\.5,0\.5,0\.5/);
+    assert.match(
+      over.stderr,
+      /preprocessing \(resnet50\.IMAGENET1K_V2, overridden by flags\): resize 256 bicubic, crop 224, mean 0\.5,0\.5,0\.5/,
+    );
     const bad = convzooWithEnv(env, "classify", image, "--weights", "resnet50.DEFAULT", "--crop-size", "240", "--resize-size", "230");
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /^convzoo: error: --crop-size 240 exceeds the resize size 230\n$/);
@@ -85,12 +113,18 @@ describe("named weights from the cache", () => {
   test("weights without a classifier cannot classify, and say what they are for (before any download)", () => {
     const r = convzooWithEnv(env, "classify", image, "--weights", "vgg16.IMAGENET1K_FEATURES");
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^convzoo: error: vgg16\.IMAGENET1K_FEATURES has no trained classifier .*convzoo train DIR --weights vgg16\.IMAGENET1K_FEATURES/);
+    assert.match(
+      r.stderr,
+      /^convzoo: error: vgg16\.IMAGENET1K_FEATURES has no trained classifier .*convzoo train DIR --weights vgg16\.IMAGENET1K_FEATURES/,
+    );
   });
 
   test("unknown names and bare tags get clear errors", () => {
     const unknown = convzooWithEnv(env, "classify", image, "--weights", "resnet50.IMAGENET1K_V9");
-    assert.match(unknown.stderr, /^convzoo: error: unknown weights "resnet50\.IMAGENET1K_V9"; resnet50 has resnet50\.IMAGENET1K_V1, resnet50\.IMAGENET1K_V2/);
+    assert.match(
+      unknown.stderr,
+      /^convzoo: error: unknown weights "resnet50\.IMAGENET1K_V9"; resnet50 has resnet50\.IMAGENET1K_V1, resnet50\.IMAGENET1K_V2/,
+    );
     const bare = convzooWithEnv(env, "classify", image, "--weights", "DEFAULT");
     assert.match(bare.stderr, /^convzoo: error: --weights DEFAULT names weights of an architecture: give --arch/);
   });
@@ -99,20 +133,33 @@ describe("named weights from the cache", () => {
     const list = convzooWithEnv(env, "weights", "list", "resnet50*", "--json");
     assert.equal(list.status, 0, list.stderr);
     const rows = JSON.parse(list.stdout) as Record<string, unknown>[];
-    assert.deepEqual(rows.map((r) => r.name), ["resnet50.IMAGENET1K_V1", "resnet50.IMAGENET1K_V2"]);
-    for (const key of ["name", "arch", "url", "file", "default", "transforms", "metrics", "numParams", "numClasses", "cached"]) assert.ok(key in rows[0], key);
+    assert.deepEqual(
+      rows.map((r) => r.name),
+      ["resnet50.IMAGENET1K_V1", "resnet50.IMAGENET1K_V2"],
+    );
+    for (const key of ["name", "arch", "url", "file", "default", "transforms", "metrics", "numParams", "numClasses", "cached"])
+      assert.ok(key in rows[0], key);
     assert.equal(rows[0].cached, null);
     assert.equal(rows[1].cached, join(weightsCacheDir(env), "resnet50-11ad3fa6.pth"));
     assert.equal(rows[1].default, true);
     const info = JSON.parse(convzooWithEnv(env, "weights", "info", "efficientnet_b3.DEFAULT", "--json").stdout) as Record<string, unknown>;
     assert.deepEqual(info.metrics, { acc1: 82.008, acc5: 96.054 });
-    assert.deepEqual(info.transforms, { resizeSize: 320, cropSize: 300, interpolation: "bicubic", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+    assert.deepEqual(info.transforms, {
+      resizeSize: 320,
+      cropSize: 300,
+      interpolation: "bicubic",
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+    });
     assert.equal(info.numParams, 12233232);
     const path = convzooWithEnv(env, "weights", "path", "resnet50.DEFAULT");
     assert.equal(path.stdout.trim(), join(weightsCacheDir(env), "resnet50-11ad3fa6.pth"));
     const missing = convzooWithEnv(env, "weights", "path", "resnet18.DEFAULT");
     assert.equal(missing.status, 1);
-    assert.match(missing.stderr, /resnet18\.IMAGENET1K_V1 is not in the cache yet: `convzoo weights get resnet18\.IMAGENET1K_V1` downloads it/);
+    assert.match(
+      missing.stderr,
+      /resnet18\.IMAGENET1K_V1 is not in the cache yet: `convzoo weights get resnet18\.IMAGENET1K_V1` downloads it/,
+    );
   });
 
   test("train starts from a name: the classifier is re-initialised, validation keeps the weights' resize/crop ratio", async () => {
@@ -125,6 +172,12 @@ describe("named weights from the cache", () => {
     assert.match(r.stderr, /starting from mobilenet_v3_small\.IMAGENET1K_V1; validation: resize 36, crop 32, bilinear/);
     assert.match(r.stderr, /classifier classifier\.3 was trained for 1000 classes, the model has 2/);
     const meta = (await readWeightsFile(save)).metadata!;
-    assert.deepEqual(meta.preprocessing, { resizeSize: 36, cropSize: 32, interpolation: "bilinear", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+    assert.deepEqual(meta.preprocessing, {
+      resizeSize: 36,
+      cropSize: 32,
+      interpolation: "bilinear",
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+    });
   });
 });

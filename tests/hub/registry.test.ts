@@ -69,7 +69,10 @@ test("names: arch.TAG, arch.DEFAULT, a bare tag with the arch; files by their to
   assert.equal(weightsForFile("resnet50-11ad3fa6.pth")!.name, "resnet50.IMAGENET1K_V2");
   assert.equal(findWeights("pets.safetensors"), undefined, "a file name is not a weights name");
   assert.equal(findWeights("DEFAULT"), undefined, "a bare tag needs the arch");
-  assert.throws(() => findWeights("resnet50.IMAGENET1K_V3"), /unknown weights "resnet50.IMAGENET1K_V3"; resnet50 has resnet50.IMAGENET1K_V1, resnet50.IMAGENET1K_V2/);
+  assert.throws(
+    () => findWeights("resnet50.IMAGENET1K_V3"),
+    /unknown weights "resnet50.IMAGENET1K_V3"; resnet50 has resnet50.IMAGENET1K_V1, resnet50.IMAGENET1K_V2/,
+  );
   assert.throws(() => findWeights("resnet18_plain.DEFAULT"), /no pretrained weights are registered for resnet18_plain/);
   assert.throws(() => findWeights("resnet50.DEFAULT", "resnet18"), /is for resnet50, but --arch resnet18/);
   assert.ok(looksLikeWeightsName("resnet50.DEFAULT") && looksLikeWeightsName("IMAGENET1K_V1") && !looksLikeWeightsName("w.pth"));

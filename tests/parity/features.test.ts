@@ -58,18 +58,35 @@ describe("backbone features and embeddings match torchvision's modules", () => {
       if (!requirePython(t, "torchvision")) return;
       const resolution = RESOLUTION[arch];
       const { model: probe } = await loadModel({ arch, numClasses: 10 });
-      runPython([EXPORTER, dir, arch, arch, String(resolution), probe.classifier, probe.stages.join(","), "num_classes:10", ...(KWARGS[arch] ?? [])]);
+      runPython([
+        EXPORTER,
+        dir,
+        arch,
+        arch,
+        String(resolution),
+        probe.classifier,
+        probe.stages.join(","),
+        "num_classes:10",
+        ...(KWARGS[arch] ?? []),
+      ]);
       const { model } = await loadModel({ arch, weights: join(dir, `${arch}.pth`) });
       const shapes = JSON.parse(readFileSync(join(dir, `${arch}.features.json`), "utf8")) as Record<string, number[]>;
 
       const info = featureInfo(model, resolution);
-      assert.deepEqual(info.map((f) => f.module), model.stages);
+      assert.deepEqual(
+        info.map((f) => f.module),
+        model.stages,
+      );
       for (const f of info) {
         const [, c, h] = shapes[f.module];
         assert.equal(f.channels, c, `${f.module} channels`);
         assert.equal(f.reduction, Math.round(resolution / h), `${f.module} stride`);
       }
-      assert.deepEqual(info.map((f) => f.reduction), [2, 4, 8, 16, 32], "one stage per stride 2…32");
+      assert.deepEqual(
+        info.map((f) => f.reduction),
+        [2, 4, 8, 16, 32],
+        "one stage per stride 2…32",
+      );
 
       const input = { dtype: "float32" as const, shape: [2, 3, resolution, resolution], data: f32(join(dir, `${arch}.input.f32`)) };
       const features = await Session.create(toOnnx(inferenceGraph(model, { resolution, output: "features" })));

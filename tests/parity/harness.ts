@@ -73,7 +73,9 @@ export function torchvisionParity(title: string, cases: Record<string, string>):
             maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
             maxDiff = Math.max(maxDiff, Math.abs(expected[i] - out.data[i]));
           }
-          t.diagnostic(`max |logit| ${maxAbs.toExponential(3)}, max |Δ| ${maxDiff.toExponential(3)}, ratio ${(maxDiff / maxAbs).toExponential(2)}`);
+          t.diagnostic(
+            `max |logit| ${maxAbs.toExponential(3)}, max |Δ| ${maxDiff.toExponential(3)}, ratio ${(maxDiff / maxAbs).toExponential(2)}`,
+          );
           assert.ok(maxAbs > 0, "reference logits are not all zero");
           // The two images of the batch must give clearly different logits, or the comparison
           // would test the weights but not the data path.

@@ -16,7 +16,12 @@ const EXPORTER = fileURLToPath(new URL("./export_layers.py", import.meta.url));
 function buildStack(): nn.Module {
   return new nn.Sequential(
     new nn.Conv2dNormActivation(3, 16, 3, { stride: 2, activation: () => new nn.Hardswish() }),
-    new nn.SqueezeExcitation(16, 8, () => new nn.ReLU(), () => new nn.Hardsigmoid()),
+    new nn.SqueezeExcitation(
+      16,
+      8,
+      () => new nn.ReLU(),
+      () => new nn.Hardsigmoid(),
+    ),
     new nn.Conv2d(16, 24, 3, { padding: 2, dilation: 2, groups: 4, bias: true }),
     new nn.SiLU(),
     new nn.MaxPool2d(3, { stride: 2, ceilMode: true }),
@@ -58,7 +63,9 @@ test("building blocks match torch.nn / torchvision.ops", async (t) => {
 
     const session = await Session.create(toOnnx(inferenceGraph(model, { output: "logits" })));
     const x = readFileSync(join(dir, "layers.input.f32"));
-    const out = await session.run({ input: { dtype: "float32", shape: meta.input, data: new Float32Array(x.buffer, x.byteOffset, x.byteLength / 4) } });
+    const out = await session.run({
+      input: { dtype: "float32", shape: meta.input, data: new Float32Array(x.buffer, x.byteOffset, x.byteLength / 4) },
+    });
     const y = readFileSync(join(dir, "layers.output.f32"));
     const expected = new Float32Array(y.buffer, y.byteOffset, y.byteLength / 4);
     assert.deepEqual(out.logits.shape, meta.output);

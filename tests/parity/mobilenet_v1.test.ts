@@ -55,7 +55,11 @@ describe("parity with PyTorch: MobileNet V1 (plain torch.nn, the paper's Table 1
       // The exporter reuses export_torchvision.py's helpers, which import torchvision.
       if (!requirePython(t, "torchvision")) return;
       const meta = JSON.parse(readFileSync(join(dir, `${name}.json`), "utf8")) as CaseMeta;
-      const { model, notes } = await loadModel({ arch: meta.arch, weights: join(dir, `${name}.pth`), widthMult: meta.widthMult ?? undefined });
+      const { model, notes } = await loadModel({
+        arch: meta.arch,
+        weights: join(dir, `${name}.pth`),
+        widthMult: meta.widthMult ?? undefined,
+      });
       assert.deepEqual(notes, []);
       assert.equal(model.options.numClasses, meta.numClasses, "class count inferred from the checkpoint");
       const keys = [...model.net.namedParameters()].map(([key]) => key);
@@ -75,7 +79,9 @@ describe("parity with PyTorch: MobileNet V1 (plain torch.nn, the paper's Table 1
           maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
           maxDiff = Math.max(maxDiff, Math.abs(expected[i] - out.data[i]));
         }
-        t.diagnostic(`max |logit| ${maxAbs.toExponential(3)}, max |Δ| ${maxDiff.toExponential(3)}, ratio ${(maxDiff / maxAbs).toExponential(2)}`);
+        t.diagnostic(
+          `max |logit| ${maxAbs.toExponential(3)}, max |Δ| ${maxDiff.toExponential(3)}, ratio ${(maxDiff / maxAbs).toExponential(2)}`,
+        );
         assert.ok(maxAbs > 0, "reference logits are not all zero");
         assert.ok(maxDiff <= 1e-4 * maxAbs, `max |Δlogit| ${maxDiff} exceeds 1e-4 × ${maxAbs}`);
       } finally {

@@ -28,7 +28,10 @@ test("MobileNetV3 parameter counts equal torchvision's published num_params", ()
 test("MobileNetV3 α must be in (0, 2]", () => {
   for (const arch of ["mobilenet_v3_large", "mobilenet_v3_small"]) {
     for (const bad of [0, 2.01]) {
-      assert.throws(() => createModel(arch, { widthMult: bad }), (e: Error) => e instanceof OptionError && e.message.includes("width multiplier α must be in (0, 2]"));
+      assert.throws(
+        () => createModel(arch, { widthMult: bad }),
+        (e: Error) => e instanceof OptionError && e.message.includes("width multiplier α must be in (0, 2]"),
+      );
     }
   }
 });

@@ -54,7 +54,11 @@ describe("plain nets: ResNet-18/34 without shortcuts, against torch", () => {
     const keys = [...model.net.namedParameters()].map(([k]) => k);
     assert.ok(!keys.some((k) => k.includes("downsample")));
     const residualKeys = [...createModel("resnet34").net.namedParameters()].map(([k]) => k);
-    assert.deepEqual(keys, residualKeys.filter((k) => !k.includes(".downsample.")), "the residual net's keys minus the projections");
+    assert.deepEqual(
+      keys,
+      residualKeys.filter((k) => !k.includes(".downsample.")),
+      "the residual net's keys minus the projections",
+    );
     const conv = new Map(model.net.namedModules()).get("layer2.0.conv1");
     assert.ok(conv instanceof nn.Conv2d);
     assert.deepEqual([conv.stride, conv.inChannels, conv.outChannels], [[2, 2], 64, 128]);
@@ -88,7 +92,9 @@ describe("plain nets: ResNet-18/34 without shortcuts, against torch", () => {
           maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
           maxDiff = Math.max(maxDiff, Math.abs(expected[i] - out.data[i]));
         }
-        t.diagnostic(`max |logit| ${maxAbs.toExponential(3)}, max |Δ| ${maxDiff.toExponential(3)}, ratio ${(maxDiff / maxAbs).toExponential(2)}`);
+        t.diagnostic(
+          `max |logit| ${maxAbs.toExponential(3)}, max |Δ| ${maxDiff.toExponential(3)}, ratio ${(maxDiff / maxAbs).toExponential(2)}`,
+        );
         assert.ok(maxAbs > 0, "reference logits are not all zero");
         assert.ok(maxDiff <= 1e-4 * maxAbs, `max |Δlogit| ${maxDiff} exceeds 1e-4 × ${maxAbs}`);
       } finally {

@@ -64,24 +64,48 @@ test("probe: more dimensions than rows (Gram form) and the primal form give the 
   assert.equal(linearProbe(data, 600, labels, 3).accuracy, auto.accuracy);
   assert.throws(() => linearProbe(data, 600, labels, 1), /at least 2 classes/);
   assert.throws(() => linearProbe(data, 599, labels, 3), /not 120 rows of 599 features/);
-  assert.throws(() => linearProbe(data, 600, labels.map(() => 5), 3), /label 5/);
+  assert.throws(
+    () =>
+      linearProbe(
+        data,
+        600,
+        labels.map(() => 5),
+        3,
+      ),
+    /label 5/,
+  );
 });
 
 test("the rule on fixed figures, thresholds at their edges", () => {
   const t = AUTO_THRESHOLDS;
   assert.equal(t.largeImagesPerClass, 1000);
   assert.equal(t.similarProbe, 0.5);
-  const rule = (imagesPerClass: number, probeNormalized: number | null) => decideStrategy({ imagesPerClass, probeNormalized, hasPretrainedWeights: true });
+  const rule = (imagesPerClass: number, probeNormalized: number | null) =>
+    decideStrategy({ imagesPerClass, probeNormalized, hasPretrainedWeights: true });
   assert.deepEqual([rule(999.9, 0.5).quadrant, rule(999.9, 0.5).strategy], ["small + similar", "head"]);
-  assert.deepEqual([rule(999.9, 0.4999).quadrant, rule(999.9, 0.4999).strategy, rule(999.9, 0.4999).fromStride], ["small + different", "partial", 16]);
+  assert.deepEqual(
+    [rule(999.9, 0.4999).quadrant, rule(999.9, 0.4999).strategy, rule(999.9, 0.4999).fromStride],
+    ["small + different", "partial", 16],
+  );
   assert.deepEqual([rule(1000, 0.5).quadrant, rule(1000, 0.5).strategy, rule(1000, 0.5).fromStride], ["large + similar", "partial", 8]);
   assert.deepEqual([rule(1000, 0.4999).quadrant, rule(1000, 0.4999).strategy], ["large + different", "full"]);
   // No probe figure (no class with two images): the "different" column.
   assert.deepEqual([rule(1, null).similar, rule(1, null).quadrant, rule(1, null).strategy], [null, "small + different", "partial"]);
   // Thresholds can be overridden.
-  assert.equal(decideStrategy({ imagesPerClass: 200, probeNormalized: 0.9, hasPretrainedWeights: true }, { largeImagesPerClass: 100, similarProbe: 0.5 }).quadrant, "large + similar");
+  assert.equal(
+    decideStrategy(
+      { imagesPerClass: 200, probeNormalized: 0.9, hasPretrainedWeights: true },
+      { largeImagesPerClass: 100, similarProbe: 0.5 },
+    ).quadrant,
+    "large + similar",
+  );
   // Random initialisation: nothing to transfer, whatever the figures.
-  for (const [n, p] of [[10, 0.99], [5000, 0.99], [10, 0], [5000, null]] as const) {
+  for (const [n, p] of [
+    [10, 0.99],
+    [5000, 0.99],
+    [10, 0],
+    [5000, null],
+  ] as const) {
     const d = decideStrategy({ imagesPerClass: n, probeNormalized: p, hasPretrainedWeights: false });
     assert.deepEqual([d.strategy, d.quadrant, d.similar], ["full", null, null]);
     assert.match(d.reason, /no pretrained weights/);
@@ -92,14 +116,25 @@ test("auto without pretrained weights: full, says why, reads no image", async ()
   const model = createModel("resnet18", { numClasses: 2 });
   // The files do not exist: nothing may be read.
   const samples: Sample[] = Array.from({ length: 30 }, (_, i) => ({ path: `/nonexistent/${i}.png`, label: i % 2 }));
-  const d = await chooseStrategy(model, samples, { classes: ["a", "b"], resolution: 32, preprocessing: IMAGENET_EVAL, hasPretrainedWeights: false });
+  const d = await chooseStrategy(model, samples, {
+    classes: ["a", "b"],
+    resolution: 32,
+    preprocessing: IMAGENET_EVAL,
+    hasPretrainedWeights: false,
+  });
   assert.equal(d.strategy, "full");
   assert.deepEqual(d.freeze, []);
   assert.equal(d.probe, null);
   assert.equal(d.imagesPerClass, 15);
   assert.equal(d.size, "small");
-  assert.ok(d.lines.some((l) => /no pretrained weights/.test(l)), d.lines.join("\n"));
-  await assert.rejects(chooseStrategy(model, samples, { classes: ["a", "b", "c"], resolution: 32, preprocessing: IMAGENET_EVAL, hasPretrainedWeights: false }), /class "c" has no training images/);
+  assert.ok(
+    d.lines.some((l) => /no pretrained weights/.test(l)),
+    d.lines.join("\n"),
+  );
+  await assert.rejects(
+    chooseStrategy(model, samples, { classes: ["a", "b", "c"], resolution: 32, preprocessing: IMAGENET_EVAL, hasPretrainedWeights: false }),
+    /class "c" has no training images/,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -138,7 +173,8 @@ function shapeImage(c: number, rng: Random): Uint8Array {
             : c === 2
               ? dy <= s * 0.8 && dy >= -s && Math.abs(dx) <= (dy + s) * 0.5
               : (Math.abs(dx) <= s * 0.25 && Math.abs(dy) <= s) || (Math.abs(dy) <= s * 0.25 && Math.abs(dx) <= s);
-      for (let ch = 0; ch < 3; ch++) img[(y * R + x) * 3 + ch] = Math.max(0, Math.min(255, (inside ? fg[ch] : grey) + Math.round(rng.normal() * 8)));
+      for (let ch = 0; ch < 3; ch++)
+        img[(y * R + x) * 3 + ch] = Math.max(0, Math.min(255, (inside ? fg[ch] : grey) + Math.round(rng.normal() * 8)));
     }
   }
   return img;
@@ -169,12 +205,18 @@ function textureImage(c: number, rng: Random): Uint8Array {
 function normalise(images: readonly Uint8Array[]): Float32Array {
   const out = new Float32Array(images.length * 3 * R * R);
   images.forEach((img, b) => {
-    for (let ch = 0; ch < 3; ch++) for (let p = 0; p < R * R; p++) out[(b * 3 + ch) * R * R + p] = (img[p * 3 + ch] / 255 - PRE.mean[ch]) / PRE.std[ch];
+    for (let ch = 0; ch < 3; ch++)
+      for (let p = 0; p < R * R; p++) out[(b * 3 + ch) * R * R + p] = (img[p * 3 + ch] / 255 - PRE.mean[ch]) / PRE.std[ch];
   });
   return out;
 }
 
-async function writeImages(dir: string, make: (c: number, rng: Random) => Uint8Array, perClass: number, seed: number): Promise<{ samples: Sample[]; images: Uint8Array[] }> {
+async function writeImages(
+  dir: string,
+  make: (c: number, rng: Random) => Uint8Array,
+  perClass: number,
+  seed: number,
+): Promise<{ samples: Sample[]; images: Uint8Array[] }> {
   const rng = new Random(seed);
   const samples: Sample[] = [];
   const images: Uint8Array[] = [];
@@ -183,7 +225,9 @@ async function writeImages(dir: string, make: (c: number, rng: Random) => Uint8A
     for (let i = 0; i < perClass; i++) {
       const img = make(c, rng);
       const path = join(dir, `c${c}`, `${i}.png`);
-      await sharp(Buffer.from(img), { raw: { width: R, height: R, channels: 3 } }).png().toFile(path);
+      await sharp(Buffer.from(img), { raw: { width: R, height: R, channels: 3 } })
+        .png()
+        .toFile(path);
       samples.push({ path, label: c });
       images.push(img);
     }
@@ -207,14 +251,23 @@ function orientationEnergy(img: Uint8Array): number[] {
   return e.map((v) => v / total);
 }
 
-test("auto measures similarity: a shape-pretrained backbone finds new shapes similar, noise textures different", { timeout: 600_000 }, async () => {
+test("auto measures similarity: a shape-pretrained backbone finds new shapes similar, noise textures different", {
+  timeout: 600_000,
+}, async () => {
   const started = performance.now();
   const arch = "mobilenet_v1";
   // MobileNet V1 at α = 0.25, 32 px: a training step is cheap, and its BatchNorm momentum (0.1)
   // brings the running statistics to the data within the ~80 steps (MobileNetV3's 0.01 would not).
   const model = createModel(arch, { numClasses: 4, widthMult: 0.25 });
   initializeWeights(model, 1);
-  const trainer = await Trainer.create(model, { batchSize: 16, resolution: R, frozen: [], optimizer: { kind: "adamw", weightDecay: 0 }, threads: 2, seed: 0 });
+  const trainer = await Trainer.create(model, {
+    batchSize: 16,
+    resolution: R,
+    frozen: [],
+    optimizer: { kind: "adamw", weightDecay: 0 },
+    threads: 2,
+    seed: 0,
+  });
   const rng = new Random(7);
   const losses: number[] = [];
   for (let step = 0; step < 80; step++) {
@@ -225,7 +278,9 @@ test("auto measures similarity: a shape-pretrained backbone finds new shapes sim
   await trainer.release();
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const pretrainSeconds = (performance.now() - started) / 1000;
-  console.log(`pretraining: 80 steps, loss ${mean(losses.slice(0, 10)).toFixed(3)} → ${mean(losses.slice(-10)).toFixed(3)} in ${pretrainSeconds.toFixed(1)} s`);
+  console.log(
+    `pretraining: 80 steps, loss ${mean(losses.slice(0, 10)).toFixed(3)} → ${mean(losses.slice(-10)).toFixed(3)} in ${pretrainSeconds.toFixed(1)} s`,
+  );
   assert.ok(mean(losses.slice(-10)) < 0.9 * Math.log(4), "the pretraining learned something");
 
   const dir = mkdtempSync(join(tmpdir(), "convzoo-auto-"));
@@ -235,36 +290,63 @@ test("auto measures similarity: a shape-pretrained backbone finds new shapes sim
     // The textures are separable — by features made for them: the probe on four gradient-energy
     // figures is high, so a low score of the network's features means "different", not "impossible".
     const energy = Float32Array.from(textures.images.flatMap(orientationEnergy));
-    const handMade = linearProbe(energy, 4, textures.samples.map((s) => s.label), 4);
+    const handMade = linearProbe(
+      energy,
+      4,
+      textures.samples.map((s) => s.label),
+      4,
+    );
     assert.ok(handMade.normalized >= 0.8, `hand-made texture features: ${handMade.normalized}`);
 
-    const options = { classes: ["c0", "c1", "c2", "c3"], resolution: R, preprocessing: PRE, threads: 2, seed: 0, hasPretrainedWeights: true };
+    const options = {
+      classes: ["c0", "c1", "c2", "c3"],
+      resolution: R,
+      preprocessing: PRE,
+      threads: 2,
+      seed: 0,
+      hasPretrainedWeights: true,
+    };
     const a = await chooseStrategy(model, shapes.samples, options);
     const b = await chooseStrategy(model, textures.samples, options);
-    for (const [name, d] of [["shapes", a], ["textures", b]] as const) {
-      console.log(`${name}: probe ${d.probe!.accuracy.toFixed(3)} (normalised ${d.probe!.normalized.toFixed(3)}), BN KL ${d.batchNorm.map((x) => `${x.layer} ${x.kl.toFixed(3)}`).join(", ")}, ${d.seconds.toFixed(1)} s`);
+    for (const [name, d] of [
+      ["shapes", a],
+      ["textures", b],
+    ] as const) {
+      console.log(
+        `${name}: probe ${d.probe!.accuracy.toFixed(3)} (normalised ${d.probe!.normalized.toFixed(3)}), BN KL ${d.batchNorm.map((x) => `${x.layer} ${x.kl.toFixed(3)}`).join(", ")}, ${d.seconds.toFixed(1)} s`,
+      );
       for (const line of d.lines) console.log(`  ${line}`);
     }
-    console.log(`hand-made texture features: probe ${handMade.accuracy.toFixed(3)}; whole test ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `hand-made texture features: probe ${handMade.accuracy.toFixed(3)}; whole test ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
 
     // The same shapes through the untrained network (torchvision's initialisation; in eval mode its
     // BatchNorm statistics are the initial 0 and 1, so the features carry next to nothing).
     const untrained = createModel(arch, { numClasses: 4, widthMult: 0.25 });
     initializeWeights(untrained, 1);
     const u = await chooseStrategy(untrained, shapes.samples, options);
-    console.log(`shapes through the untrained network: probe ${u.probe!.accuracy.toFixed(3)} (normalised ${u.probe!.normalized.toFixed(3)})`);
+    console.log(
+      `shapes through the untrained network: probe ${u.probe!.accuracy.toFixed(3)} (normalised ${u.probe!.normalized.toFixed(3)})`,
+    );
 
     assert.ok(a.probe && b.probe && u.probe);
     assert.ok(a.probe.normalized > u.probe.normalized, `probe: pretrained ${a.probe.normalized} vs untrained ${u.probe.normalized}`);
     assert.equal(a.probe.testCount, 40);
     assert.ok(a.probe.normalized > b.probe.normalized, `probe: shapes ${a.probe.normalized} vs textures ${b.probe.normalized}`);
     assert.equal(a.batchNorm.length, 2);
-    assert.deepEqual(a.batchNorm.map((x) => x.position), ["early", "late"]);
+    assert.deepEqual(
+      a.batchNorm.map((x) => x.position),
+      ["early", "late"],
+    );
     // The early BatchNorm's input statistics tell the two sets apart (shapes ~0.005, textures ~0.8).
     // The late one's depend on where the 80 pretraining steps ended: rounding-level changes to the
     // training arithmetic moved it from 0.09 (shapes) vs 0.81 (textures) to 2.34 vs 0.11, so its
     // direction is not asserted; the figure is reported, not used in the choice.
-    assert.ok(a.batchNorm[0].kl < b.batchNorm[0].kl, `BN ${a.batchNorm[0].layer}: shapes ${a.batchNorm[0].kl} vs textures ${b.batchNorm[0].kl}`);
+    assert.ok(
+      a.batchNorm[0].kl < b.batchNorm[0].kl,
+      `BN ${a.batchNorm[0].layer}: shapes ${a.batchNorm[0].kl} vs textures ${b.batchNorm[0].kl}`,
+    );
     // 160 images in 4 classes is small; what each set is called follows from the figures.
     assert.equal(a.size, "small");
     assert.equal(a.quadrant, a.similar ? "small + similar" : "small + different");

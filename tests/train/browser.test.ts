@@ -129,18 +129,32 @@ for (const { arch, lr } of CASES) {
         if (!(d <= TOLERANCE)) failures.push(`${s.input}: ${d.toExponential(2)}`);
       }
       const summary = [...worst].map(([kind, w]) => `${kind} ${w.diff.toExponential(2)} (${w.name})`).join("; ");
-      t.diagnostic(`${arch}: ${node.spec.state.length} state tensors; loss rel. diff ${worstLoss.toExponential(2)}; worst by kind: ${summary}; slots without the floor ${rawSlot.diff.toExponential(2)} (${rawSlot.name})`);
+      t.diagnostic(
+        `${arch}: ${node.spec.state.length} state tensors; loss rel. diff ${worstLoss.toExponential(2)}; worst by kind: ${summary}; slots without the floor ${rawSlot.diff.toExponential(2)} (${rawSlot.name})`,
+      );
       assert.deepEqual(failures, [], "state outputs beyond the tolerance");
 
       // The steps moved every trained parameter and running statistic, the typical one by more than
       // the tolerance and by far more than the backends disagree (a no-op step fails here).
-      const changes = node.spec.state.filter((s) => s.kind !== "slot").map((s) => ({ name: s.input, change: relativeDifference(web.current(s), initial.get(s.key)!) }));
-      assert.deepEqual(changes.filter((c) => !(c.change > 0)).map((c) => c.name), [], "state the steps did not change");
+      const changes = node.spec.state
+        .filter((s) => s.kind !== "slot")
+        .map((s) => ({ name: s.input, change: relativeDifference(web.current(s), initial.get(s.key)!) }));
+      assert.deepEqual(
+        changes.filter((c) => !(c.change > 0)).map((c) => c.name),
+        [],
+        "state the steps did not change",
+      );
       const median = changes.map((c) => c.change).sort((a, b) => a - b)[Math.floor(changes.length / 2)];
       t.diagnostic(`${arch}: median relative change of parameters and running statistics ${median.toExponential(2)}`);
       const worstParameter = worst.get("parameter")!.diff;
-      assert.ok(median > TOLERANCE && median > 50 * worstParameter, `median relative change ${median}, worst parameter disagreement ${worstParameter}`);
-      assert.ok(node.spec.state.some((s) => s.kind === "running_var"), "BatchNorm statistics are trained state");
+      assert.ok(
+        median > TOLERANCE && median > 50 * worstParameter,
+        `median relative change ${median}, worst parameter disagreement ${worstParameter}`,
+      );
+      assert.ok(
+        node.spec.state.some((s) => s.kind === "running_var"),
+        "BatchNorm statistics are trained state",
+      );
 
       // writeBack puts the web-trained values into the model.
       web.writeBack(model);

@@ -117,7 +117,12 @@ interface Comparison {
   moved: number;
 }
 
-function compare(ours: Map<string, Tensor>, ref: Map<string, Tensor>, initial: Map<string, Tensor>, trainable: (key: string) => boolean): Comparison {
+function compare(
+  ours: Map<string, Tensor>,
+  ref: Map<string, Tensor>,
+  initial: Map<string, Tensor>,
+  trainable: (key: string) => boolean,
+): Comparison {
   let worst = { key: "", diff: 0 };
   const failures: string[] = [];
   let num = 0;
@@ -179,8 +184,23 @@ for (const c of CASES) {
       const ckpt = join(dir, "ours.safetensors");
       const args = ["train", join(dir, "data"), "--arch", c.arch, "--weights", join(dir, "initial.pth"), "--strategy", c.strategy];
       if (c.freezeFlag) args.push("--freeze", c.freezeFlag);
-      args.push(...["--epochs", "1", "--batch-size", "4", "--resolution", String(c.resolution), "--optimizer", optimizer, "--lr", String(c.lr)]);
-      args.push(...["--momentum", "0.9", "--weight-decay", String(c.weightDecay ?? 1e-4), "--schedule", "constant", "--label-smoothing", "0.1", "--val-split", "0"]);
+      args.push(
+        ...["--epochs", "1", "--batch-size", "4", "--resolution", String(c.resolution), "--optimizer", optimizer, "--lr", String(c.lr)],
+      );
+      args.push(
+        ...[
+          "--momentum",
+          "0.9",
+          "--weight-decay",
+          String(c.weightDecay ?? 1e-4),
+          "--schedule",
+          "constant",
+          "--label-smoothing",
+          "0.1",
+          "--val-split",
+          "0",
+        ],
+      );
       if (c.nesterov) args.push("--nesterov");
       args.push(...["--dropout", "0", "--no-augment", "--no-shuffle", "--threads", "2", "--json", "--save", ckpt]);
       if (c.arch.startsWith("efficientnet")) args.push("--drop-path", "0");
@@ -194,8 +214,12 @@ for (const c of CASES) {
       const trainable = (key: string) => !c.frozen.some((p) => key === p || key.startsWith(`${p}.`));
       const mine = compare(ours, ref64, initial, trainable);
       const torch32 = compare(ref32, ref64, initial, trainable);
-      t.diagnostic(`convzoo vs torch float64: worst tensor ${mine.worst.key} ${mine.worst.diff.toExponential(2)}, update ${mine.update.toExponential(2)}`);
-      t.diagnostic(`torch float32 vs float64: worst tensor ${torch32.worst.key} ${torch32.worst.diff.toExponential(2)}, update ${torch32.update.toExponential(2)}; epoch moved weights by up to ${mine.moved.toExponential(2)} of their scale; losses64 ${ref.losses64.map((l) => l.toFixed(4)).join(", ")}`);
+      t.diagnostic(
+        `convzoo vs torch float64: worst tensor ${mine.worst.key} ${mine.worst.diff.toExponential(2)}, update ${mine.update.toExponential(2)}`,
+      );
+      t.diagnostic(
+        `torch float32 vs float64: worst tensor ${torch32.worst.key} ${torch32.worst.diff.toExponential(2)}, update ${torch32.update.toExponential(2)}; epoch moved weights by up to ${mine.moved.toExponential(2)} of their scale; losses64 ${ref.losses64.map((l) => l.toFixed(4)).join(", ")}`,
+      );
 
       // num_batches_tracked: +3 steps where BatchNorm trained, unchanged where frozen.
       for (const [key, t0] of initial) {
@@ -204,15 +228,28 @@ for (const c of CASES) {
         const after = Number((ours.get(key)!.data as BigInt64Array)[0]);
         assert.equal(after, before + (trainable(key) ? 3 : 0), key);
       }
-      assert.ok(mine.moved >= 10 * TENSOR_TOLERANCE, `the epoch barely moved the weights (${mine.moved.toExponential(2)}): the comparison could not fail`);
+      assert.ok(
+        mine.moved >= 10 * TENSOR_TOLERANCE,
+        `the epoch barely moved the weights (${mine.moved.toExponential(2)}): the comparison could not fail`,
+      );
       if (torch32.worst.diff > 10 * TENSOR_TOLERANCE || torch32.update > 10 * UPDATE_TOLERANCE) {
-        t.todo(`ill-conditioned reference: torch's own float32 epoch is ${torch32.worst.diff.toExponential(2)} (tensor) / ${torch32.update.toExponential(2)} (update) from its float64 one`);
+        t.todo(
+          `ill-conditioned reference: torch's own float32 epoch is ${torch32.worst.diff.toExponential(2)} (tensor) / ${torch32.update.toExponential(2)} (update) from its float64 one`,
+        );
       }
       const tensorBound = Math.min(10 * TENSOR_TOLERANCE, Math.max(TENSOR_TOLERANCE, 2 * torch32.worst.diff));
       const updateBound = Math.min(10 * UPDATE_TOLERANCE, Math.max(UPDATE_TOLERANCE, 2 * torch32.update));
-      t.diagnostic(`bounds: per tensor ${tensorBound.toExponential(2)}${tensorBound > TENSOR_TOLERANCE ? " (2x torch float32's)" : ""}, update ${updateBound.toExponential(2)}${updateBound > UPDATE_TOLERANCE ? " (2x torch float32's)" : ""}`);
-      assert.ok(mine.worst.diff <= tensorBound, `${mine.worst.key} differs from torch's float64 result by ${mine.worst.diff.toExponential(2)} (> ${tensorBound.toExponential(2)}); all beyond ${TENSOR_TOLERANCE}: ${mine.failures.slice(0, 8).join("; ")}`);
-      assert.ok(mine.update <= updateBound, `the epoch's update differs from torch's float64 one by ${mine.update.toExponential(2)} (> ${updateBound.toExponential(2)})`);
+      t.diagnostic(
+        `bounds: per tensor ${tensorBound.toExponential(2)}${tensorBound > TENSOR_TOLERANCE ? " (2x torch float32's)" : ""}, update ${updateBound.toExponential(2)}${updateBound > UPDATE_TOLERANCE ? " (2x torch float32's)" : ""}`,
+      );
+      assert.ok(
+        mine.worst.diff <= tensorBound,
+        `${mine.worst.key} differs from torch's float64 result by ${mine.worst.diff.toExponential(2)} (> ${tensorBound.toExponential(2)}); all beyond ${TENSOR_TOLERANCE}: ${mine.failures.slice(0, 8).join("; ")}`,
+      );
+      assert.ok(
+        mine.update <= updateBound,
+        `the epoch's update differs from torch's float64 one by ${mine.update.toExponential(2)} (> ${updateBound.toExponential(2)})`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

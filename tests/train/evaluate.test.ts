@@ -50,7 +50,10 @@ test("evaluateSamples equals a count over Predictor.classifyFiles", async () => 
   assert.deepEqual(bad, [broken]);
   assert.deepEqual(ev.skipped, [broken]);
   assert.equal(ev.images, samples.length - 1);
-  assert.deepEqual(ev.paths, samples.slice(0, -1).map((s) => s.path));
+  assert.deepEqual(
+    ev.paths,
+    samples.slice(0, -1).map((s) => s.path),
+  );
   assert.ok(progress.length >= 7 && progress.every((p, i) => i === 0 || p > progress[i - 1]), `progress grows: ${progress}`);
   assert.ok(progress[progress.length - 1] >= samples.length - 1, `progress ends at the end: ${progress}`);
 
@@ -82,5 +85,8 @@ test("nothing to evaluate, a label out of range, no decodable image", async () =
   await assert.rejects(evaluateSamples(model, [{ path: "x.png", label: 2 }], o), /x\.png: label 2 but the model has 2 classes/);
   const junk = join(dir, "junk.png");
   writeFileSync(junk, "junk");
-  await assert.rejects(evaluateSamples(model, [{ path: junk, label: 0 }], o), new RegExp(`none of the 1 images could be decoded \\(first: ${junk.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\)`));
+  await assert.rejects(
+    evaluateSamples(model, [{ path: junk, label: 0 }], o),
+    new RegExp(`none of the 1 images could be decoded \\(first: ${junk.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\)`),
+  );
 });

@@ -64,9 +64,28 @@ function run(m: Model): RunDescription {
     classes: ["c0", "c1", "c2"],
     preprocessing: m.preprocessing,
     settings: {
-      data: "data", valData: null, valSplit: 0.25, strategy: "full", frozen: [], cacheFeatures: false, epochs: 3, batchSize: 4, resolution: 32,
-      optimizer: { kind: "sgd", momentum: 0.9 }, lr: 0.02, schedule: "cosine", warmupEpochs: 0, labelSmoothing: 0, dropout: null,
-      augment: true, colorJitter: null, shuffle: true, seed: 5, patience: null, recalibrateBatchNorm: false, initialWeights: null,
+      data: "data",
+      valData: null,
+      valSplit: 0.25,
+      strategy: "full",
+      frozen: [],
+      cacheFeatures: false,
+      epochs: 3,
+      batchSize: 4,
+      resolution: 32,
+      optimizer: { kind: "sgd", momentum: 0.9 },
+      lr: 0.02,
+      schedule: "cosine",
+      warmupEpochs: 0,
+      labelSmoothing: 0,
+      dropout: null,
+      augment: true,
+      colorJitter: null,
+      shuffle: true,
+      seed: 5,
+      patience: null,
+      recalibrateBatchNorm: false,
+      initialWeights: null,
     },
   };
 }
@@ -75,10 +94,12 @@ function run(m: Model): RunDescription {
 function differing(a: Model, b: Model): string[] {
   const x = stateDict(a);
   const y = stateDict(b);
-  return [...x].filter(([k, t]) => {
-    const u = y.get(k)!;
-    return t.data.length !== u.data.length || t.data.some((v, i) => v !== u.data[i]);
-  }).map(([k]) => k);
+  return [...x]
+    .filter(([k, t]) => {
+      const u = y.get(k)!;
+      return t.data.length !== u.data.length || t.data.some((v, i) => v !== u.data[i]);
+    })
+    .map(([k]) => k);
 }
 
 test("resume mid-epoch through the resume file gives the uninterrupted run's weights exactly (BatchNorm recalibrated each epoch)", async () => {
@@ -90,13 +111,16 @@ test("resume mid-epoch through the resume file gives the uninterrupted run's wei
   // Stop after step 2 of epoch 2 (augmentation, shuffle and dropout all draw from generators).
   const first = model();
   const controller = new AbortController();
-  const part = await fit(first, options(first, {
-    recalibrateBatchNorm: true,
-    signal: controller.signal,
-    onEvent: (e) => {
-      if (e.type === "step" && e.epoch === 2 && e.step === 2) controller.abort();
-    },
-  }));
+  const part = await fit(
+    first,
+    options(first, {
+      recalibrateBatchNorm: true,
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === "step" && e.epoch === 2 && e.step === 2) controller.abort();
+      },
+    }),
+  );
   assert.equal(part.stopped, "interrupted");
   assert.deepEqual([part.progress.epoch, part.progress.stepInEpoch], [1, 2]);
   const file = join(dir, "part.resume.safetensors");
@@ -107,8 +131,14 @@ test("resume mid-epoch through the resume file gives the uninterrupted run's wei
   assert.equal(rest.stopped, "completed");
   assert.deepEqual(differing(whole, resumed.model), []);
   // The history carries on: epoch 2's figures include the steps before the interruption.
-  assert.deepEqual(rest.history.map((h) => h.trainLoss), full.history.map((h) => h.trainLoss));
-  assert.deepEqual(rest.history.map((h) => h.valAccuracy), full.history.map((h) => h.valAccuracy));
+  assert.deepEqual(
+    rest.history.map((h) => h.trainLoss),
+    full.history.map((h) => h.trainLoss),
+  );
+  assert.deepEqual(
+    rest.history.map((h) => h.valAccuracy),
+    full.history.map((h) => h.valAccuracy),
+  );
 });
 
 test("the head on cached features trains like the head through the whole network", async () => {
@@ -140,8 +170,16 @@ test("the head on cached features trains like the head through the whole network
     assert.ok(worst <= 1e-3 * update, `${key}: paths differ by ${worst}, the update is ${update}`);
   }
   // The backbone did not move on either path.
-  assert.deepEqual(differing(a, b).filter((k) => !k.startsWith("classifier.")), []);
-  direct.history.forEach((h, i) => assert.ok(Math.abs(h.trainLoss - cached.history[i].trainLoss) < 1e-4, `epoch ${i + 1} loss ${h.trainLoss} vs ${cached.history[i].trainLoss}`));
+  assert.deepEqual(
+    differing(a, b).filter((k) => !k.startsWith("classifier.")),
+    [],
+  );
+  direct.history.forEach((h, i) =>
+    assert.ok(
+      Math.abs(h.trainLoss - cached.history[i].trainLoss) < 1e-4,
+      `epoch ${i + 1} loss ${h.trainLoss} vs ${cached.history[i].trainLoss}`,
+    ),
+  );
 });
 
 test("early stopping and the best checkpoint", async () => {
@@ -149,15 +187,21 @@ test("early stopping and the best checkpoint", async () => {
   const m = model("resnet18", 4);
   const saved = new Map<number, Map<string, Float32Array>>();
   const path = join(dir, "best.safetensors");
-  const result = await fit(m, options(m, {
-    epochs: 5,
-    lr: 1e-9,
-    patience: 2,
-    onEpochEnd: async ({ metrics, improved }) => {
-      saved.set(metrics.epoch, new Map([...stateDict(m)].filter(([, t]) => t.dtype === "float32").map(([k, t]) => [k, (t.data as Float32Array).slice()])));
-      if (improved) await saveRunCheckpoint(path, m, run(m), { metrics, bestEpoch: metrics.epoch });
-    },
-  }));
+  const result = await fit(
+    m,
+    options(m, {
+      epochs: 5,
+      lr: 1e-9,
+      patience: 2,
+      onEpochEnd: async ({ metrics, improved }) => {
+        saved.set(
+          metrics.epoch,
+          new Map([...stateDict(m)].filter(([, t]) => t.dtype === "float32").map(([k, t]) => [k, (t.data as Float32Array).slice()])),
+        );
+        if (improved) await saveRunCheckpoint(path, m, run(m), { metrics, bestEpoch: metrics.epoch });
+      },
+    }),
+  );
   assert.equal(result.stopped, "early-stopped");
   assert.equal(result.history.length, 3, "epoch 1 is the best; epochs 2 and 3 do not improve; patience 2 stops after 3");
   assert.equal(result.bestEpoch, 1);

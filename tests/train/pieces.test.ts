@@ -47,22 +47,38 @@ test("optimizer options are checked", () => {
 
 test("trainingGraph rejects an NCHWc block the CPU kernels do not have", () => {
   const model = createModel("mobilenet_v3_small", { numClasses: 3 });
-  assert.throws(() => trainingGraph(model, { batchSize: 2, resolution: 32, nchwcBlock: 4 }), /nchwcBlock must be 1 \(no NCHWc lowering\), 8 or 16.*got 4/);
-  assert.ok(trainingGraph(model, { batchSize: 2, resolution: 32, nchwcBlock: 16 }).graph.nodes.some((n) => n.domain === "com.microsoft.nchwc"));
+  assert.throws(
+    () => trainingGraph(model, { batchSize: 2, resolution: 32, nchwcBlock: 4 }),
+    /nchwcBlock must be 1 \(no NCHWc lowering\), 8 or 16.*got 4/,
+  );
+  assert.ok(
+    trainingGraph(model, { batchSize: 2, resolution: 32, nchwcBlock: 16 }).graph.nodes.some((n) => n.domain === "com.microsoft.nchwc"),
+  );
 });
 
 test("strategies: head freezes everything but the head (GoogLeNet's aux heads too), partial checks its prefixes", () => {
   assert.deepEqual(frozenPrefixes(createModel("resnet18"), "head"), ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]);
-  assert.deepEqual(frozenPrefixes(createModel("googlenet"), "head").filter((p) => p.startsWith("aux")), ["aux1", "aux2"]);
+  assert.deepEqual(
+    frozenPrefixes(createModel("googlenet"), "head").filter((p) => p.startsWith("aux")),
+    ["aux1", "aux2"],
+  );
   assert.deepEqual(frozenPrefixes(createModel("resnet18"), "full"), []);
   assert.throws(() => frozenPrefixes(createModel("resnet18"), "partial"), /partial needs .*--unfreeze-stages K.*--freeze/);
-  assert.throws(() => frozenPrefixes(createModel("resnet18"), "partial", ["layer9"]), /no parameters under "layer9".*top-level modules: conv1, bn1/);
-  assert.throws(() => frozenPrefixes(createModel("resnet18"), "partial", ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]), /nothing would train/);
+  assert.throws(
+    () => frozenPrefixes(createModel("resnet18"), "partial", ["layer9"]),
+    /no parameters under "layer9".*top-level modules: conv1, bn1/,
+  );
+  assert.throws(
+    () => frozenPrefixes(createModel("resnet18"), "partial", ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]),
+    /nothing would train/,
+  );
   assert.throws(() => frozenPrefixes(createModel("resnet18"), "head", ["conv1"]), /--freeze applies to --strategy partial/);
 });
 
 async function png(path: string, value: number, size = 8): Promise<void> {
-  await sharp(Buffer.alloc(size * size * 3, value), { raw: { width: size, height: size, channels: 3 } }).png().toFile(path);
+  await sharp(Buffer.alloc(size * size * 3, value), { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
 test("image folders: ImageFolder order, non-images skipped, empty classes and empty folders are errors", async () => {
@@ -83,9 +99,17 @@ test("image folders: ImageFolder order, non-images skipped, empty classes and em
     const folder = await readImageFolder(root);
     assert.deepEqual(folder.classes, ["a", "b", "c"]);
     // sorted(os.walk): "a" < "a/a-b" < "a/x" (by path string), files sorted by name
-    assert.deepEqual(folder.samples.map((s) => [s.path.slice(root.length + 1), s.label]), [
-      ["a/10.PNG", 0], ["a/2.png", 0], ["a/a-b/0.png", 0], ["a/x/0.png", 0], ["b/0.png", 1], ["c/0.png", 2],
-    ]);
+    assert.deepEqual(
+      folder.samples.map((s) => [s.path.slice(root.length + 1), s.label]),
+      [
+        ["a/10.PNG", 0],
+        ["a/2.png", 0],
+        ["a/a-b/0.png", 0],
+        ["a/x/0.png", 0],
+        ["b/0.png", 1],
+        ["c/0.png", 2],
+      ],
+    );
     assert.deepEqual(folder.skipped, [join("b", "notes.txt")]);
     await assert.rejects(readImageFolder(join(root, "a", "10.PNG")), /not a folder/);
     await assert.rejects(readImageFolder(join(root, "missing")), /no such folder/);
@@ -100,7 +124,14 @@ test("image folders: ImageFolder order, non-images skipped, empty classes and em
     const bad: string[] = [];
     const sizes: number[] = [];
     const transform = { resolution: 8, augment: false, preprocessing: IMAGENET_EVAL };
-    for await (const b of epochBatches(again.samples, { batchSize: 4, shuffle: false, transform, rng: new Random(0), onBadFile: (p) => bad.push(p) })) sizes.push(b.labels.length);
+    for await (const b of epochBatches(again.samples, {
+      batchSize: 4,
+      shuffle: false,
+      transform,
+      rng: new Random(0),
+      onBadFile: (p) => bad.push(p),
+    }))
+      sizes.push(b.labels.length);
     assert.deepEqual(sizes, [4, 2]); // the last batch: short, and without the corrupt file
     assert.deepEqual(bad, [join(root, "c", "1.png")]);
   } finally {
@@ -119,7 +150,14 @@ test("dropout and stochastic depth: masks are graph inputs, drawn per step from 
   const sd = spec.masks.filter((m) => m.name.endsWith("stochastic_depth.mask"));
   assert.ok(sd.length > 5 && sd.every((m) => m.shape.join() === "2,1,1,1"));
   assert.ok(sd[sd.length - 1].keep < sd[0].keep);
-  assert.equal(trainingGraph(createModel("efficientnet_b0", { numClasses: 3, dropout: 0.5, dropPath: 0 }), { batchSize: 2, resolution: 32, dropout: 0 }).masks.length, 0);
+  assert.equal(
+    trainingGraph(createModel("efficientnet_b0", { numClasses: 3, dropout: 0.5, dropPath: 0 }), {
+      batchSize: 2,
+      resolution: 32,
+      dropout: 0,
+    }).masks.length,
+    0,
+  );
   assert.throws(() => createModel("resnet18", { dropPath: 0.1 }), /no stochastic depth/);
 
   // Same seed, same losses; another seed, other masks and other losses.
@@ -143,7 +181,12 @@ test("trainer: a last short batch runs on its own session over the same state; e
   const rng = new Random(9);
   const batch = (n: number) => Float32Array.from({ length: n * 3 * 32 * 32 }, () => rng.normal());
   const data = [batch(4), batch(2), batch(4), batch(2)];
-  const labels = [[0, 1, 2, 0], [1, 2], [2, 0, 1, 1], [0, 0]];
+  const labels = [
+    [0, 1, 2, 0],
+    [1, 2],
+    [2, 0, 1, 1],
+    [0, 0],
+  ];
   const fresh = async () => {
     const m = createModel("resnet18", { numClasses: 3 });
     initializeWeights(m, 3);
@@ -163,7 +206,8 @@ test("trainer: a last short batch runs on its own session over the same state; e
   // Resume: a new model from the written-back weights, a new trainer, the state imported.
   const m2 = createModel("resnet18", { numClasses: 3 });
   initializeWeights(m2, 99);
-  for (const [k, p] of m2.net.namedParameters()) p.assign((new Map(first.m.net.namedParameters()).get(k)!.tensor.data as Float32Array | BigInt64Array).slice());
+  for (const [k, p] of m2.net.namedParameters())
+    p.assign((new Map(first.m.net.namedParameters()).get(k)!.tensor.data as Float32Array | BigInt64Array).slice());
   const t2 = await Trainer.create(m2, { batchSize: 4, resolution: 32, threads: 1, optimizer: { kind: "adamw" } });
   t2.importState(saved);
   const rest = [];

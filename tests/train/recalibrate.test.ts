@@ -30,7 +30,13 @@ for (const c of [
       runPython([SCRIPT, c.arch, "3", "40", "4", dir], JSON.stringify(c.frozen));
       const { model, preprocessing } = await loadModel({ arch: c.arch, weights: join(dir, "initial.pth") });
       const folder = await readImageFolder(join(dir, "data"));
-      const stats = await recalibrateBatchNorm(model, folder.samples, { batchSize: 4, resolution: 40, preprocessing, frozen: c.frozen, threads: 1 });
+      const stats = await recalibrateBatchNorm(model, folder.samples, {
+        batchSize: 4,
+        resolution: 40,
+        preprocessing,
+        frozen: c.frozen,
+        threads: 1,
+      });
       const initial = (await readWeightsFile(join(dir, "initial.pth"))).tensors;
       const updated = (await readWeightsFile(join(dir, "updated.pth"))).tensors;
       const ours = stateDict(model);
@@ -54,7 +60,10 @@ for (const c of [
         assert.ok(worst <= 1e-4 * scale + 1e-6, `${key}: max |Δ| ${worst} (scale ${scale})`);
         // The randomised start is gone: the statistics moved.
         const start = initial.get(key)!.data as Float32Array;
-        assert.ok(want.some((v, i) => Math.abs(v - start[i]) > 1e-3), `${key} changed in torch`);
+        assert.ok(
+          want.some((v, i) => Math.abs(v - start[i]) > 1e-3),
+          `${key} changed in torch`,
+        );
         checked++;
       }
       assert.ok(checked > 10, `${checked} statistics compared`);

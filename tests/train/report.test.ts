@@ -25,20 +25,35 @@ function findChromium(): string | null {
   const env = process.env.CONVZOO_CHROMIUM;
   if (env) return env;
   const dirs = ["/usr/bin", ...(process.env.PATH ?? "").split(delimiter)];
-  for (const d of dirs) for (const name of ["chromium", "chromium-browser", "google-chrome"]) if (d && existsSync(join(d, name))) return join(d, name);
+  for (const d of dirs)
+    for (const name of ["chromium", "chromium-browser", "google-chrome"]) if (d && existsSync(join(d, name))) return join(d, name);
   return null;
 }
 
 function fixture(imagePaths: string[]): ReportData {
   // prettier-ignore
   const probs = [
-    0.8, 0.1, 0.1,  // cat -> cat
-    0.2, 0.7, 0.1,  // cat -> awkward (0.7)
-    0.1, 0.8, 0.1,  // awkward -> awkward
-    0.1, 0.1, 0.8,  // awkward -> dog (0.8)
-    0.6, 0.3, 0.1,  // dog -> cat (0.6)
-    0.1, 0.2, 0.7,  // dog -> dog
-    0.3, 0.3, 0.4,  // dog -> dog
+    0.8,
+    0.1,
+    0.1, // cat -> cat
+    0.2,
+    0.7,
+    0.1, // cat -> awkward (0.7)
+    0.1,
+    0.8,
+    0.1, // awkward -> awkward
+    0.1,
+    0.1,
+    0.8, // awkward -> dog (0.8)
+    0.6,
+    0.3,
+    0.1, // dog -> cat (0.6)
+    0.1,
+    0.2,
+    0.7, // dog -> dog
+    0.3,
+    0.3,
+    0.4, // dog -> dog
   ];
   const labels = [0, 0, 1, 1, 2, 2, 2];
   const evaluation: Evaluation = { ...classificationMetrics(probs, labels, CLASSES), paths: imagePaths, skipped: [] };
@@ -105,7 +120,9 @@ describe("HTML report", () => {
     imagePaths = [];
     for (let i = 0; i < 7; i++) {
       const path = join(dir, `img${i}.png`);
-      await sharp({ create: { width: 120 + i * 10, height: 80, channels: 3, background: { r: 40 * i, g: 120, b: 200 - 20 * i } } }).png().toFile(path);
+      await sharp({ create: { width: 120 + i * 10, height: 80, channels: 3, background: { r: 40 * i, g: 120, b: 200 - 20 * i } } })
+        .png()
+        .toFile(path);
       imagePaths.push(path);
     }
     // One mistake's file is gone: it shows as "no image".
@@ -146,7 +163,11 @@ describe("HTML report", () => {
     const data = fixture(imagePaths);
     const path = join(dir, "report.html");
     await writeReport(path, data);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".tmp")), [], "written through a temp file and renamed");
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith(".tmp")),
+      [],
+      "written through a temp file and renamed",
+    );
     const html = readFileSync(path, "utf8");
     // The probe needs a script, which the report's own policy forbids: drop the policy in the copy.
     const probed = join(dir, "probed.html");
@@ -154,7 +175,17 @@ describe("HTML report", () => {
     const profile = mkdtempSync(join(dir, "profile-"));
     const run = spawnSync(
       chromium,
-      ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check", `--user-data-dir=${profile}`, "--virtual-time-budget=10000", "--dump-dom", pathToFileURL(probed).href],
+      [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--no-default-browser-check",
+        `--user-data-dir=${profile}`,
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        pathToFileURL(probed).href,
+      ],
       { encoding: "utf8", timeout: 120_000, maxBuffer: 64 << 20 },
     );
     assert.equal(run.status, 0, `chromium failed: ${run.error ?? ""}\n${run.stderr}`);
@@ -164,12 +195,17 @@ describe("HTML report", () => {
 
     assert.equal(r.title, `Report for <${AWKWARD}>`);
     assert.equal(r.h1, `Report for <${AWKWARD}>`);
-    assert.deepEqual(r.charts.map((c: { id: string }) => c.id), ["loss-chart", "accuracy-chart"]);
+    assert.deepEqual(
+      r.charts.map((c: { id: string }) => c.id),
+      ["loss-chart", "accuracy-chart"],
+    );
     for (const c of r.charts) assert.ok(c.width > 100, `${c.id} is laid out (${c.width} px)`);
     // Train: 6 points, one stroke; validation: 5 points around the gap of epoch 3, two strokes.
     const series = Object.fromEntries(r.series.map((s: { key: string }) => [s.key, s]));
-    for (const key of ["train-loss", "train-accuracy"]) assert.deepEqual({ ...series[key], length: 0 }, { key, points: 6, commands: 6, moves: 1, circles: 6, length: 0 });
-    for (const key of ["val-loss", "val-accuracy"]) assert.deepEqual({ ...series[key], length: 0 }, { key, points: 5, commands: 5, moves: 2, circles: 5, length: 0 });
+    for (const key of ["train-loss", "train-accuracy"])
+      assert.deepEqual({ ...series[key], length: 0 }, { key, points: 6, commands: 6, moves: 1, circles: 6, length: 0 });
+    for (const key of ["val-loss", "val-accuracy"])
+      assert.deepEqual({ ...series[key], length: 0 }, { key, points: 5, commands: 5, moves: 2, circles: 5, length: 0 });
     for (const s of r.series) assert.ok(s.length > 50, `${s.key} is drawn (length ${s.length})`);
 
     assert.deepEqual(r.confusionHead, CLASSES);
@@ -180,14 +216,18 @@ describe("HTML report", () => {
       [0, 1, 1],
       [1, 0, 2],
     ]);
-    assert.deepEqual(r.perClass.map((row: string[]) => row[0]), CLASSES);
+    assert.deepEqual(
+      r.perClass.map((row: string[]) => row[0]),
+      CLASSES,
+    );
     assert.deepEqual(r.perClass[1].slice(1, 5), ["2", "2", "50.0%", "50.0%"]);
 
     // Three mistakes; the one whose file is gone has no image, the others decoded at ≤ 96 px.
     assert.equal(r.captions.length, 3);
     assert.equal(r.noImage, 1);
     assert.equal(r.images.length, 2);
-    for (const img of r.images) assert.ok(img.complete && img.w > 0 && img.w <= 96 && img.h > 0 && img.h <= 96, `thumbnail decoded: ${JSON.stringify(img)}`);
+    for (const img of r.images)
+      assert.ok(img.complete && img.w > 0 && img.w <= 96 && img.h > 0 && img.h <= 96, `thumbnail decoded: ${JSON.stringify(img)}`);
     // Most confident first: awkward -> dog (80%), cat -> awkward (70%), dog -> cat (60%).
     assert.match(r.captions[0], new RegExp(`true: ${escapeRegExp(AWKWARD)}predicted: dog 80\\.0%`));
     assert.match(r.captions[1], new RegExp(`true: catpredicted: ${escapeRegExp(AWKWARD)} 70\\.0%`));

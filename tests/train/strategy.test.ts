@@ -50,7 +50,18 @@ test("unfreeze-stages: googlenet — auxiliary classifiers follow the inception 
   // K=1: only inception5a/5b and fc train; aux1 (on 4a) and aux2 (on 4d) sit on frozen blocks, so
   // their losses could change no trainable weight: they are frozen with their taps.
   assert.deepEqual(unfreezeStagesPrefixes(m, 1), [
-    "conv1", "conv2", "conv3", "inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "aux1", "aux2",
+    "conv1",
+    "conv2",
+    "conv3",
+    "inception3a",
+    "inception3b",
+    "inception4a",
+    "inception4b",
+    "inception4c",
+    "inception4d",
+    "inception4e",
+    "aux1",
+    "aux2",
   ]);
   // K=2: the cut is after inception3b, so 4a…5b train and both auxiliary heads train with them.
   assert.deepEqual(unfreezeStagesPrefixes(m, 2), ["conv1", "conv2", "conv3", "inception3a", "inception3b"]);
@@ -68,12 +79,15 @@ test("unfreeze-stages: vgg11 — the cut is at a max-pool; only convolutions car
 test("unfreeze-stages: a bad K names the stage count and the stages", () => {
   const m = createModel("resnet18");
   for (const k of [-1, 1.5, Number.NaN]) {
-    assert.throws(() => unfreezeStagesPrefixes(m, k), (e: Error) => {
-      assert.match(e.message, /--unfreeze-stages/);
-      assert.match(e.message, /5 stages/);
-      assert.match(e.message, /relu, layer1, layer2, layer3, layer4/);
-      return true;
-    });
+    assert.throws(
+      () => unfreezeStagesPrefixes(m, k),
+      (e: Error) => {
+        assert.match(e.message, /--unfreeze-stages/);
+        assert.match(e.message, /5 stages/);
+        assert.match(e.message, /relu, layer1, layer2, layer3, layer4/);
+        return true;
+      },
+    );
   }
 });
 
@@ -98,13 +112,28 @@ function bindingOrder(model: Model): { keys: string[]; boundAt: Map<string, numb
   const stageEnd = new Map<string, number>();
   for (const s of model.stages) {
     const v = ctx.capturedOutputs.get(s)!;
-    stageEnd.set(s, g.nodes.findIndex((n) => n.outputs.some((o) => o.id === v.id)));
+    stageEnd.set(
+      s,
+      g.nodes.findIndex((n) => n.outputs.some((o) => o.id === v.id)),
+    );
   }
   return { keys, boundAt, stageEnd };
 }
 
 test("unfreeze-stages: trainable parameters are exactly those bound after the cut, every family", () => {
-  const archs = ["resnet18", "resnet50", "vgg11", "vgg16_bn", "googlenet", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_v2_s"];
+  const archs = [
+    "resnet18",
+    "resnet50",
+    "vgg11",
+    "vgg16_bn",
+    "googlenet",
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "efficientnet_v2_s",
+  ];
   for (const arch of archs) {
     const m = createModel(arch);
     const { keys, boundAt, stageEnd } = bindingOrder(m);
@@ -120,7 +149,10 @@ test("unfreeze-stages: trainable parameters are exactly those bound after the cu
       const expectTrainable = order.filter((key) => boundAt.get(key)! > end);
       const trainable = order.filter((key) => !underPrefix(key, frozen));
       assert.deepEqual(trainable, expectTrainable, `${arch} K=${k}: trainable = parameters after ${cutStage}`);
-      assert.ok(trainable.some((key) => underPrefix(key, m.head)), `${arch} K=${k}: the head trains`);
+      assert.ok(
+        trainable.some((key) => underPrefix(key, m.head)),
+        `${arch} K=${k}: the head trains`,
+      );
       // Minimal: no prefix lies under another.
       for (const p of frozen) assert.ok(!frozen.some((q) => q !== p && underPrefix(p, [q])), `${arch} K=${k}: ${p} is redundant`);
       // Unfreezing one more stage trains a strict superset.

@@ -31,7 +31,12 @@ const TORCHVISION_PARAMS: Record<string, number> = {
 
 /** Parameter paths and shapes: the structure a state_dict would have. */
 const structure = (m: Model) => [...m.net.namedParameters()].map(([k, p]) => `${k}:${p.shape.join("x")}`);
-const stageLengths = (m: Model) => m.net.child("features")!.children().slice(1, -1).map(([, s]) => s.children().length);
+const stageLengths = (m: Model) =>
+  m.net
+    .child("features")!
+    .children()
+    .slice(1, -1)
+    .map(([, s]) => s.children().length);
 
 describe("EfficientNet B0–B7 and V2 as torchvision defines them", () => {
   test("parameter counts equal torchvision's published num_params", () => {
@@ -59,20 +64,39 @@ for arch in sys.argv[1:]:
         "transform": [w.crop_size[0], w.resize_size[0], w.interpolation.value, list(w.mean), list(w.std)],
     }
 print(json.dumps(out))`;
-    const ref = JSON.parse(runPython(["-c", code, ...B, ...V2])) as Record<string, { bn: number[][]; dropout: number; sd: number[]; keys: string[]; modules: string[]; transform: unknown[] }>;
+    const ref = JSON.parse(runPython(["-c", code, ...B, ...V2])) as Record<
+      string,
+      { bn: number[][]; dropout: number; sd: number[]; keys: string[]; modules: string[]; transform: unknown[] }
+    >;
     for (const arch of [...B, ...V2]) {
       const m = createModel(arch);
       const modules = [...m.net.namedModules()].map(([, x]) => x);
       const bn = new Set(modules.filter((x) => x instanceof nn.BatchNorm2d).map((x) => JSON.stringify([x.eps, x.momentum])));
-      assert.deepEqual([...bn], ref[arch].bn.map((b) => JSON.stringify(b)), `${arch}: BatchNorm eps/momentum`);
+      assert.deepEqual(
+        [...bn],
+        ref[arch].bn.map((b) => JSON.stringify(b)),
+        `${arch}: BatchNorm eps/momentum`,
+      );
       const dropout = m.net.child("classifier")!.child("0") as InstanceType<typeof nn.Dropout>;
       assert.equal(dropout.p, ref[arch].dropout, `${arch}: dropout`);
       const sd = modules.filter((x) => x instanceof nn.StochasticDepth).map((x) => x.p);
       assert.deepEqual(sd, ref[arch].sd, `${arch}: stochastic depth 0.2 · block / blocks`);
-      assert.deepEqual([...m.net.namedParameters()].map(([k]) => k), ref[arch].keys, `${arch}: state_dict keys in order`);
-      assert.deepEqual([...m.net.namedModules()].map(([k]) => k), ref[arch].modules, `${arch}: module tree (parameter-free modules too)`);
+      assert.deepEqual(
+        [...m.net.namedParameters()].map(([k]) => k),
+        ref[arch].keys,
+        `${arch}: state_dict keys in order`,
+      );
+      assert.deepEqual(
+        [...m.net.namedModules()].map(([k]) => k),
+        ref[arch].modules,
+        `${arch}: module tree (parameter-free modules too)`,
+      );
       const p = m.preprocessing;
-      assert.deepEqual([p.cropSize, p.resizeSize, p.interpolation, p.mean, p.std], ref[arch].transform, `${arch}: IMAGENET1K_V1 eval transform`);
+      assert.deepEqual(
+        [p.cropSize, p.resizeSize, p.interpolation, p.mean, p.std],
+        ref[arch].transform,
+        `${arch}: IMAGENET1K_V1 eval transform`,
+      );
       assert.equal(m.defaultResolution, p.cropSize, `${arch}: default resolution is the weights' crop`);
     }
   });
@@ -81,7 +105,11 @@ print(json.dumps(out))`;
     for (const arch of [...B, ...V2, "efficientnet_v2_xl"]) {
       const m = createModel(arch);
       const info = featureInfo(m, 224);
-      assert.deepEqual(info.map((f) => f.reduction), [2, 4, 8, 16, 32], arch);
+      assert.deepEqual(
+        info.map((f) => f.reduction),
+        [2, 4, 8, 16, 32],
+        arch,
+      );
       const features = m.net.child("features")!;
       assert.equal(info[4].module, `features.${features.children().length - 1}`, `${arch}: last stage is the head conv`);
       assert.equal(m.classifier, "classifier.1");
@@ -103,9 +131,23 @@ print(json.dumps(out))`;
     // Expansion 1: a single 3x3 conv + BN + SiLU; expansion 4: fused 3x3 (24 → 96, stride 2), then 1x1 (96 → 48).
     assert.equal(block(1).children().length, 1);
     const fused = block(2).child("0")!.child("0") as InstanceType<typeof nn.Conv2d>;
-    assert.deepEqual([fused.weight.shape, fused.stride], [[96, 24, 3, 3], [2, 2]]);
-    assert.ok(!block(2).children().some(([, x]) => x instanceof nn.SqueezeExcitation));
-    assert.ok(block(4).children().some(([, x]) => x instanceof nn.SqueezeExcitation));
+    assert.deepEqual(
+      [fused.weight.shape, fused.stride],
+      [
+        [96, 24, 3, 3],
+        [2, 2],
+      ],
+    );
+    assert.ok(
+      !block(2)
+        .children()
+        .some(([, x]) => x instanceof nn.SqueezeExcitation),
+    );
+    assert.ok(
+      block(4)
+        .children()
+        .some(([, x]) => x instanceof nn.SqueezeExcitation),
+    );
   });
 });
 
@@ -178,12 +220,25 @@ describe("efficientnet: compound scaling for any φ", () => {
 
   test("φ outside [0, 8] and φ on other architectures are OptionErrors naming the range", () => {
     for (const phi of [-0.5, 8.01, 100, Number.NaN, Number.POSITIVE_INFINITY]) {
-      assert.throws(() => createModel("efficientnet", { phi }), (e: unknown) => e instanceof OptionError && /compound coefficient φ must be in \[0, 8\]/.test(e.message), `φ = ${phi}`);
+      assert.throws(
+        () => createModel("efficientnet", { phi }),
+        (e: unknown) => e instanceof OptionError && /compound coefficient φ must be in \[0, 8\]/.test(e.message),
+        `φ = ${phi}`,
+      );
     }
-    assert.throws(() => createModel("efficientnet_b0", { phi: 1 }), (e: unknown) => e instanceof OptionError && /has no compound coefficient φ/.test(e.message));
+    assert.throws(
+      () => createModel("efficientnet_b0", { phi: 1 }),
+      (e: unknown) => e instanceof OptionError && /has no compound coefficient φ/.test(e.message),
+    );
     assert.throws(() => createModel("efficientnet_v2_s", { widthMult: 0.5 }), OptionError);
-    assert.throws(() => createModel("efficientnet_b3", { dropout: 1 }), (e: unknown) => e instanceof OptionError && /dropout must be in \[0, 0.99\]/.test(e.message));
-    assert.equal((createModel("efficientnet_b3", { dropout: 0.1 }).net.child("classifier")!.child("0") as InstanceType<typeof nn.Dropout>).p, 0.1);
+    assert.throws(
+      () => createModel("efficientnet_b3", { dropout: 1 }),
+      (e: unknown) => e instanceof OptionError && /dropout must be in \[0, 0.99\]/.test(e.message),
+    );
+    assert.equal(
+      (createModel("efficientnet_b3", { dropout: 0.1 }).net.child("classifier")!.child("0") as InstanceType<typeof nn.Dropout>).p,
+      0.1,
+    );
   });
 });
 
@@ -197,7 +252,10 @@ describe("efficientnet_v2_xl (not in torchvision)", () => {
     // timm's arch_def: stages of 4, 8, 8, 16, 24, 32, 8 blocks (Fused ×3, then MBConv + SE).
     assert.deepEqual(stageLengths(xl), [4, 8, 8, 16, 24, 32, 8]);
     assert.deepEqual(xl.details, { fusedBlocks: 20, mbconvBlocks: 80, resolution: 512 });
-    assert.deepEqual([xl.preprocessing.mean, xl.preprocessing.std, xl.preprocessing.interpolation], [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5], "bicubic"]);
+    assert.deepEqual(
+      [xl.preprocessing.mean, xl.preprocessing.std, xl.preprocessing.interpolation],
+      [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5], "bicubic"],
+    );
     // Same block types and head as V2-L, wider and deeper: the key sets differ only by extra blocks.
     const l = new Set(structure(createModel("efficientnet_v2_l")).map((k) => k.split(":")[0]));
     assert.ok(structure(xl).filter((k) => l.has(k.split(":")[0])).length === l.size);

@@ -11,7 +11,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test, type TestContext } from "node:test";
 import { GOOGLENET_TRANSFORM_INPUT, GoogLeNet } from "../../src/models/googlenet.js";
-import { createModel, inferenceGraph, loadModel, loadStateDict, Predictor, readWeightsFile, stateDict, traceModel, WeightsError, type Model, type Tensor } from "../../src/index.js";
+import {
+  createModel,
+  inferenceGraph,
+  loadModel,
+  loadStateDict,
+  Predictor,
+  readWeightsFile,
+  stateDict,
+  traceModel,
+  WeightsError,
+  type Model,
+  type Tensor,
+} from "../../src/index.js";
 import { initializeWeights } from "../../src/models/bind.js";
 import { hasPython, requirePython, runPython } from "../helpers/python.js";
 
@@ -83,11 +95,18 @@ const isAux = (key: string) => key.startsWith("aux1.") || key.startsWith("aux2."
 
 /** max |Δ| / max |expected| of `model`'s logits on case `name`'s input (reported on `t`). */
 async function logitsRatio(t: TestContext, dir: string, name: string, model: Model): Promise<number> {
-  const { resolution, sensitivity } = JSON.parse(readFileSync(join(dir, `${name}.json`), "utf8")) as { resolution: number; sensitivity: number };
+  const { resolution, sensitivity } = JSON.parse(readFileSync(join(dir, `${name}.json`), "utf8")) as {
+    resolution: number;
+    sensitivity: number;
+  };
   assert.ok(sensitivity > 0.01, `${name}: the reference logits depend on the input (relative change ${sensitivity} for another input)`);
   const predictor = await Predictor.create(model, { resolution, output: "logits" });
   try {
-    const out = await predictor.predict({ dtype: "float32", shape: [2, 3, resolution, resolution], data: f32(join(dir, `${name}.input.f32`)) });
+    const out = await predictor.predict({
+      dtype: "float32",
+      shape: [2, 3, resolution, resolution],
+      data: f32(join(dir, `${name}.input.f32`)),
+    });
     const expected = f32(join(dir, `${name}.logits.f32`));
     let maxAbs = 0;
     let maxDiff = 0;
@@ -96,7 +115,9 @@ async function logitsRatio(t: TestContext, dir: string, name: string, model: Mod
       maxDiff = Math.max(maxDiff, Math.abs(expected[i] - out.data[i]));
     }
     assert.ok(maxAbs > 0);
-    t.diagnostic(`${name}: max |Δ| / max |logit| ${(maxDiff / maxAbs).toExponential(2)} (another input changes the logits by ${sensitivity.toExponential(2)})`);
+    t.diagnostic(
+      `${name}: max |Δ| / max |logit| ${(maxDiff / maxAbs).toExponential(2)} (another input changes the logits by ${sensitivity.toExponential(2)})`,
+    );
     return maxDiff / maxAbs;
   } finally {
     await predictor.release();
@@ -119,7 +140,11 @@ describe("GoogLeNet: auxiliary classifiers and transform_input", () => {
     assert.equal(ctx.auxOutputs.size, 0);
     for (const output of ["probabilities", "logits", "embedding", "features"] as const) {
       const g = inferenceGraph(model, { output });
-      assert.deepEqual(g.nodes.filter((n) => isAux(`${n.scope}.`)).map((n) => n.name), [], `${output}: aux nodes`);
+      assert.deepEqual(
+        g.nodes.filter((n) => isAux(`${n.scope}.`)).map((n) => n.name),
+        [],
+        `${output}: aux nodes`,
+      );
       assert.deepEqual([...g.initializers.keys()].filter(isAux), [], `${output}: aux weights`);
     }
 
@@ -136,8 +161,13 @@ describe("GoogLeNet: auxiliary classifiers and transform_input", () => {
     assert.equal(net.transformInput, true);
     // The transform is two per-channel constants in front of conv1.
     const g = inferenceGraph(initializeWeights(createModel("googlenet")), { output: "logits" });
-    assert.deepEqual(g.nodes.slice(0, 3).map((n) => n.op), ["Mul", "Add", "Conv"]);
-    const off = inferenceGraph(initializeWeights({ ...createModel("googlenet"), net: new GoogLeNet({ transformInput: false }) }), { output: "logits" });
+    assert.deepEqual(
+      g.nodes.slice(0, 3).map((n) => n.op),
+      ["Mul", "Add", "Conv"],
+    );
+    const off = inferenceGraph(initializeWeights({ ...createModel("googlenet"), net: new GoogLeNet({ transformInput: false }) }), {
+      output: "logits",
+    });
     assert.equal(off.nodes[0].op, "Conv");
   });
 

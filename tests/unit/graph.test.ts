@@ -24,7 +24,10 @@ test("a resolution too small for the network is refused before building", () => 
   const g = new Graph();
   const x = g.addInput("x", "float32", [1, 3, 4, 4]);
   const w = g.addInitializer("w", { dtype: "float32", shape: [8, 3, 7, 7], data: new Float32Array(8 * 3 * 49) });
-  assert.throws(() => g.withScope("stem", () => ops.conv2d(g, x, w, null, { stride: [2, 2], padding: [0, 0], dilation: [1, 1], groups: 1 })), /^ShapeError: stem: Conv: input size 4 .* smaller than the window 7/);
+  assert.throws(
+    () => g.withScope("stem", () => ops.conv2d(g, x, w, null, { stride: [2, 2], padding: [0, 0], dilation: [1, 1], groups: 1 })),
+    /^ShapeError: stem: Conv: input size 4 .* smaller than the window 7/,
+  );
 });
 
 test("shape inference agrees with PyTorch's pooling arithmetic (ceil_mode) and broadcasting", () => {

@@ -4,7 +4,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createModel, initializeWeights, loadModel, loadStateDict, readWeightsFile, saveCheckpoint, stateDict, WeightsError, writeFileAtomic, writeSafetensors, type Tensor } from "../../src/index.js";
+import {
+  createModel,
+  initializeWeights,
+  loadModel,
+  loadStateDict,
+  readWeightsFile,
+  saveCheckpoint,
+  stateDict,
+  WeightsError,
+  writeFileAtomic,
+  writeSafetensors,
+  type Tensor,
+} from "../../src/index.js";
 
 describe("loading weights", () => {
   let dir = "";
@@ -57,7 +69,11 @@ describe("loading weights", () => {
     assert.match(r.notes[1], /aux1\.fc2\.weight, aux1\.fc2\.bias, aux2\.fc2\.weight, aux2\.fc2\.bias differ in shape .*re-initialised/);
     initializeWeights(target, 1);
     assert.deepEqual(stateDict(target).get("aux1.fc2.weight")!.shape, [10, 1024]);
-    assert.deepEqual(stateDict(target).get("aux1.fc1.weight")!.data, stateDict(source).get("aux1.fc1.weight")!.data, "the rest of the aux head loads");
+    assert.deepEqual(
+      stateDict(target).get("aux1.fc1.weight")!.data,
+      stateDict(source).get("aux1.fc1.weight")!.data,
+      "the rest of the aux head loads",
+    );
   });
 
   test("`module.` prefixes (DataParallel) are stripped", () => {

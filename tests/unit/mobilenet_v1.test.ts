@@ -92,7 +92,8 @@ describe("mobilenet_v1 structure", () => {
   });
 
   test("width rounding: ⌊c·α⌋, at least 8 (TF-Slim's depth rule)", () => {
-    const shapes = (a: number) => new Map([...createModel("mobilenet_v1", { widthMult: a }).net.namedParameters()].map(([k, p]) => [k, p.shape]));
+    const shapes = (a: number) =>
+      new Map([...createModel("mobilenet_v1", { widthMult: a }).net.namedParameters()].map(([k, p]) => [k, p.shape]));
     assert.deepEqual(shapes(0.35).get("features.0.0.weight"), [11, 3, 3, 3]); // ⌊32 · 0.35⌋ = ⌊11.2⌋
     assert.deepEqual(shapes(0.35).get("classifier.1.weight"), [1000, 358]); // ⌊1024 · 0.35⌋ = ⌊358.4⌋
     assert.deepEqual(shapes(0.1).get("features.0.0.weight"), [8, 3, 3, 3]); // ⌊3.2⌋ → 8
@@ -100,7 +101,10 @@ describe("mobilenet_v1 structure", () => {
 
   test("α must be in (0, 1]", () => {
     for (const bad of [0, -0.5, 1.01, 1.4]) {
-      assert.throws(() => createModel("mobilenet_v1", { widthMult: bad }), (e: Error) => e instanceof OptionError && e.message.includes("width multiplier α must be in (0, 1]"));
+      assert.throws(
+        () => createModel("mobilenet_v1", { widthMult: bad }),
+        (e: Error) => e instanceof OptionError && e.message.includes("width multiplier α must be in (0, 1]"),
+      );
     }
     assert.equal(createModel("mobilenet_v1", { widthMult: 1 }).options.widthMult, 1);
   });

@@ -37,7 +37,17 @@ const CASES: ConvCase[] = [
   { label: "1x1", cin: 32, cout: 32, size: 5, kernel: 1, stride: 1, groups: 1, lowered: false },
   { label: "channels off the block", cin: 24, cout: 16, size: 6, kernel: 3, stride: 1, groups: 1, lowered: false },
   { label: "dilated", cin: 16, cout: 16, size: 9, kernel: 3, stride: 1, groups: 1, dilation: 2, lowered: true },
-  { label: "depthwise dilated, kernel near the input size", cin: 16, cout: 16, size: 12, kernel: 5, stride: 1, groups: 16, dilation: 2, lowered: true },
+  {
+    label: "depthwise dilated, kernel near the input size",
+    cin: 16,
+    cout: 16,
+    size: 12,
+    kernel: 5,
+    stride: 1,
+    groups: 16,
+    dilation: 2,
+    lowered: true,
+  },
   { label: "grouped (not depthwise)", cin: 32, cout: 32, size: 6, kernel: 3, stride: 1, groups: 2, lowered: false },
 ];
 
@@ -47,7 +57,12 @@ function build(c: ConvCase): Graph {
   const w = g.addInput("w", "float32", [c.cout, c.cin / c.groups, c.kernel, c.kernel]);
   const b = c.bias ? g.addInput("b", "float32", [c.cout]) : null;
   const d = c.dilation ?? 1;
-  const y = ops.conv2d(g, x, w, b, { stride: [c.stride, c.stride], padding: [((c.kernel - 1) * d) >> 1, ((c.kernel - 1) * d) >> 1], dilation: [d, d], groups: c.groups });
+  const y = ops.conv2d(g, x, w, b, {
+    stride: [c.stride, c.stride],
+    padding: [((c.kernel - 1) * d) >> 1, ((c.kernel - 1) * d) >> 1],
+    dilation: [d, d],
+    groups: c.groups,
+  });
   // A consumer after the conv: the rewrite must keep the output value its consumers read.
   g.markOutput(ops.relu(g, y), "y");
   return g;
@@ -80,16 +95,28 @@ test("NCHWc lowering: same results as the plain Conv; what it does not support i
     return;
   }
   const rng = new Random(5);
-  const tensor = (shape: number[]) => new ort.Tensor("float32", Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+  const tensor = (shape: number[]) =>
+    new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+      shape,
+    );
   for (const c of CASES) {
-    const feeds: Record<string, ort.Tensor> = { x: tensor([2, c.cin, c.size, c.size]), w: tensor([c.cout, c.cin / c.groups, c.kernel, c.kernel]) };
+    const feeds: Record<string, ort.Tensor> = {
+      x: tensor([2, c.cin, c.size, c.size]),
+      w: tensor([c.cout, c.cin / c.groups, c.kernel, c.kernel]),
+    };
     if (c.bias) feeds.b = tensor([c.cout]);
     const plain = await run(build(c), feeds);
     const g = build(c);
     // Channel counts here are multiples of 16; on an 8-block CPU the "off the block" case (24) would lower.
     const expected = c.lowered || (block === 8 && c.label === "channels off the block") ? 1 : 0;
     assert.equal(lowerConvsToNchwc(g, block), expected, `${c.label}: convs lowered`);
-    assert.equal(g.nodes.some((n) => n.domain === NCHWC_DOMAIN), expected > 0, c.label);
+    assert.equal(
+      g.nodes.some((n) => n.domain === NCHWC_DOMAIN),
+      expected > 0,
+      c.label,
+    );
     const lowered = await run(g, feeds);
     assertSameAsPlain(plain, lowered, `${c.label}`);
   }
@@ -103,7 +130,20 @@ test("NCHWc lowering: a transposed weight (an input gradient's Wᵀ, kernel-flip
   }
   // Cin ≠ Cout, so a mix-up of the two channel axes cannot pass; "flipped" is the input
   // gradient's weight exactly as the Conv rule builds it (formulations.ts).
-  const geo: ConvGeometry = { n: 2, cin: 16, h: 6, w: 6, cout: 32, group: 1, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1], oh: 6, ow: 6 };
+  const geo: ConvGeometry = {
+    n: 2,
+    cin: 16,
+    h: 6,
+    w: 6,
+    cout: 32,
+    group: 1,
+    kernel: [3, 3],
+    strides: [1, 1],
+    dilations: [1, 1],
+    pads: [1, 1, 1, 1],
+    oh: 6,
+    ow: 6,
+  };
   for (const variant of ["transposed", "flipped"] as const) {
     const build = () => {
       const g = new Graph();
@@ -114,15 +154,26 @@ test("NCHWc lowering: a transposed weight (an input gradient's Wᵀ, kernel-flip
       return g;
     };
     const rng = new Random(11);
-    const tensor = (shape: number[]) => new ort.Tensor("float32", Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+    const tensor = (shape: number[]) =>
+      new ort.Tensor(
+        "float32",
+        Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+        shape,
+      );
     const feeds = { x: tensor([2, 32, 6, 6]), w: tensor([32, 16, 3, 3]) };
     const plain = await run(build(), feeds);
     const g = build();
     assert.equal(lowerConvsToNchwc(g, block), 1);
     prune(g);
-    const channelSwaps = g.nodes.filter((n) => n.op === "Transpose" && n.attrs.perm?.type === "ints" && n.attrs.perm.value.join() === "1,0,2,3");
+    const channelSwaps = g.nodes.filter(
+      (n) => n.op === "Transpose" && n.attrs.perm?.type === "ints" && n.attrs.perm.value.join() === "1,0,2,3",
+    );
     assert.equal(channelSwaps.length, 0, `${variant}: the Transpose of the source was not folded into the weight reorder`);
-    if (variant === "flipped") assert.ok(g.nodes.every((n) => n.op !== "MatMul" || n.inputs[1]!.shape.length === 3), "flipped: the kernel flip was not moved behind the reorder");
+    if (variant === "flipped")
+      assert.ok(
+        g.nodes.every((n) => n.op !== "MatMul" || n.inputs[1]!.shape.length === 3),
+        "flipped: the kernel flip was not moved behind the reorder",
+      );
     const lowered = await run(g, feeds);
     assertSameAsPlain(plain, lowered, `${variant}`);
   }
@@ -150,12 +201,21 @@ test("NCHWc lowering: a value is reordered once, also through Reshapes that fold
     const d = g.addInput("d", "float32", [2, 16, 6, 6]);
     const attrs = { strides: [1, 1] as [number, number], dilations: [1, 1] as [number, number] };
     g.markOutput(ops.conv2dWithPads(g, x, w, null, { ...attrs, pads: [1, 1, 1, 1], group: 16 }), "y");
-    const folded = ops.conv2dWithPads(g, ops.reshape(g, x, [1, 32, 6, 6]), ops.reshape(g, d, [32, 1, 6, 6]), null, { ...attrs, pads: [1, 1, 1, 1], group: 32 });
+    const folded = ops.conv2dWithPads(g, ops.reshape(g, x, [1, 32, 6, 6]), ops.reshape(g, d, [32, 1, 6, 6]), null, {
+      ...attrs,
+      pads: [1, 1, 1, 1],
+      group: 32,
+    });
     g.markOutput(folded, "z");
     return g;
   };
   const rng = new Random(9);
-  const tensor = (shape: number[]) => new ort.Tensor("float32", Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+  const tensor = (shape: number[]) =>
+    new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+      shape,
+    );
   const feeds = { x: tensor([2, 16, 6, 6]), w: tensor([16, 1, 3, 3]), d: tensor([2, 16, 6, 6]) };
   const runAll = async (g: Graph) => {
     const s = await ort.InferenceSession.create(toOnnx(g), { intraOpNumThreads: 2 });

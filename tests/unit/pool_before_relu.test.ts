@@ -53,7 +53,10 @@ test("MaxPool(Relu(u)) → Relu(MaxPool(u)): same values and same gradient, ties
   assert.deepEqual([...y1], [...y0]);
   assert.ok(du0.some((v) => v !== 0) && du0.some((v, i) => v === 0 && u[i] > 0), "the case has gradients and positive non-maxima");
   // Equal as numbers; the sign of a zero differs where a masked −dy·0 became a plain 0 (+ 0 maps −0 to 0).
-  assert.deepEqual([...du1].map((v) => v + 0), [...du0].map((v) => v + 0));
+  assert.deepEqual(
+    [...du1].map((v) => v + 0),
+    [...du0].map((v) => v + 0),
+  );
 });
 
 test("a Relu that another node reads stays in front of the MaxPool", () => {

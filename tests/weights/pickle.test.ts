@@ -14,20 +14,44 @@ test("decodes the scalar and container opcodes torch.save emits", () => {
     P.emptyDict(),
     P.put(0),
     P.mark(),
-    P.str("n"), P.none(),
-    P.str("t"), P.bool(true),
-    P.str("f"), P.bool(false),
-    P.str("i1"), P.int(7),
-    P.str("i2"), P.int(1000),
-    P.str("i4"), P.int(-5),
-    P.str("big"), P.long(2n ** 70n),
-    P.str("neg"), P.long(-129n),
-    P.str("x"), P.float(1.5),
-    P.shortStr("s"), P.str("héllo"),
-    P.str("b"), P.bytes([1, 2]),
-    P.str("l"), P.emptyList(), P.put(1), P.int(1), P.append(), P.mark(), P.int(2), P.int(3), P.appends(),
-    P.str("tup"), P.int(1), P.shortStr("a"), P.memoize(), P.tuple2(),
-    P.str("same"), P.get(1),
+    P.str("n"),
+    P.none(),
+    P.str("t"),
+    P.bool(true),
+    P.str("f"),
+    P.bool(false),
+    P.str("i1"),
+    P.int(7),
+    P.str("i2"),
+    P.int(1000),
+    P.str("i4"),
+    P.int(-5),
+    P.str("big"),
+    P.long(2n ** 70n),
+    P.str("neg"),
+    P.long(-129n),
+    P.str("x"),
+    P.float(1.5),
+    P.shortStr("s"),
+    P.str("héllo"),
+    P.str("b"),
+    P.bytes([1, 2]),
+    P.str("l"),
+    P.emptyList(),
+    P.put(1),
+    P.int(1),
+    P.append(),
+    P.mark(),
+    P.int(2),
+    P.int(3),
+    P.appends(),
+    P.str("tup"),
+    P.int(1),
+    P.shortStr("a"),
+    P.memoize(),
+    P.tuple2(),
+    P.str("same"),
+    P.get(1),
     P.setitems(),
     P.stop(),
   );
@@ -62,7 +86,11 @@ test("builds an OrderedDict of tensor records without touching storage bytes", (
     tensorRecord({ cls: "LongStorage", key: "1", numel: 1, offset: 0, size: [], stride: [] }),
     P.setitems(),
     // OrderedDict state (its `_metadata` attribute) goes through BUILD and is dropped.
-    P.emptyDict(), P.str("_metadata"), orderedDict(), P.setitem(), P.build(),
+    P.emptyDict(),
+    P.str("_metadata"),
+    orderedDict(),
+    P.setitem(),
+    P.build(),
     P.stop(),
   );
   const v = unpickle(bytes, SRC) as Map<PickleValue, PickleValue>;
@@ -85,9 +113,22 @@ test("torch ≥ 2 records: untyped storages with _rebuild_tensor_v3, _rebuild_fr
   //   (('storage', UntypedStorage, '0', 'cpu', 8), 1, (1,), (1,), False, OrderedDict(), torch.float32), {})
   const v3args = [
     ...P.mark(),
-    ...P.mark(), ...P.str("storage"), ...P.global("torch", "UntypedStorage"), ...P.str("0"), ...P.str("cpu"), ...P.int(8), ...P.tuple(),
+    ...P.mark(),
+    ...P.str("storage"),
+    ...P.global("torch", "UntypedStorage"),
+    ...P.str("0"),
+    ...P.str("cpu"),
+    ...P.int(8),
+    ...P.tuple(),
     ...P.binpersid(),
-    ...P.int(1), ...P.int(1), ...P.tuple1(), ...P.int(1), ...P.tuple1(), ...P.bool(false), ...orderedDict(), ...P.global("torch", "float32"),
+    ...P.int(1),
+    ...P.int(1),
+    ...P.tuple1(),
+    ...P.int(1),
+    ...P.tuple1(),
+    ...P.bool(false),
+    ...orderedDict(),
+    ...P.global("torch", "float32"),
     ...P.tuple(),
   ];
   const bytes = pickle(
@@ -95,10 +136,20 @@ test("torch ≥ 2 records: untyped storages with _rebuild_tensor_v3, _rebuild_fr
     P.emptyDict(),
     P.str("t"),
     P.global("torch._tensor", "_rebuild_from_type_v2"),
-    P.mark(), P.global("torch._utils", "_rebuild_tensor_v3"), P.global("torch._tensor", "Tensor"), v3args, P.emptyDict(), P.tuple(),
+    P.mark(),
+    P.global("torch._utils", "_rebuild_tensor_v3"),
+    P.global("torch._tensor", "Tensor"),
+    v3args,
+    P.emptyDict(),
+    P.tuple(),
     P.reduce(),
     P.setitem(),
-    P.str("dev"), P.global("torch", "device"), P.str("cuda:1"), P.tuple1(), P.reduce(), P.setitem(),
+    P.str("dev"),
+    P.global("torch", "device"),
+    P.str("cuda:1"),
+    P.tuple1(),
+    P.reduce(),
+    P.setitem(),
     P.stop(),
   );
   const v = unpickle(bytes, SRC) as Map<PickleValue, PickleValue>;
@@ -136,14 +187,32 @@ test("refuses any global outside the allow-list, by name, before calling it", ()
 
 test("rejects truncated and malformed pickles with the file name and the byte position", () => {
   const good = pickle(P.proto(2), P.emptyDict(), P.str("key"), P.str("value"), P.setitem(), P.stop());
-  assertWeightsError(() => unpickle(good.subarray(0, 10), SRC), /^model\.pth: truncated or corrupt pickle: opcode 0x58 at byte 3 needs 3 bytes, 2 left$/);
-  assertWeightsError(() => unpickle(good.subarray(0, good.length - 1), SRC), /^model\.pth: truncated pickle: it ends at byte \d+ without a STOP opcode$/);
-  assertWeightsError(() => unpickle(pickle(P.proto(2), P.get(3), P.stop()), SRC), /^model\.pth: corrupt pickle: .* reads memo 3, which was never set$/);
-  assertWeightsError(() => unpickle(pickle(P.proto(2), P.setitem(), P.stop()), SRC), /^model\.pth: corrupt pickle: opcode 0x73 at byte 2 found an empty stack$/);
+  assertWeightsError(
+    () => unpickle(good.subarray(0, 10), SRC),
+    /^model\.pth: truncated or corrupt pickle: opcode 0x58 at byte 3 needs 3 bytes, 2 left$/,
+  );
+  assertWeightsError(
+    () => unpickle(good.subarray(0, good.length - 1), SRC),
+    /^model\.pth: truncated pickle: it ends at byte \d+ without a STOP opcode$/,
+  );
+  assertWeightsError(
+    () => unpickle(pickle(P.proto(2), P.get(3), P.stop()), SRC),
+    /^model\.pth: corrupt pickle: .* reads memo 3, which was never set$/,
+  );
+  assertWeightsError(
+    () => unpickle(pickle(P.proto(2), P.setitem(), P.stop()), SRC),
+    /^model\.pth: corrupt pickle: opcode 0x73 at byte 2 found an empty stack$/,
+  );
   assertWeightsError(() => unpickle(pickle(P.proto(2), P.appends(), P.stop()), SRC), /has no MARK/);
-  assertWeightsError(() => unpickle(pickle(P.proto(2), P.int(1), P.int(2), P.append(), P.stop()), SRC), /expected a list, found the number 1/);
+  assertWeightsError(
+    () => unpickle(pickle(P.proto(2), P.int(1), P.int(2), P.append(), P.stop()), SRC),
+    /expected a list, found the number 1/,
+  );
   // INST ('i') instantiates a class from protocol 0: not something torch.save writes.
-  assertWeightsError(() => unpickle(Uint8Array.from([0x80, 0x02, 0x28, 0x69]), SRC), /^model\.pth: unsupported or corrupt pickle: opcode 0x69 at byte 3/);
+  assertWeightsError(
+    () => unpickle(Uint8Array.from([0x80, 0x02, 0x28, 0x69]), SRC),
+    /^model\.pth: unsupported or corrupt pickle: opcode 0x69 at byte 3/,
+  );
   assertWeightsError(() => unpickle(pickle(P.proto(9), P.none(), P.stop()), SRC), /unsupported pickle protocol 9/);
 });
 
@@ -151,9 +220,21 @@ test("rejects tensor records with the wrong shape of arguments", () => {
   const bad = pickle(
     P.proto(2),
     P.global("torch._utils", "_rebuild_tensor_v2"),
-    P.mark(), P.str("not a storage"), P.int(0), P.mark(), P.tuple(), P.mark(), P.tuple(), P.bool(false), P.none(), P.tuple(),
+    P.mark(),
+    P.str("not a storage"),
+    P.int(0),
+    P.mark(),
+    P.tuple(),
+    P.mark(),
+    P.tuple(),
+    P.bool(false),
+    P.none(),
+    P.tuple(),
     P.reduce(),
     P.stop(),
   );
-  assertWeightsError(() => unpickle(bad, SRC), /^model\.pth: malformed tensor record at byte \d+: expected a storage, found "not a storage"$/);
+  assertWeightsError(
+    () => unpickle(bad, SRC),
+    /^model\.pth: malformed tensor record at byte \d+: expected a storage, found "not a storage"$/,
+  );
 });

@@ -48,7 +48,10 @@ test("reads a hand-built archive: any root folder name, strided view, non-tensor
 });
 
 test("hand-built archives with a missing or short storage record are refused", () => {
-  assertWeightsError(() => readPth(handArchive(null), "hand.pth"), /^hand\.pth: corrupt checkpoint: tensor "w" needs storage record weird_root\/data\/0, which is missing/);
+  assertWeightsError(
+    () => readPth(handArchive(null), "hand.pth"),
+    /^hand\.pth: corrupt checkpoint: tensor "w" needs storage record weird_root\/data\/0, which is missing/,
+  );
   assertWeightsError(
     () => readPth(handArchive(f32bytes([0, 1, 2])), "hand.pth"),
     /^hand\.pth: corrupt checkpoint: tensor "w" \(weird_root\/data\/0\) is 12 bytes, its pickle says 7 float32 elements \(28 bytes\)$/,
@@ -65,13 +68,22 @@ test("a view reaching past its storage is refused", () => {
     P.stop(),
   );
   const zip = zipSync({ "archive/data.pkl": pkl, "archive/data/0": f32bytes([0, 1, 2, 3]) }, { level: 0 });
-  assertWeightsError(() => readPth(zip, "far.pth"), /^far\.pth: corrupt checkpoint: tensor "w" .* of shape \[2, 2\], stride \[2, 1\] and offset 2 reaches element 5, the storage holds 4$/);
+  assertWeightsError(
+    () => readPth(zip, "far.pth"),
+    /^far\.pth: corrupt checkpoint: tensor "w" .* of shape \[2, 2\], stride \[2, 1\] and offset 2 reaches element 5, the storage holds 4$/,
+  );
 });
 
 test("files that are not zip archives are named and explained", () => {
-  assertWeightsError(() => readPth(new TextEncoder().encode("hello, not weights"), "notes.pth"), /^notes\.pth: not a PyTorch checkpoint: expected a zip archive \(starting with "PK"\), found bytes 68 65 6c 6c$/);
+  assertWeightsError(
+    () => readPth(new TextEncoder().encode("hello, not weights"), "notes.pth"),
+    /^notes\.pth: not a PyTorch checkpoint: expected a zip archive \(starting with "PK"\), found bytes 68 65 6c 6c$/,
+  );
   assertWeightsError(() => readPth(new Uint8Array(0), "empty.pth"), /^empty\.pth: not a PyTorch checkpoint: .*found an empty file$/);
-  assertWeightsError(() => readPth(pickle(P.proto(2), P.none(), P.stop()), "bare.pkl"), /^bare\.pkl: not a PyTorch checkpoint: expected a zip archive, found a bare Python pickle$/);
+  assertWeightsError(
+    () => readPth(pickle(P.proto(2), P.none(), P.stop()), "bare.pkl"),
+    /^bare\.pkl: not a PyTorch checkpoint: expected a zip archive, found a bare Python pickle$/,
+  );
   assertWeightsError(
     () => readPth(zipSync({ "archive/data.pkl": pickle(P.proto(2), P.emptyList(), P.stop()) }), "list.pth"),
     /^list\.pth: expected a state dict \(a dict of parameter names to tensors\) at the top level, found a list of 0$/,
@@ -189,8 +201,14 @@ test("module.-prefixed keys (DataParallel) are kept as they are", (t) => {
 test("pickles that reference os.system, builtins.eval or a whole nn.Module are refused by name", (t) => {
   const fx = fixtures(t);
   if (!fx) return;
-  assertWeightsError(() => load(fx.dir, "evil_os.pth"), /^evil_os\.pth: refusing to load: it calls os\.system; only tensors and ordered dicts are allowed$/);
-  assertWeightsError(() => load(fx.dir, "evil_eval.pth"), /^evil_eval\.pth: refusing to load: it calls builtins\.eval; only tensors and ordered dicts are allowed$/);
+  assertWeightsError(
+    () => load(fx.dir, "evil_os.pth"),
+    /^evil_os\.pth: refusing to load: it calls os\.system; only tensors and ordered dicts are allowed$/,
+  );
+  assertWeightsError(
+    () => load(fx.dir, "evil_eval.pth"),
+    /^evil_eval\.pth: refusing to load: it calls builtins\.eval; only tensors and ordered dicts are allowed$/,
+  );
   assertWeightsError(
     () => load(fx.dir, "whole_model.pth"),
     /^whole_model\.pth: refusing to load: it calls torch\.nn\.modules\.container\.Sequential; .*save and load model\.state_dict\(\) instead/i,
@@ -207,8 +225,14 @@ test("a truncated checkpoint (cut in half) names the file and says truncated or 
 test("legacy format, missing data.pkl, missing storage record and TorchScript archives are clear errors", (t) => {
   const fx = fixtures(t);
   if (!fx) return;
-  assertWeightsError(() => load(fx.dir, "legacy.pth"), /^legacy\.pth: this is the legacy \(pre-1\.6\) PyTorch format, which is not supported; re-save it with PyTorch ≥ 1\.6/);
-  assertWeightsError(() => load(fx.dir, "missing_pkl.pth"), /^missing_pkl\.pth: not a PyTorch checkpoint: the zip archive has no <root>\/data\.pkl \(it holds sequential\/data\/0/);
+  assertWeightsError(
+    () => load(fx.dir, "legacy.pth"),
+    /^legacy\.pth: this is the legacy \(pre-1\.6\) PyTorch format, which is not supported; re-save it with PyTorch ≥ 1\.6/,
+  );
+  assertWeightsError(
+    () => load(fx.dir, "missing_pkl.pth"),
+    /^missing_pkl\.pth: not a PyTorch checkpoint: the zip archive has no <root>\/data\.pkl \(it holds sequential\/data\/0/,
+  );
   assertWeightsError(
     () => load(fx.dir, "missing_storage.pth"),
     /^missing_storage\.pth: corrupt checkpoint: tensor "0\.weight" needs storage record sequential\/data\/0, which is missing from the archive$/,

@@ -47,7 +47,10 @@ test("round-trips every dtype, shapes, order and metadata", () => {
   const bytes = writeSafetensors(tensors, metadata);
   const file = readSafetensors(bytes, SRC);
   assert.deepEqual(file.metadata, metadata);
-  assert.deepEqual([...file.tensors.keys()], tensors.map(([k]) => k));
+  assert.deepEqual(
+    [...file.tensors.keys()],
+    tensors.map(([k]) => k),
+  );
   for (const [name, t] of tensors) {
     const got = file.tensors.get(name);
     assert.ok(got, name);
@@ -76,14 +79,20 @@ test("keeps the given order even for integer-like names, and reads tensors in by
   const bytes = writeSafetensors(names.map((n, i) => [n, { dtype: "int32", shape: [1], data: Int32Array.from([i]) }]));
   const file = readSafetensors(bytes, SRC);
   assert.deepEqual([...file.tensors.keys()], names);
-  assert.deepEqual(names.map((n) => (file.tensors.get(n)!.data as Int32Array)[0]), [0, 1, 2, 3]);
+  assert.deepEqual(
+    names.map((n) => (file.tensors.get(n)!.data as Int32Array)[0]),
+    [0, 1, 2, 3],
+  );
 });
 
 test("reads from unaligned input and writes tensors that are views into bigger buffers", () => {
   const backing = Float32Array.from([9, 9, 1, 2, 3, 9]);
   const view: Tensor = { dtype: "float32", shape: [3], data: backing.subarray(2, 5) };
   const odd: Tensor = { dtype: "float16", shape: [1], data: Uint16Array.from([0x3c00]) }; // shifts later tensors by 2 bytes
-  const bytes = writeSafetensors([["odd", odd], ["view", view]]);
+  const bytes = writeSafetensors([
+    ["odd", odd],
+    ["view", view],
+  ]);
   const shifted = new Uint8Array(bytes.length + 1);
   shifted.set(bytes, 1);
   const file = readSafetensors(shifted.subarray(1), SRC);
@@ -115,12 +124,36 @@ test("rejects bad files with the file name, what was expected and what was found
   const big = writeSafetensors([["w", { dtype: "float32", shape: [1000], data: new Float32Array(1000) }]]);
   const entry = (o: object) => JSON.stringify(o);
   const cases: [string, () => unknown, RegExp][] = [
-    ["too short for the length", () => readSafetensors(Uint8Array.from([1, 2, 3]), SRC), /^model\.safetensors: truncated: .*8-byte header length, file has 3 bytes$/],
-    ["cut in half", () => readSafetensors(big.subarray(0, big.length >> 1), SRC), /^model\.safetensors: truncated: header says 4000 bytes of tensor data, file has 19\d\d$/],
-    ["header cut", () => readSafetensors(good.subarray(0, 20), SRC), /^model\.safetensors: truncated: header says it is \d+ bytes long, file has only 12 bytes after the length$/],
-    ["absurd header length", () => readSafetensors(rawFile("{}", [], 2 ** 40), SRC), /^model\.safetensors: not a safetensors file or corrupt: header length is 1099511627776 bytes/],
-    ["not JSON", () => readSafetensors(rawFile('{"a": [1, 2'), SRC), /^model\.safetensors: corrupt header: expected 11 bytes of UTF-8 JSON, it does not parse/],
-    ["not an object", () => readSafetensors(rawFile("[1]"), SRC), /^model\.safetensors: not a safetensors file or corrupt: header should be a JSON object starting with "\{", found byte 0x5b$/],
+    [
+      "too short for the length",
+      () => readSafetensors(Uint8Array.from([1, 2, 3]), SRC),
+      /^model\.safetensors: truncated: .*8-byte header length, file has 3 bytes$/,
+    ],
+    [
+      "cut in half",
+      () => readSafetensors(big.subarray(0, big.length >> 1), SRC),
+      /^model\.safetensors: truncated: header says 4000 bytes of tensor data, file has 19\d\d$/,
+    ],
+    [
+      "header cut",
+      () => readSafetensors(good.subarray(0, 20), SRC),
+      /^model\.safetensors: truncated: header says it is \d+ bytes long, file has only 12 bytes after the length$/,
+    ],
+    [
+      "absurd header length",
+      () => readSafetensors(rawFile("{}", [], 2 ** 40), SRC),
+      /^model\.safetensors: not a safetensors file or corrupt: header length is 1099511627776 bytes/,
+    ],
+    [
+      "not JSON",
+      () => readSafetensors(rawFile('{"a": [1, 2'), SRC),
+      /^model\.safetensors: corrupt header: expected 11 bytes of UTF-8 JSON, it does not parse/,
+    ],
+    [
+      "not an object",
+      () => readSafetensors(rawFile("[1]"), SRC),
+      /^model\.safetensors: not a safetensors file or corrupt: header should be a JSON object starting with "\{", found byte 0x5b$/,
+    ],
     [
       "offsets out of range",
       () => readSafetensors(rawFile(entry({ w: { dtype: "F32", shape: [4], data_offsets: [0, 16] } }), new Uint8Array(8)), SRC),
@@ -130,7 +163,10 @@ test("rejects bad files with the file name, what was expected and what was found
       "overlapping tensors",
       () =>
         readSafetensors(
-          rawFile(entry({ a: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, b: { dtype: "F32", shape: [2], data_offsets: [4, 12] } }), new Uint8Array(12)),
+          rawFile(
+            entry({ a: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, b: { dtype: "F32", shape: [2], data_offsets: [4, 12] } }),
+            new Uint8Array(12),
+          ),
           SRC,
         ),
       /^model\.safetensors: corrupt header: tensor "b" data_offsets \[4, 12\] overlap tensor "a", which ends at 8$/,
@@ -184,7 +220,14 @@ test("refuses to write inconsistent tensors", () => {
     /^safetensors: cannot write tensor "w": shape \[2, 2\] needs 4 elements, data has 3$/,
   );
   const t: Tensor = { dtype: "float32", shape: [1], data: new Float32Array(1) };
-  assertWeightsError(() => writeSafetensors([["w", t], ["w", t]]), /tensor "w" twice/);
+  assertWeightsError(
+    () =>
+      writeSafetensors([
+        ["w", t],
+        ["w", t],
+      ]),
+    /tensor "w" twice/,
+  );
   assertWeightsError(() => writeSafetensors([["__metadata__", t]]), /reserved/);
 });
 
@@ -230,12 +273,22 @@ test("Python reads our safetensors bytes by the spec (json + struct)", (t) => {
     };
     assert.deepEqual(result.metadata, { format: "pt", arch: "mobilenet_v2" });
     assert.deepEqual(result.order, ["__metadata__", ...tensors.map(([k]) => k)]);
-    const names: Record<string, string> = { float32: "F32", float16: "F16", float64: "F64", int64: "I64", int32: "I32", int8: "I8", uint8: "U8", bool: "BOOL" };
+    const names: Record<string, string> = {
+      float32: "F32",
+      float16: "F16",
+      float64: "F64",
+      int64: "I64",
+      int32: "I32",
+      int8: "I8",
+      uint8: "U8",
+      bool: "BOOL",
+    };
     for (const [name, tensor] of tensors) {
       const py = result.tensors[name];
       assert.equal(py.dtype, names[tensor.dtype], name);
       assert.deepEqual(py.shape, tensor.shape, name);
-      const ours = tensor.dtype === "float16" ? Array.from(toFloat32(tensor).data) : Array.from(tensor.data as ArrayLike<number | bigint>, Number);
+      const ours =
+        tensor.dtype === "float16" ? Array.from(toFloat32(tensor).data) : Array.from(tensor.data as ArrayLike<number | bigint>, Number);
       // float32 values come back as doubles; compare after rounding to float32 where relevant.
       const theirs = tensor.dtype === "float32" ? py.values.map(Math.fround) : py.values;
       assert.deepEqual(theirs, ours, name);
@@ -291,7 +344,8 @@ test("readWeightsFile: a safetensors file whose header length starts with byte 0
   try {
     // Pad the metadata until the little-endian header length's low byte is 0x80 (pickle's PROTO).
     let bytes = writeSafetensors([["w", float32([2], Float32Array.from([1, 2]))]], { note: "" });
-    for (let pad = 1; bytes[0] !== 0x80; pad++) bytes = writeSafetensors([["w", float32([2], Float32Array.from([1, 2]))]], { note: "x".repeat(pad) });
+    for (let pad = 1; bytes[0] !== 0x80; pad++)
+      bytes = writeSafetensors([["w", float32([2], Float32Array.from([1, 2]))]], { note: "x".repeat(pad) });
     const path = join(dir, "w.safetensors");
     writeFileSync(path, bytes);
     const file = await readWeightsFile(path);

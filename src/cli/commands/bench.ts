@@ -38,7 +38,10 @@ export function registerBench(program: Command): void {
       const { model } = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi });
       const r = await benchInference(model, opts);
       if (opts.json) console.log(JSON.stringify(r));
-      else console.log(`${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads: median ${r.medianMs.toFixed(2)} ms (min ${r.minMs.toFixed(2)}), ${r.imagesPerSecond.toFixed(1)} images/s over ${r.runs} runs`);
+      else
+        console.log(
+          `${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads: median ${r.medianMs.toFixed(2)} ms (min ${r.minMs.toFixed(2)}), ${r.imagesPerSecond.toFixed(1)} images/s over ${r.runs} runs`,
+        );
     });
   addArchFlags(bench.command("train"))
     .description("training step time and throughput: SGD (momentum 0.9) on a random batch, the whole network trained")
@@ -53,12 +56,23 @@ export function registerBench(program: Command): void {
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--json", "print JSON")
     .action(async (opts: BenchTrainOptions) => {
-      const { model } = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.weights ? undefined : (opts.classes ?? opts.numClasses), dropout: 0 });
+      const { model } = await loadModel({
+        arch: opts.arch,
+        weights: opts.weights,
+        widthMult: opts.widthMult,
+        phi: opts.phi,
+        numClasses: opts.weights ? undefined : (opts.classes ?? opts.numClasses),
+        dropout: 0,
+      });
       const r = await benchTraining(model, opts);
       if (opts.json) console.log(JSON.stringify(r));
       else {
-        console.log(`${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads, SGD step: median ${r.medianMs.toFixed(1)} ms (min ${r.minMs.toFixed(1)}), ${r.imagesPerSecond.toFixed(1)} images/s over ${r.runs} steps`);
-        console.log(`set-up ${(r.setupMs / 1000).toFixed(1)} s (graph build ${(r.graphBuildMs / 1000).toFixed(1)} s), peak RSS ${r.peakRssMB.toFixed(0)} MB (the whole process)`);
+        console.log(
+          `${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads, SGD step: median ${r.medianMs.toFixed(1)} ms (min ${r.minMs.toFixed(1)}), ${r.imagesPerSecond.toFixed(1)} images/s over ${r.runs} steps`,
+        );
+        console.log(
+          `set-up ${(r.setupMs / 1000).toFixed(1)} s (graph build ${(r.graphBuildMs / 1000).toFixed(1)} s), peak RSS ${r.peakRssMB.toFixed(0)} MB (the whole process)`,
+        );
       }
     });
 }

@@ -15,9 +15,16 @@ export function registerClassify(program: Command): void {
   addWeightsFlags(addArchFlags(program.command("classify <image...>")))
     .description("classify image files: top-k labels with probabilities")
     .option("--arch <arch>", "architecture (optional for convzoo checkpoints)")
-    .requiredOption("--weights <file|name>", "weights: a torchvision .pth or safetensors file, or a name (resnet50.DEFAULT; `convzoo weights list`)")
+    .requiredOption(
+      "--weights <file|name>",
+      "weights: a torchvision .pth or safetensors file, or a name (resnet50.DEFAULT; `convzoo weights list`)",
+    )
     .option("--topk <K>", "labels per image", positiveInt("--topk"), 5)
-    .option("--resolution <N>", "input side (default: the checkpoint's, the weights' crop size, or the architecture's)", positiveInt("--resolution"))
+    .option(
+      "--resolution <N>",
+      "input side (default: the checkpoint's, the weights' crop size, or the architecture's)",
+      positiveInt("--resolution"),
+    )
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--json", "print JSON")
     .action(async (images: string[], opts: ClassifyOptions) => {

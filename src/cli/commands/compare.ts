@@ -45,7 +45,16 @@ export function registerCompare(program: Command): void {
       console.log(
         table(
           ["model", "input", "params", "MACs", "latency (ms)", "paper top-1", "torchvision top-1", "paper source"],
-          rows.map((r) => [r.name, String(r.resolution), humanCount(r.params), humanCount(r.macs), r.latencyMs === undefined ? "—" : r.latencyMs.toFixed(1), pct(r.paperTop1), pct(r.torchvisionTop1), r.paperSource ?? ""]),
+          rows.map((r) => [
+            r.name,
+            String(r.resolution),
+            humanCount(r.params),
+            humanCount(r.macs),
+            r.latencyMs === undefined ? "—" : r.latencyMs.toFixed(1),
+            pct(r.paperTop1),
+            pct(r.torchvisionTop1),
+            r.paperSource ?? "",
+          ]),
           ["left", "right", "right", "right", "right", "right", "right", "left"],
         ),
       );

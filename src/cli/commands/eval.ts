@@ -27,7 +27,9 @@ const MAX_PRINTED_MISTAKES = 5;
 
 export function registerEval(program: Command): void {
   addWeightsFlags(program.command("eval <dataDir>"))
-    .description("evaluate a checkpoint or named weights on an image folder (one sub-folder per class): accuracy, loss, per-class figures, confusion matrix")
+    .description(
+      "evaluate a checkpoint or named weights on an image folder (one sub-folder per class): accuracy, loss, per-class figures, confusion matrix",
+    )
     .option("--weights <file|name>", "a convzoo checkpoint (from convzoo train), or named ImageNet weights (resnet50.DEFAULT); required")
     .addOption(new Option("--checkpoint <file>", "the same as --weights").hideHelp())
     .option("--batch-size <B>", "images per inference run", positiveInt("--batch-size"), 32)
@@ -41,15 +43,20 @@ export function registerEval(program: Command): void {
         new WeightsError(
           `${checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train, or named weights such as resnet50.DEFAULT)`,
         );
-      const { loaded, preprocessing, resolution } = await loadForInference({ weights: checkpoint }, opts, "be evaluated").catch((e: unknown) => {
-        // loadModel's hint "pass --arch" suits classify and export; eval also needs the class names.
-        throw e instanceof OptionError && e.message.endsWith("pass --arch") ? noClasses() : e;
-      });
+      const { loaded, preprocessing, resolution } = await loadForInference({ weights: checkpoint }, opts, "be evaluated").catch(
+        (e: unknown) => {
+          // loadModel's hint "pass --arch" suits classify and export; eval also needs the class names.
+          throw e instanceof OptionError && e.message.endsWith("pass --arch") ? noClasses() : e;
+        },
+      );
       const meta = loaded.metadata;
       const arch = loaded.model.arch;
       if (!meta?.classes && !loaded.entry?.classes) throw noClasses();
       const folder = await readImageFolder(dataDir);
-      if (folder.skipped.length) console.error(`warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`);
+      if (folder.skipped.length)
+        console.error(
+          `warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`,
+        );
       const samples = matchClasses(folder.classes, folder.samples, loaded.classes, dataDir, checkpoint);
       const live = process.stderr.isTTY && !opts.json;
       const evaluation = await evaluateSamples(loaded.model, samples, {
@@ -101,10 +108,17 @@ function weightsFlag(opts: EvalOptions): string {
  * Relabels the folder's samples with the checkpoint's class indices, matching classes by name. A
  * folder class the checkpoint does not know is an error; a checkpoint class with no folder is fine.
  */
-function matchClasses(folderClasses: readonly string[], samples: readonly Sample[], known: readonly string[], dataDir: string, checkpoint: string): Sample[] {
+function matchClasses(
+  folderClasses: readonly string[],
+  samples: readonly Sample[],
+  known: readonly string[],
+  dataDir: string,
+  checkpoint: string,
+): Sample[] {
   const index = new Map(known.map((c, i) => [c, i]));
   // ImageNet's own layout names its class folders by WordNet id (n01440764 …).
-  if (known.length === IMAGENET_CLASSES.length && known.every((c, i) => c === IMAGENET_CLASSES[i])) IMAGENET_SYNSETS.forEach((id, i) => index.set(id, i));
+  if (known.length === IMAGENET_CLASSES.length && known.every((c, i) => c === IMAGENET_CLASSES[i]))
+    IMAGENET_SYNSETS.forEach((id, i) => index.set(id, i));
   const unknown = folderClasses.filter((c) => !index.has(c));
   if (unknown.length) {
     throw new InputFileError(
@@ -122,7 +136,8 @@ function listed(names: readonly string[]): string {
 
 /** The training history the checkpoint carries: a `history` list, else its last epoch's `metrics`. */
 function historyOf(meta: CheckpointMetadata): ReportEpoch[] {
-  const isEpoch = (e: unknown): e is ReportEpoch => typeof e === "object" && e !== null && typeof (e as ReportEpoch).epoch === "number" && typeof (e as ReportEpoch).trainLoss === "number";
+  const isEpoch = (e: unknown): e is ReportEpoch =>
+    typeof e === "object" && e !== null && typeof (e as ReportEpoch).epoch === "number" && typeof (e as ReportEpoch).trainLoss === "number";
   if (Array.isArray(meta.history) && meta.history.every(isEpoch)) return meta.history;
   return isEpoch(meta.metrics) ? [meta.metrics] : [];
 }
@@ -138,7 +153,12 @@ function jsonResult(ev: Evaluation, head: { checkpoint: string; data: string; ar
     loss: ev.loss,
     perClass: ev.perClass,
     confusion: ev.confusion,
-    misclassified: ev.misclassified.map((m) => ({ path: ev.paths[m.index], true: ev.classes[m.label], predicted: ev.classes[m.predicted], probability: m.probability })),
+    misclassified: ev.misclassified.map((m) => ({
+      path: ev.paths[m.index],
+      true: ev.classes[m.label],
+      predicted: ev.classes[m.predicted],
+      probability: m.probability,
+    })),
     skipped: ev.skipped,
   };
 }
@@ -147,7 +167,9 @@ const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 
 function summaryText(ev: Evaluation, dataDir: string, arch: string, resolution: number): string {
   const lines: string[] = [];
-  lines.push(`${dataDir}: ${ev.images} images${ev.skipped.length ? ` (${ev.skipped.length} unreadable skipped)` : ""}, ${arch} at ${resolution}x${resolution}, ${ev.classes.length} classes`);
+  lines.push(
+    `${dataDir}: ${ev.images} images${ev.skipped.length ? ` (${ev.skipped.length} unreadable skipped)` : ""}, ${arch} at ${resolution}x${resolution}, ${ev.classes.length} classes`,
+  );
   lines.push(`top-1 ${pct(ev.top1)}   top-${ev.topK} ${pct(ev.top5)}   loss ${ev.loss.toFixed(4)}`);
   lines.push("");
   lines.push(
@@ -161,13 +183,20 @@ function summaryText(ev: Evaluation, dataDir: string, arch: string, resolution: 
   if (ev.classes.length <= MAX_PRINTED_MATRIX) {
     lines.push("");
     lines.push("confusion matrix (rows: true class, columns: predicted)");
-    lines.push(table(["", ...ev.classes], ev.confusion.map((row, t) => [ev.classes[t], ...row])));
+    lines.push(
+      table(
+        ["", ...ev.classes],
+        ev.confusion.map((row, t) => [ev.classes[t], ...row]),
+      ),
+    );
   }
   if (ev.misclassified.length) {
     lines.push("");
     lines.push(`most confident mistakes (${Math.min(MAX_PRINTED_MISTAKES, ev.misclassified.length)} of ${ev.misclassified.length})`);
     for (const m of ev.misclassified.slice(0, MAX_PRINTED_MISTAKES)) {
-      lines.push(`  ${pct(m.probability).padStart(7)}  ${relative(dataDir, ev.paths[m.index])}: ${ev.classes[m.label]} -> ${ev.classes[m.predicted]}`);
+      lines.push(
+        `  ${pct(m.probability).padStart(7)}  ${relative(dataDir, ev.paths[m.index])}: ${ev.classes[m.label]} -> ${ev.classes[m.predicted]}`,
+      );
     }
   }
   return lines.join("\n");

@@ -18,13 +18,16 @@ interface ExportOptions extends ArchFlags, WeightsFlags {
 
 function outputKind(opts: ExportOptions): InferenceOutput {
   const chosen = (["logits", "embedding", "features"] as const).filter((k) => opts[k]);
-  if (chosen.length > 1) throw new OptionError(`choose one of --logits, --embedding, --features (got ${chosen.map((k) => `--${k}`).join(", ")})`);
+  if (chosen.length > 1)
+    throw new OptionError(`choose one of --logits, --embedding, --features (got ${chosen.map((k) => `--${k}`).join(", ")})`);
   return chosen[0] ?? "probabilities";
 }
 
 export function registerExport(program: Command): void {
   addWeightsFlags(addArchFlags(program.command("export [arch]")))
-    .description("write an ONNX inference model: input [N,3,H,W] float32 normalised; output probabilities, logits, the pooled embedding or multi-scale feature maps")
+    .description(
+      "write an ONNX inference model: input [N,3,H,W] float32 normalised; output probabilities, logits, the pooled embedding or multi-scale feature maps",
+    )
     .option("--weights <file|name>", "weights: a .pth or safetensors file, or a name (resnet50.DEFAULT); default: seeded random init")
     .requiredOption("--out <model.onnx>", "output file")
     .option("--resolution <N>", "input side (default: the architecture's)", positiveInt("--resolution"))
@@ -34,7 +37,8 @@ export function registerExport(program: Command): void {
     .option("--features", "output the backbone's feature maps at strides 4, 8, 16, 32 (feature_stride4 …) for detection/segmentation heads")
     .action(async (archArg: string | undefined, opts: ExportOptions) => {
       const output = outputKind(opts);
-      if (!archArg && !opts.weights) throw new OptionError("export needs an architecture, or --weights with a convzoo checkpoint (whose metadata names it)");
+      if (!archArg && !opts.weights)
+        throw new OptionError("export needs an architecture, or --weights with a convzoo checkpoint (whose metadata names it)");
       const request = { arch: archArg, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi, numClasses: opts.numClasses };
       const classifies = output === "probabilities" || output === "logits";
       const { loaded, preprocessing, resolution } = await loadForInference(request, opts, classifies ? `export ${output}` : undefined);

@@ -20,7 +20,9 @@ export function registerModels(program: Command): void {
         family: a.family,
         defaultResolution: createModel(a.name).defaultResolution,
         minResolution: a.minResolution,
-        widthMult: a.accepts?.widthMult ? { min: a.accepts.widthMult.min, max: a.accepts.widthMult.max, default: a.accepts.widthMult.default } : null,
+        widthMult: a.accepts?.widthMult
+          ? { min: a.accepts.widthMult.min, max: a.accepts.widthMult.max, default: a.accepts.widthMult.default }
+          : null,
         description: a.description,
       }));
       if (opts.json) console.log(JSON.stringify(rows, null, 2));

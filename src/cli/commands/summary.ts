@@ -20,7 +20,12 @@ export function registerSummary(program: Command): void {
         return;
       }
       const rows = opts.layers ? s.layers.map((l) => ({ ...l, depth: 0 })) : s.blocks;
-      console.log(table([opts.layers ? "layer" : "block", "type", "output", "params", "MACs"], rows.map((l) => ["  ".repeat(l.depth) + l.name, l.type, shapeText(l.outputShape), l.params, l.macs])));
+      console.log(
+        table(
+          [opts.layers ? "layer" : "block", "type", "output", "params", "MACs"],
+          rows.map((l) => ["  ".repeat(l.depth) + l.name, l.type, shapeText(l.outputShape), l.params, l.macs]),
+        ),
+      );
       console.log();
       console.log("stages, shallow to deep (--unfreeze-stages K trains those numbered K and below, and the head; 0: the head only)");
       const stageCells = stages.map((st) => [st.unfreezeStages, st.name, st.outputShape ? shapeText(st.outputShape) : ""]);
@@ -29,7 +34,9 @@ export function registerSummary(program: Command): void {
       const alpha = s.options.widthMult !== undefined ? `, α = ${s.options.widthMult}` : "";
       const details = Object.entries(s.details).map(([k, v]) => `${k} ${typeof v === "number" ? +v.toFixed(4) : v}`);
       if (details.length) console.log(details.join(", "));
-      console.log(`${s.arch} at ${s.resolution}x${s.resolution}${alpha}: ${s.params.toLocaleString("en-US")} parameters (${humanCount(s.params)}), ${s.macs.toLocaleString("en-US")} MACs (${humanCount(s.macs)})`);
+      console.log(
+        `${s.arch} at ${s.resolution}x${s.resolution}${alpha}: ${s.params.toLocaleString("en-US")} parameters (${humanCount(s.params)}), ${s.macs.toLocaleString("en-US")} MACs (${humanCount(s.macs)})`,
+      );
     });
 }
 

@@ -37,7 +37,9 @@ export function registerTrain(program: Command): void {
         const given = RUN_OPTIONS.filter((o) => o.fixedOnResume && command.getOptionValueSource(o.field) === "cli");
         if (given.length) {
           const drop = given.map(flagName).join(", ");
-          throw new OptionError(`--resume continues a run with its own settings; drop ${drop} (only --epochs, --threads, --save, --no-report and --json may be given)`);
+          throw new OptionError(
+            `--resume continues a run with its own settings; drop ${drop} (only --epochs, --threads, --save, --no-report and --json may be given)`,
+          );
         }
         const epochs = command.getOptionValueSource("epochs") === "cli" ? opts.epochs : undefined;
         run = await prepareResumedRun(opts.resume, { data: dataDir, epochs, save: opts.save }, display);
@@ -75,7 +77,12 @@ export function registerTrain(program: Command): void {
         bestEpoch: result.bestEpoch,
         bestValAccuracy: best?.valAccuracy ?? null,
       });
-      const how = result.stopped === "interrupted" ? `interrupted; continue with: convzoo train --resume ${outcome.resume}` : result.stopped === "early-stopped" ? "stopped early (no better validation accuracy)" : "done";
+      const how =
+        result.stopped === "interrupted"
+          ? `interrupted; continue with: convzoo train --resume ${outcome.resume}`
+          : result.stopped === "early-stopped"
+            ? "stopped early (no better validation accuracy)"
+            : "done";
       const bestText = best?.valAccuracy != null ? `, best epoch ${best.epoch} (val acc ${(best.valAccuracy * 100).toFixed(1)}%)` : "";
       display.note(`${how}${bestText}; saved ${outcome.checkpoint}${report ? `, report ${report.path}` : ""}`);
       if (result.stopped === "interrupted") process.exitCode = 130;

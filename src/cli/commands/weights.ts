@@ -31,7 +31,8 @@ async function describe(e: WeightsEntry, offline: boolean) {
 
 function entryNamed(name: string): WeightsEntry {
   const e = findWeights(name);
-  if (!e) throw new OptionError(`"${name}" is not a weights name (expected <arch>.<TAG> or <arch>.DEFAULT; \`convzoo weights list\` shows them)`);
+  if (!e)
+    throw new OptionError(`"${name}" is not a weights name (expected <arch>.<TAG> or <arch>.DEFAULT; \`convzoo weights list\` shows them)`);
   return e;
 }
 
