@@ -155,7 +155,8 @@ export function requireClassifier(e: WeightsEntry | null, command: string): void
   if (e && e.numClasses === null) {
     throw new OptionError(
       `${e.name} has no trained classifier (only the convolutional features hold trained values), so it cannot ${command}: ` +
-        `use it as a backbone with \`convzoo train DIR --weights ${e.name}\`, or export its features with \`convzoo export --weights ${e.name} --features\``,
+        `use it as a backbone with \`convzoo train DIR --weights ${e.name}\`, or export its features with ` +
+        `\`convzoo export --weights ${e.name} --features\``,
     );
   }
 }

@@ -69,7 +69,8 @@ export class TrainingDisplay {
         const frozen = e.frozen.length ? `, frozen: ${e.frozen.join(", ")}` : "";
         const cached = e.cachedFeatures ? ", the head on cached backbone features" : "";
         this.note(
-          `training on ${e.trainImages} images (${e.valImages} for validation), ${e.stepsPerEpoch} steps per epoch, ${e.trainable} trainable tensors${frozen}${cached}${resumed}`,
+          `training on ${e.trainImages} images (${e.valImages} for validation), ${e.stepsPerEpoch} steps per ` +
+            `epoch, ${e.trainable} trainable tensors${frozen}${cached}${resumed}`,
         );
         break;
       }
@@ -104,7 +105,8 @@ export class TrainingDisplay {
             ? ""
             : `  val loss ${e.valLoss!.toFixed(4)} acc ${(e.valAccuracy * 100).toFixed(1)}%${e.best ? " (best)" : ""}`;
         this.note(
-          `epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAccuracy * 100).toFixed(1)}%${val}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(1)}s (${e.imagesPerSecond.toFixed(1)} img/s)`,
+          `epoch ${e.epoch}: loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAccuracy * 100).toFixed(1)}%${val}  ` +
+            `lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(1)}s (${e.imagesPerSecond.toFixed(1)} img/s)`,
         );
         break;
       }

@@ -146,7 +146,8 @@ export async function readCsvList(csvPath: string): Promise<ImageFolder> {
   for (const r of rows) {
     if (r.fields.length < need) {
       problems.push(
-        `line ${r.line}: no ${r.fields.length <= pathCol ? "path" : "label"} column (expected ${need} columns${hasHeader ? " as the header names them" : ": path,label"}, found ${r.fields.length})`,
+        `line ${r.line}: no ${r.fields.length <= pathCol ? "path" : "label"} column (expected ${need} ` +
+          `columns${hasHeader ? " as the header names them" : ": path,label"}, found ${r.fields.length})`,
       );
     } else if (r.fields[pathCol] === "") problems.push(`line ${r.line}: empty path`);
     else if (r.fields[labelCol] === "") problems.push(`line ${r.line}: empty label for ${r.fields[pathCol]}`);
@@ -166,7 +167,8 @@ export async function readCsvList(csvPath: string): Promise<ImageFolder> {
   const empty = classes.filter((c) => !withImages.has(c));
   if (empty.length)
     problems.push(
-      `class${empty.length > 1 ? "es" : ""} ${empty.map((c) => `"${c}"`).join(", ")} ha${empty.length > 1 ? "ve" : "s"} no image rows (${IMAGE_EXTENSIONS.join(" ")})`,
+      `class${empty.length > 1 ? "es" : ""} ${empty.map((c) => `"${c}"`).join(", ")} ` +
+        `ha${empty.length > 1 ? "ve" : "s"} no image rows (${IMAGE_EXTENSIONS.join(" ")})`,
     );
   if (problems.length) {
     const e = problemsError(csvPath, problems);

@@ -114,7 +114,8 @@ export function mapClassesByName(val: ImageFolder, classes: readonly string[], s
             .join(", ")}, … (${xs.length})`
         : xs.map((c) => `"${c}"`).join(", ");
     throw new InputFileError(
-      `${source}: validation class${unknown.length > 1 ? "es" : ""} ${list(unknown)} ${unknown.length > 1 ? "are" : "is"} not among the training classes (${list(classes)})`,
+      `${source}: validation class${unknown.length > 1 ? "es" : ""} ${list(unknown)} ` +
+        `${unknown.length > 1 ? "are" : "is"} not among the training classes (${list(classes)})`,
     );
   }
   const samples = val.samples.map((s) => ({ path: s.path, label: index.get(val.classes[s.label])! }));

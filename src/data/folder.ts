@@ -98,7 +98,8 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   }
   if (empty.length) {
     throw new InputFileError(
-      `${root}: class folder${empty.length > 1 ? "s" : ""} ${empty.map((c) => `"${c}"`).join(", ")} ha${empty.length > 1 ? "ve" : "s"} no images (${IMAGE_EXTENSIONS.join(" ")})`,
+      `${root}: class folder${empty.length > 1 ? "s" : ""} ${empty.map((c) => `"${c}"`).join(", ")} ` +
+        `ha${empty.length > 1 ? "ve" : "s"} no images (${IMAGE_EXTENSIONS.join(" ")})`,
     );
   }
   return { root, classes, samples, skipped: skipped.map((p) => relative(root, p)) };

@@ -51,7 +51,8 @@ function windowOut(
   const span = size + padBegin + padEnd - effective;
   if (span < 0)
     g.fail(
-      `${op}: input size ${size} (padded ${size + padBegin + padEnd}) is smaller than the window ${effective}; the input resolution is too small for this network`,
+      `${op}: input size ${size} (padded ${size + padBegin + padEnd}) is smaller than the window ` +
+        `${effective}; the input resolution is too small for this network`,
     );
   let out = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
   // PyTorch/ONNX rule: with ceil_mode the last window must start inside the input or left padding.
@@ -75,7 +76,8 @@ export function conv2d(g: Graph, x: Value, weight: Value, bias: Value | null, a:
   const [cout, cinPerGroup, kh, kw] = weight.shape as number[];
   if (typeof cin !== "number" || cin !== cinPerGroup * a.groups) {
     g.fail(
-      `Conv expects ${cinPerGroup * a.groups} input channels (weight ${formatShape(weight.shape)}, groups ${a.groups}), got input ${describe(x)}`,
+      `Conv expects ${cinPerGroup * a.groups} input channels (weight ${formatShape(weight.shape)}, groups ` +
+        `${a.groups}), got input ${describe(x)}`,
     );
   }
   if (cout % a.groups !== 0) g.fail(`Conv output channels ${cout} are not divisible by groups ${a.groups}`);
@@ -542,7 +544,8 @@ export function conv2dWithPads(g: Graph, x: Value, weight: Value, bias: Value | 
   const [cout, cinPerGroup, kh, kw] = staticShape(g, "Conv", weight);
   if (cin !== cinPerGroup * a.group)
     g.fail(
-      `Conv expects ${cinPerGroup * a.group} input channels (weight ${formatShape(weight.shape)}, group ${a.group}), got input ${describe(x)}`,
+      `Conv expects ${cinPerGroup * a.group} input channels (weight ${formatShape(weight.shape)}, group ` +
+        `${a.group}), got input ${describe(x)}`,
     );
   if (cout % a.group !== 0) g.fail(`Conv output channels ${cout} are not divisible by group ${a.group}`);
   if (a.pads.some((p) => p < 0)) g.fail(`Conv pads must be non-negative, got ${formatShape(a.pads)}`);

@@ -92,7 +92,8 @@ function lineChart(
   const f = (v: number) => v.toFixed(1);
   const parts: string[] = [];
   parts.push(
-    `<svg id="${id}" class="chart" role="img" viewBox="0 0 ${CHART.width} ${CHART.height}" width="${CHART.width}" height="${CHART.height}">`,
+    `<svg id="${id}" class="chart" role="img" viewBox="0 0 ${CHART.width} ${CHART.height}" ` +
+      `width="${CHART.width}" height="${CHART.height}">`,
   );
   parts.push(`<title>${escapeHtml(title)}</title>`);
   parts.push(`<text class="chart-title" x="${CHART.left}" y="16">${escapeHtml(title)}</text>`);
@@ -107,7 +108,8 @@ function lineChart(
   parts.push(`<text class="axis" x="${CHART.left + w / 2}" y="${CHART.height - 4}" text-anchor="middle">epoch</text>`);
   if (bestEpoch !== null && bestEpoch >= first && bestEpoch <= last) {
     parts.push(
-      `<line class="best" x1="${f(x(bestEpoch))}" x2="${f(x(bestEpoch))}" y1="${CHART.top}" y2="${CHART.top + h}"><title>best epoch ${bestEpoch}</title></line>`,
+      `<line class="best" x1="${f(x(bestEpoch))}" x2="${f(x(bestEpoch))}" y1="${CHART.top}" ` +
+        `y2="${CHART.top + h}"><title>best epoch ${bestEpoch}</title></line>`,
     );
   }
   let legendX = CHART.left + w;
@@ -123,17 +125,21 @@ function lineChart(
     const dash = s.dashed ? ` stroke-dasharray="5 3"` : "";
     if (points.length)
       parts.push(
-        `<path class="series" data-series="${s.key}" data-points="${points.length}" d="${d.trim()}" stroke="${s.color}"${dash} fill="none"/>`,
+        `<path class="series" data-series="${s.key}" data-points="${points.length}" d="${d.trim()}" ` +
+          `stroke="${s.color}"${dash} fill="none"/>`,
       );
     for (const [e, v] of points) {
       parts.push(
-        `<circle class="point" data-series="${s.key}" cx="${f(x(e))}" cy="${f(y(v))}" r="2.5" fill="${s.color}"><title>${escapeHtml(`${s.label}, epoch ${e}: ${format(v)}`)}</title></circle>`,
+        `<circle class="point" data-series="${s.key}" cx="${f(x(e))}" cy="${f(y(v))}" r="2.5" ` +
+          `fill="${s.color}"><title>${escapeHtml(`${s.label}, epoch ${e}: ${format(v)}`)}</title></circle>`,
       );
     }
     const label = points.length ? s.label : `${s.label} (none)`;
     legendX -= label.length * 6.5 + 18;
     parts.push(
-      `<g class="legend"><line x1="${f(legendX)}" x2="${f(legendX + 12)}" y1="12" y2="12" stroke="${s.color}" stroke-width="2"${dash}/><text x="${f(legendX + 15)}" y="16">${escapeHtml(label)}</text></g>`,
+      `<g class="legend"><line x1="${f(legendX)}" x2="${f(legendX + 12)}" y1="12" y2="12" ` +
+        `stroke="${s.color}" stroke-width="2"${dash}/><text x="${f(legendX + 15)}" ` +
+        `y="16">${escapeHtml(label)}</text></g>`,
     );
   }
   parts.push(`</svg>`);
@@ -183,13 +189,28 @@ function niceCeiling(v: number): number {
 function historyTable(hist: ReportEpoch[], best: number | null): string {
   if (hist.length === 0) return "";
   const rows = hist
-    .map(
-      (e) =>
-        `<tr${e.epoch === best ? ` class="best-row"` : ""}><td>${e.epoch}</td><td>${num(e.trainLoss)}</td><td>${pct(e.trainAccuracy)}</td><td>${num(e.valLoss)}</td><td>${pct(e.valAccuracy)}</td><td>${finite(e.lr) ? e.lr.toExponential(2) : "—"}</td><td>${num(e.seconds, 1)}</td><td>${num(e.imagesPerSecond, 1)}</td></tr>`,
-    )
+    .map((e) => {
+      const lr = finite(e.lr) ? e.lr.toExponential(2) : "—";
+      const cells = [
+        e.epoch,
+        num(e.trainLoss),
+        pct(e.trainAccuracy),
+        num(e.valLoss),
+        pct(e.valAccuracy),
+        lr,
+        num(e.seconds, 1),
+        num(e.imagesPerSecond, 1),
+      ];
+      return `<tr${e.epoch === best ? ` class="best-row"` : ""}>${cells.map((c) => `<td>${c}</td>`).join("")}</tr>`;
+    })
     .join("");
-  return `<details><summary>Epochs</summary><table id="history" class="numbers"><thead><tr><th>epoch</th><th>train loss</th><th>train acc</th><th>val loss</th><th>val acc</th><th>lr</th><th>s</th><th>img/s</th></tr></thead><tbody>${rows}</tbody></table></details>`;
+  return (
+    `<details><summary>Epochs</summary><table id="history" class="numbers"><thead><tr>${HISTORY_HEAD}</tr></thead>` +
+    `<tbody>${rows}</tbody></table></details>`
+  );
 }
+
+const HISTORY_HEAD = ["epoch", "train loss", "train acc", "val loss", "val acc", "lr", "s", "img/s"].map((h) => `<th>${h}</th>`).join("");
 
 // ---- evaluation ----
 
@@ -199,11 +220,17 @@ function perClassTable(ev: Evaluation): string {
       const bar = c.support
         ? `<div class="bar"><div style="width:${(c.recall * 100).toFixed(1)}%"></div></div>`
         : `<span class="note">no samples</span>`;
-      return `<tr><td class="name">${escapeHtml(c.class)}</td><td>${c.support}</td><td>${c.predicted}</td><td>${pct(c.precision)}</td><td>${c.support ? pct(c.recall) : "—"}</td><td class="bar-cell">${bar}</td></tr>`;
+      const cells = [
+        `<td class="name">${escapeHtml(c.class)}</td>`,
+        `<td>${c.support}</td><td>${c.predicted}</td><td>${pct(c.precision)}</td><td>${c.support ? pct(c.recall) : "—"}</td>`,
+        `<td class="bar-cell">${bar}</td>`,
+      ];
+      return `<tr>${cells.join("")}</tr>`;
     })
     .join("");
+  const head = ["class", "support", "predicted", "precision", "recall (accuracy)", ""].map((h) => `<th>${h}</th>`).join("");
   return (
-    `<table id="per-class" class="numbers"><thead><tr><th>class</th><th>support</th><th>predicted</th><th>precision</th><th>recall (accuracy)</th><th></th></tr></thead><tbody>${rows}</tbody></table>` +
+    `<table id="per-class" class="numbers"><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>` +
     `<p class="note">Precision of a class that is never predicted is shown as 0.</p>`
   );
 }
@@ -230,13 +257,19 @@ function confusionMatrix(ev: Evaluation): string {
           const share = support ? n / support : 0;
           const color = t === p ? `rgba(44,160,44,${(share * 0.85).toFixed(3)})` : `rgba(214,39,40,${(share * 0.85).toFixed(3)})`;
           const tip = `true ${ev.classes[t]}, predicted ${ev.classes[p]}: ${n}${support ? ` (${pct(share)} of ${ev.classes[t]})` : ""}`;
-          return `<td class="cell${t === p ? " diag" : ""}" data-true="${t}" data-pred="${p}" style="background:${color}" title="${escapeHtml(tip)}">${n}</td>`;
+          return (
+            `<td class="cell${t === p ? " diag" : ""}" data-true="${t}" data-pred="${p}" ` +
+            `style="background:${color}" title="${escapeHtml(tip)}">${n}</td>`
+          );
         })
         .join("");
       return `<tr><th class="row" scope="row">${escapeHtml(ev.classes[t])}</th>${cells}</tr>`;
     })
     .join("");
-  return `<div class="scroll"><table id="confusion"><thead><tr><th class="corner">true \\ predicted</th>${head}</tr></thead><tbody>${body}</tbody></table></div>${pairList}`;
+  return (
+    `<div class="scroll"><table id="confusion"><thead><tr><th class="corner">true \\ ` +
+    `predicted</th>${head}</tr></thead><tbody>${body}</tbody></table></div>${pairList}`
+  );
 }
 
 function mistakes(ev: Evaluation, thumbs: Record<string, string>): string {
@@ -251,7 +284,12 @@ function mistakes(ev: Evaluation, thumbs: Record<string, string>): string {
         uri && uri.startsWith("data:image/")
           ? `<img src="${escapeHtml(uri)}" alt="${escapeHtml(basename(path))}">`
           : `<div class="no-image">no image</div>`;
-      return `<figure class="mistake" title="${escapeHtml(path)}">${img}<figcaption><div class="file">${escapeHtml(basename(path))}</div><div>true: <b>${escapeHtml(ev.classes[m.label])}</b></div><div>predicted: <b>${escapeHtml(ev.classes[m.predicted])}</b> ${pct(m.probability)}</div></figcaption></figure>`;
+      return (
+        `<figure class="mistake" title="${escapeHtml(path)}">${img}<figcaption>` +
+        `<div class="file">${escapeHtml(basename(path))}</div>` +
+        `<div>true: <b>${escapeHtml(ev.classes[m.label])}</b></div>` +
+        `<div>predicted: <b>${escapeHtml(ev.classes[m.predicted])}</b> ${pct(m.probability)}</div></figcaption></figure>`
+      );
     })
     .join("");
   const more =
@@ -268,7 +306,8 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;mar
 h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:8px 0}dl.facts dt{color:#666}dl.facts dd{margin:0}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{border:1px solid #eee;background:#fff}
-.chart .grid{stroke:#eee}.chart .tick,.chart .axis,.chart .legend text{font-size:11px;fill:#555}.chart .chart-title{font-size:13px;font-weight:600;fill:#222}
+.chart .grid{stroke:#eee}.chart .tick,.chart .axis,.chart .legend text{font-size:11px;fill:#555}
+.chart .chart-title{font-size:13px;font-weight:600;fill:#222}
 .chart .series{stroke-width:2}.chart .best{stroke:#999;stroke-dasharray:3 3}
 table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 8px}table.numbers td{text-align:right}table.numbers td.name{text-align:left}
 table.numbers tr:nth-child(even){background:#fafafa}.best-row{font-weight:600}
@@ -276,8 +315,10 @@ table.numbers tr:nth-child(even){background:#fafafa}.best-row{font-weight:600}
 .scroll{overflow-x:auto}#confusion td.cell{text-align:center;min-width:28px;border:1px solid #eee}#confusion td.diag{font-weight:600}
 #confusion th.col{vertical-align:bottom;font-weight:normal;max-width:90px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 #confusion th.row{text-align:right;font-weight:normal;white-space:nowrap}#confusion th.corner{font-weight:normal;color:#666;font-size:12px}
-.mistakes{display:flex;flex-wrap:wrap;gap:12px}.mistake{margin:0;width:150px;font-size:12px}.mistake img{max-width:96px;max-height:96px;display:block;border:1px solid #ddd}
-.mistake .file{color:#666;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.no-image{width:96px;height:96px;background:#eee;color:#999;display:flex;align-items:center;justify-content:center}
+.mistakes{display:flex;flex-wrap:wrap;gap:12px}.mistake{margin:0;width:150px;font-size:12px}
+.mistake img{max-width:96px;max-height:96px;display:block;border:1px solid #ddd}
+.mistake .file{color:#666;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.no-image{width:96px;height:96px;background:#eee;color:#999;display:flex;align-items:center;justify-content:center}
 .note{color:#777;font-size:12px}pre.decision{background:#f6f6f6;padding:10px;overflow-x:auto}
 `;
 
@@ -302,14 +343,16 @@ export function renderReport(data: ReportData): string {
   facts.push(["created", data.createdAt]);
   const sections: string[] = [];
   sections.push(
-    `<h1>${escapeHtml(data.title)}</h1><dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>`,
+    `<h1>${escapeHtml(data.title)}</h1>` +
+      `<dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>`,
   );
   if (data.decision?.length) sections.push(`<h2>Decision</h2><pre class="decision">${data.decision.map(escapeHtml).join("\n")}</pre>`);
   sections.push(`<h2>Training curves</h2>${curves(data)}${historyTable(data.history, data.bestEpoch)}`);
   if (ev) {
     sections.push(`<h2>Per-class accuracy</h2>${perClassTable(ev)}`);
     sections.push(
-      `<h2>Confusion matrix</h2><p class="note">Rows: true class; columns: predicted class; shade: share of the row.</p>${confusionMatrix(ev)}`,
+      `<h2>Confusion matrix</h2><p class="note">Rows: true class; columns: predicted class; shade: share of ` +
+        `the row.</p>${confusionMatrix(ev)}`,
     );
     sections.push(`<h2>Misclassified images</h2>${mistakes(ev, data.thumbnails ?? {})}`);
   } else {

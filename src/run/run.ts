@@ -95,7 +95,8 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     : { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
   if (loaded.entry)
     display.note(
-      `starting from ${loaded.entry.name}; validation: resize ${preprocessing.resizeSize}, crop ${resolution}, ${preprocessing.interpolation}`,
+      `starting from ${loaded.entry.name}; validation: resize ${preprocessing.resizeSize}, crop ` +
+        `${resolution}, ${preprocessing.interpolation}`,
     );
   let strategy: Strategy;
   let frozen: string[];

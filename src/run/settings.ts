@@ -127,7 +127,9 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     kind: { choices: [...STRATEGIES, "auto"] },
     default: "full",
     fixedOnResume: true,
-    help: "what trains: full (everything), head (the classifier only), partial (all but --freeze / --unfreeze-stages), auto (measured on the data: size x similarity)",
+    help:
+      "what trains: full (everything), head (the classifier only), partial (all but --freeze / " +
+      "--unfreeze-stages), auto (measured on the data: size x similarity)",
   },
   {
     field: "freeze",

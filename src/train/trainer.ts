@@ -71,7 +71,8 @@ export class Trainer {
     const b = images.length / sample;
     if (!Number.isInteger(b) || b < 1 || b > this.options.batchSize) {
       throw new OptionError(
-        `Trainer.step: input must be [b, ${this.spec.sampleShape.join(", ")}] with 1 ≤ b ≤ ${this.options.batchSize}, got ${images.length} values`,
+        `Trainer.step: input must be [b, ${this.spec.sampleShape.join(", ")}] with 1 ≤ b ≤ ` +
+          `${this.options.batchSize}, got ${images.length} values`,
       );
     }
     const { spec, session } = await this.compiledFor(b);

@@ -360,22 +360,31 @@ function describe(model: Model, d: AutoDecision): string[] {
   const t = d.thresholds;
   const per = Number.isInteger(d.imagesPerClass) ? `${d.imagesPerClass}` : d.imagesPerClass.toFixed(1);
   lines.push(
-    `size: ${d.classes} classes, ${per} training images per class (smallest class ${d.minImagesPerClass}) → ${d.size} (large from ${t.largeImagesPerClass} per class)`,
+    `size: ${d.classes} classes, ${per} training images per class (smallest class ${d.minImagesPerClass}) ` +
+      `→ ${d.size} (large from ${t.largeImagesPerClass} per class)`,
   );
   if (!d.hasPretrainedWeights) {
     lines.push("similarity: not measured — the network has no pretrained weights (random initialisation)");
   } else if (d.probe) {
     const p = d.probe;
     lines.push(
-      `similarity: linear probe on the frozen ${model.arch} features: ${pct(p.accuracy)} of ${p.testCount} held-out images right (fitted on ${p.trainCount}; chance ${pct(p.chance)}) → ${p.normalized.toFixed(2)} of the way from chance to perfect → ${d.similar ? "similar" : "different"} (similar from ${t.similarProbe.toFixed(2)})`,
+      `similarity: linear probe on the frozen ${model.arch} features: ${pct(p.accuracy)} of ${p.testCount} ` +
+        `held-out images right (fitted on ${p.trainCount}; chance ${pct(p.chance)}) → ` +
+        `${p.normalized.toFixed(2)} of the way from chance to perfect → ` +
+        `${d.similar ? "similar" : "different"} (similar from ${t.similarProbe.toFixed(2)})`,
     );
   } else {
     lines.push("similarity: no class has two images to hold one out, so the probe cannot run → treated as different");
   }
   if (d.hasPretrainedWeights) {
+    const shifts = d.batchNorm.map(
+      (b) =>
+        `${b.position} ${b.layer} ${b.kl.toFixed(3)} (mean shift ${b.meanShift.toFixed(2)} std, variance ×${b.varianceRatio.toFixed(2)})`,
+    );
     lines.push(
       d.batchNorm.length
-        ? `activation statistics vs the checkpoint's BatchNorm running statistics (KL per channel; 0 = the pre-training statistics; reported, not used in the choice): ${d.batchNorm.map((b) => `${b.position} ${b.layer} ${b.kl.toFixed(3)} (mean shift ${b.meanShift.toFixed(2)} std, variance ×${b.varianceRatio.toFixed(2)})`).join("; ")}`
+        ? `activation statistics vs the checkpoint's BatchNorm running statistics (KL per channel; 0 = the ` +
+            `pre-training statistics; reported, not used in the choice): ${shifts.join("; ")}`
         : `activation statistics: ${model.arch} has no BatchNorm layers to compare with`,
     );
   }
@@ -384,7 +393,8 @@ function describe(model: Model, d: AutoDecision): string[] {
       ? "full: train everything"
       : d.strategy === "head"
         ? "head: train the classifier only"
-        : `partial: train the last ${d.unfreezeStages} stages and the classifier (--unfreeze-stages ${d.unfreezeStages}), freeze ${d.freeze.join(",")}`;
+        : `partial: train the last ${d.unfreezeStages} stages and the classifier (--unfreeze-stages ` +
+          `${d.unfreezeStages}), freeze ${d.freeze.join(",")}`;
   lines.push(`choice: ${d.quadrant ?? "nothing to transfer"} → ${what} — ${d.reason} (measured in ${d.seconds.toFixed(1)} s)`);
   return lines;
 }

@@ -27,7 +27,8 @@ export function frozenPrefixes(model: Model, strategy: Strategy, freeze: readonl
   }
   if (freeze.length === 0) {
     throw new OptionError(
-      `--strategy partial needs what stays fixed: --unfreeze-stages K (the last K of ${model.arch}'s ${model.stages.length} stages train; ` +
+      `--strategy partial needs what stays fixed: --unfreeze-stages K (the last K of ${model.arch}'s ` +
+        `${model.stages.length} stages train; ` +
         "`convzoo summary` lists them) or --freeze <prefix,...> (e.g. conv1,bn1,layer1)",
     );
   }
@@ -55,7 +56,8 @@ export function unfreezeStagesPrefixes(model: Model, k: number): string[] {
   const stages = model.stages;
   if (!Number.isInteger(k) || k < 0) {
     throw new OptionError(
-      `--unfreeze-stages must be a whole number from 0 (head only) to ${stages.length} (everything) for ${model.arch}, got ${k}; its ${stages.length} stages, shallow to deep: ${stages.join(", ")}`,
+      `--unfreeze-stages must be a whole number from 0 (head only) to ${stages.length} (everything) for ` +
+        `${model.arch}, got ${k}; its ${stages.length} stages, shallow to deep: ${stages.join(", ")}`,
     );
   }
   if (k === 0) return frozenPrefixes(model, "head");

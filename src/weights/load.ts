@@ -115,7 +115,8 @@ export function loadStateDict(model: Model, stateDict: Map<string, Tensor>, sour
   if (reinit) {
     const found = tensors.get(classifierKeys[0])?.shape[0];
     notes.push(
-      `${source}: classifier ${model.classifier} was trained for ${found} classes, the model has ${model.options.numClasses}: ${model.classifier} is re-initialised (the transfer-learning case)`,
+      `${source}: classifier ${model.classifier} was trained for ${found} classes, the model has ` +
+        `${model.options.numClasses}: ${model.classifier} is re-initialised (the transfer-learning case)`,
     );
   }
   if (reinitialize.length) notes.push(`${source}: ${reinitialize.join(", ")} hold no trained values: re-initialised`);

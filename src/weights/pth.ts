@@ -51,7 +51,8 @@ export function readPth(bytes: Uint8Array, source: string): Map<string, Tensor> 
   const byteorder = entries[`${root}/byteorder`];
   if (byteorder !== undefined && new TextDecoder().decode(byteorder).trim() !== "little") {
     fail(
-      `tensors are stored big-endian (byteorder "${new TextDecoder().decode(byteorder).trim()}"); only little-endian checkpoints are supported`,
+      `tensors are stored big-endian (byteorder "${new TextDecoder().decode(byteorder).trim()}"); only ` +
+        `little-endian checkpoints are supported`,
     );
   }
 
@@ -94,7 +95,8 @@ function openZip(bytes: Uint8Array, source: string): Record<string, Uint8Array> 
     if (bytes[0] === 0x80) fail("not a PyTorch checkpoint: expected a zip archive, found a bare Python pickle");
     const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
     fail(
-      `not a PyTorch checkpoint: expected a zip archive (starting with "PK"), found ${bytes.length === 0 ? "an empty file" : `bytes ${head}`}`,
+      `not a PyTorch checkpoint: expected a zip archive (starting with "PK"), found ` +
+        `${bytes.length === 0 ? "an empty file" : `bytes ${head}`}`,
     );
   }
   try {
@@ -136,7 +138,8 @@ function materialize(ref: TorchTensorRef, record: Uint8Array, shared: boolean, w
   const storageBytes = storage.numel * STORAGE_DTYPE_BYTES[storage.dtype];
   if (record.length !== storageBytes) {
     fail(
-      `corrupt checkpoint: ${what} is ${record.length} bytes, its pickle says ${storage.numel} ${storage.dtype} elements (${storageBytes} bytes)`,
+      `corrupt checkpoint: ${what} is ${record.length} bytes, its pickle says ${storage.numel} ` +
+        `${storage.dtype} elements (${storageBytes} bytes)`,
     );
   }
   const elementBytes = STORAGE_DTYPE_BYTES[dtype];

@@ -59,7 +59,8 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
   const headerBytes = bytes.subarray(8, 8 + headerLength);
   if (headerBytes[0] !== 0x7b /* { */) {
     fail(
-      `not a safetensors file or corrupt: header should be a JSON object starting with "{", found byte 0x${(headerBytes[0] ?? 0).toString(16)}`,
+      `not a safetensors file or corrupt: header should be a JSON object starting with "{", found byte ` +
+        `0x${(headerBytes[0] ?? 0).toString(16)}`,
     );
   }
 
@@ -111,12 +112,14 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
   for (const e of entries) {
     if (e.begin < expectedBegin) {
       fail(
-        `corrupt header: tensor "${e.name}" data_offsets [${e.begin}, ${e.end}] overlap tensor "${previous}", which ends at ${expectedBegin}`,
+        `corrupt header: tensor "${e.name}" data_offsets [${e.begin}, ${e.end}] overlap tensor "${previous}", ` +
+          `which ends at ${expectedBegin}`,
       );
     }
     if (e.begin > expectedBegin) {
       fail(
-        `corrupt header: tensor "${e.name}" begins at byte ${e.begin} but the previous tensor ends at ${expectedBegin} (a hole in the data)`,
+        `corrupt header: tensor "${e.name}" begins at byte ${e.begin} but the previous tensor ends at ` +
+          `${expectedBegin} (a hole in the data)`,
       );
     }
     expectedBegin = e.end;

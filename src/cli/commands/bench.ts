@@ -40,7 +40,9 @@ export function registerBench(program: Command): void {
       if (opts.json) console.log(JSON.stringify(r));
       else
         console.log(
-          `${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads: median ${r.medianMs.toFixed(2)} ms (min ${r.minMs.toFixed(2)}), ${r.imagesPerSecond.toFixed(1)} images/s over ${r.runs} runs`,
+          `${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads: median ` +
+            `${r.medianMs.toFixed(2)} ms (min ${r.minMs.toFixed(2)}), ${r.imagesPerSecond.toFixed(1)} images/s ` +
+            `over ${r.runs} runs`,
         );
     });
   addArchFlags(bench.command("train"))
@@ -68,10 +70,13 @@ export function registerBench(program: Command): void {
       if (opts.json) console.log(JSON.stringify(r));
       else {
         console.log(
-          `${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads, SGD step: median ${r.medianMs.toFixed(1)} ms (min ${r.minMs.toFixed(1)}), ${r.imagesPerSecond.toFixed(1)} images/s over ${r.runs} steps`,
+          `${r.arch} ${r.resolution}x${r.resolution} batch ${r.batchSize}, ${r.threads} threads, SGD step: ` +
+            `median ${r.medianMs.toFixed(1)} ms (min ${r.minMs.toFixed(1)}), ${r.imagesPerSecond.toFixed(1)} ` +
+            `images/s over ${r.runs} steps`,
         );
         console.log(
-          `set-up ${(r.setupMs / 1000).toFixed(1)} s (graph build ${(r.graphBuildMs / 1000).toFixed(1)} s), peak RSS ${r.peakRssMB.toFixed(0)} MB (the whole process)`,
+          `set-up ${(r.setupMs / 1000).toFixed(1)} s (graph build ${(r.graphBuildMs / 1000).toFixed(1)} s), ` +
+            `peak RSS ${r.peakRssMB.toFixed(0)} MB (the whole process)`,
         );
       }
     });

@@ -35,7 +35,9 @@ export function registerDemo(program: Command): void {
   program
     .command("demo")
     .description(
-      `transfer learning on MNIST digits (shipped by the mnist package): pretrain mobilenet_v3_small on 0-4, adapt to 5-9 from 20 images per class with ${DEMO_STRATEGIES.join(", ")}; prints validation accuracy and time of each`,
+      `transfer learning on MNIST digits (shipped by the mnist package): pretrain mobilenet_v3_small on ` +
+        `0-4, adapt to 5-9 from 20 images per class with ${DEMO_STRATEGIES.join(", ")}; prints validation ` +
+        `accuracy and time of each`,
     )
     .option("--out <dir>", "folder for the data, checkpoints and reports (default: $XDG_CACHE_HOME/convzoo/demo or ~/.cache/convzoo/demo)")
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
@@ -80,7 +82,8 @@ export function registerDemo(program: Command): void {
       const scratch = result.rows.find((r) => r.strategy === "scratch")!;
       const bestTransfer = result.rows.filter((r) => r.strategy !== "scratch").reduce((a, b) => (b.valAccuracy > a.valAccuracy ? b : a));
       console.error(
-        `\nbest transfer (${bestTransfer.strategy}) ${(bestTransfer.valAccuracy * 100).toFixed(1)}% vs from scratch ${(scratch.valAccuracy * 100).toFixed(1)}%; reports: ${out}/<strategy>.report.html`,
+        `\nbest transfer (${bestTransfer.strategy}) ${(bestTransfer.valAccuracy * 100).toFixed(1)}% vs from ` +
+          `scratch ${(scratch.valAccuracy * 100).toFixed(1)}%; reports: ${out}/<strategy>.report.html`,
       );
       if (opts.json)
         console.log(JSON.stringify(result.rows.map((r) => ({ strategy: r.strategy, valAccuracy: r.valAccuracy, seconds: r.seconds }))));

@@ -28,7 +28,8 @@ const MAX_PRINTED_MISTAKES = 5;
 export function registerEval(program: Command): void {
   addWeightsFlags(program.command("eval <dataDir>"))
     .description(
-      "evaluate a checkpoint or named weights on an image folder (one sub-folder per class): accuracy, loss, per-class figures, confusion matrix",
+      "evaluate a checkpoint or named weights on an image folder (one sub-folder per class): accuracy, " +
+        "loss, per-class figures, confusion matrix",
     )
     .option("--weights <file|name>", "a convzoo checkpoint (from convzoo train), or named ImageNet weights (resnet50.DEFAULT); required")
     .addOption(new Option("--checkpoint <file>", "the same as --weights").hideHelp())
@@ -41,7 +42,8 @@ export function registerEval(program: Command): void {
       const checkpoint = weightsFlag(opts);
       const noClasses = () =>
         new WeightsError(
-          `${checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train, or named weights such as resnet50.DEFAULT)`,
+          `${checkpoint}: no convzoo class names in the checkpoint (expected one written by convzoo train, or ` +
+            `named weights such as resnet50.DEFAULT)`,
         );
       const { loaded, preprocessing, resolution } = await loadForInference({ weights: checkpoint }, opts, "be evaluated").catch(
         (e: unknown) => {
@@ -122,7 +124,9 @@ function matchClasses(
   const unknown = folderClasses.filter((c) => !index.has(c));
   if (unknown.length) {
     throw new InputFileError(
-      `${dataDir}: class folder${unknown.length > 1 ? "s" : ""} ${unknown.map((c) => JSON.stringify(c)).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among the ${known.length} classes of ${checkpoint} (${listed(known)})`,
+      `${dataDir}: class folder${unknown.length > 1 ? "s" : ""} ` +
+        `${unknown.map((c) => JSON.stringify(c)).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among ` +
+        `the ${known.length} classes of ${checkpoint} (${listed(known)})`,
     );
   }
   return samples.map((s) => ({ path: s.path, label: index.get(folderClasses[s.label])! }));
@@ -168,7 +172,9 @@ const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 function summaryText(ev: Evaluation, dataDir: string, arch: string, resolution: number): string {
   const lines: string[] = [];
   lines.push(
-    `${dataDir}: ${ev.images} images${ev.skipped.length ? ` (${ev.skipped.length} unreadable skipped)` : ""}, ${arch} at ${resolution}x${resolution}, ${ev.classes.length} classes`,
+    `${dataDir}: ${ev.images} ` +
+      `images${ev.skipped.length ? ` (${ev.skipped.length} unreadable skipped)` : ""}, ${arch} at ` +
+      `${resolution}x${resolution}, ${ev.classes.length} classes`,
   );
   lines.push(`top-1 ${pct(ev.top1)}   top-${ev.topK} ${pct(ev.top5)}   loss ${ev.loss.toFixed(4)}`);
   lines.push("");
@@ -195,7 +201,8 @@ function summaryText(ev: Evaluation, dataDir: string, arch: string, resolution: 
     lines.push(`most confident mistakes (${Math.min(MAX_PRINTED_MISTAKES, ev.misclassified.length)} of ${ev.misclassified.length})`);
     for (const m of ev.misclassified.slice(0, MAX_PRINTED_MISTAKES)) {
       lines.push(
-        `  ${pct(m.probability).padStart(7)}  ${relative(dataDir, ev.paths[m.index])}: ${ev.classes[m.label]} -> ${ev.classes[m.predicted]}`,
+        `  ${pct(m.probability).padStart(7)}  ${relative(dataDir, ev.paths[m.index])}: ${ev.classes[m.label]} ` +
+          `-> ${ev.classes[m.predicted]}`,
       );
     }
   }

@@ -26,7 +26,8 @@ function outputKind(opts: ExportOptions): InferenceOutput {
 export function registerExport(program: Command): void {
   addWeightsFlags(addArchFlags(program.command("export [arch]")))
     .description(
-      "write an ONNX inference model: input [N,3,H,W] float32 normalised; output probabilities, logits, the pooled embedding or multi-scale feature maps",
+      "write an ONNX inference model: input [N,3,H,W] float32 normalised; output probabilities, logits, the " +
+        "pooled embedding or multi-scale feature maps",
     )
     .option("--weights <file|name>", "weights: a .pth or safetensors file, or a name (resnet50.DEFAULT); default: seeded random init")
     .requiredOption("--out <model.onnx>", "output file")

@@ -35,7 +35,8 @@ export function registerSummary(program: Command): void {
       const details = Object.entries(s.details).map(([k, v]) => `${k} ${typeof v === "number" ? +v.toFixed(4) : v}`);
       if (details.length) console.log(details.join(", "));
       console.log(
-        `${s.arch} at ${s.resolution}x${s.resolution}${alpha}: ${s.params.toLocaleString("en-US")} parameters (${humanCount(s.params)}), ${s.macs.toLocaleString("en-US")} MACs (${humanCount(s.macs)})`,
+        `${s.arch} at ${s.resolution}x${s.resolution}${alpha}: ${s.params.toLocaleString("en-US")} parameters ` +
+          `(${humanCount(s.params)}), ${s.macs.toLocaleString("en-US")} MACs (${humanCount(s.macs)})`,
       );
     });
 }

@@ -38,7 +38,8 @@ export function registerTrain(program: Command): void {
         if (given.length) {
           const drop = given.map(flagName).join(", ");
           throw new OptionError(
-            `--resume continues a run with its own settings; drop ${drop} (only --epochs, --threads, --save, --no-report and --json may be given)`,
+            `--resume continues a run with its own settings; drop ${drop} (only --epochs, --threads, --save, ` +
+              `--no-report and --json may be given)`,
           );
         }
         const epochs = command.getOptionValueSource("epochs") === "cli" ? opts.epochs : undefined;
