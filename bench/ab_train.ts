@@ -60,10 +60,10 @@ async function fromTree(name: string, root: string): Promise<Contender> {
   };
   await load("src/models/index.ts");
   const { createModel } = await load<typeof import("../src/models/registry.js")>("src/models/registry.ts");
-  const { initializeWeights } = await load<typeof import("../src/models/bind.js")>("src/models/bind.ts", "src/models/inference_graph.ts");
+  const { initializeWeights } = await load<typeof import("../src/models/bind.js")>("src/models/bind.ts", "src/models/graphs.ts");
   const { trainingGraph, targetDistribution } = await load<typeof import("../src/train/training_graph.js")>(
     "src/train/training_graph.ts",
-    "src/train/training_graph.ts",
+    "src/train/graph.ts",
   );
   const { toOnnx } = await load<typeof import("../src/onnx/serialize.js")>("src/onnx/serialize.ts");
   const { ortSessionOptions } = await load<typeof import("../src/runtime/session.js")>("src/runtime/session.ts");
