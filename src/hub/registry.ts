@@ -63,6 +63,11 @@ export function listWeights(pattern?: string): WeightsEntry[] {
   return all.filter((e) => matches(e.name));
 }
 
+/** The entry with this exact name (`resnet50.IMAGENET1K_V1`), if there is one. */
+export function getWeights(name: string): WeightsEntry | undefined {
+  return entries.get(name);
+}
+
 /** The arch's DEFAULT entry, if it has any weights. */
 export function defaultWeights(arch: string): WeightsEntry | undefined {
   return [...entries.values()].find((e) => e.arch === arch && e.isDefault);

@@ -7,6 +7,7 @@ import { initializeWeights } from "../models/bind.js";
 import { createModel } from "../models/registry.js";
 import type { ModelOptions } from "../models/model.js";
 import { reportedAccuracy } from "../models/reported.js";
+import { getWeights } from "../hub/registry.js";
 import { summarize } from "../models/summary.js";
 import { benchInference } from "./bench.js";
 
@@ -123,7 +124,7 @@ export async function compare(entries: readonly CompareEntry[], options: Compare
       macs: s.macs,
       paperTop1: reported?.paper?.top1,
       paperSource: reported?.paper?.source,
-      torchvisionTop1: reported?.torchvision,
+      torchvisionTop1: torchvisionTop1(e.arch, model.options.widthMult, resolution),
     };
     if (options.latency !== false) {
       options.onProgress?.(i, entries.length, name);
@@ -134,4 +135,14 @@ export async function compare(entries: readonly CompareEntry[], options: Compare
     rows.push(row);
   }
   return rows;
+}
+
+/**
+ * torchvision's acc@1 for its IMAGENET1K_V1 weights of the arch (the registry's figure), where the
+ * row is the one those weights were measured as: the default width, at the weights' crop size.
+ */
+function torchvisionTop1(arch: string, widthMult: number | undefined, resolution: number): number | undefined {
+  const v1 = getWeights(`${arch}.IMAGENET1K_V1`);
+  if (!v1?.metrics || (widthMult ?? 1) !== 1 || resolution !== v1.transforms.cropSize) return undefined;
+  return v1.metrics.acc1;
 }

@@ -159,6 +159,7 @@ describe("convzoo command", () => {
     );
     assert.equal(rows[0].params, 11_689_512);
     assert.equal(rows[0].paperTop1, 72.12);
+    assert.equal(rows[0].torchvisionTop1, 69.758, "resnet18.IMAGENET1K_V1's acc@1 from the weights registry");
     assert.match(rows[0].paperSource, /He et al\. 2015/);
     assert.equal(rows[1].paperTop1, 74.7, "the α=1.4 row of the MobileNetV2 paper");
     assert.equal(rows[1].torchvisionTop1, undefined, "torchvision has no α=1.4 weights");
