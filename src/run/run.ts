@@ -20,6 +20,9 @@ import type { OptimizerOptions } from "../train/optimizers.js";
 import { writeReport } from "./report.js";
 import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription } from "./files.js";
 import { withDefaults, type RunRequest, type RunSettings } from "./settings.js";
+import { chooseBatchSize, chooseEpochs, chooseRecalibration, chooseValSplit, type Choice } from "./sizing.js";
+import { underPrefix } from "../models/bind.js";
+import { BatchNorm2d } from "../nn/layers.js";
 import { chooseStrategy } from "../transfer/auto.js";
 import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "../transfer/strategy.js";
 
@@ -47,13 +50,36 @@ export interface PreparedRun extends RunDescription {
  * The training and validation samples: a separate validation set when there is one (given, or
  * found as DIR/train + DIR/val), else a stratified, seeded split of the training set.
  */
-async function readSplit(data: string, val: string | null, valSplit: number, seed: number, display: RunDisplay) {
+async function readSplit(
+  data: string,
+  val: string | null,
+  valSplit: number | undefined,
+  seed: number,
+  display: RunDisplay,
+  sized: string[] = [],
+) {
   const ds = await readDataset({ path: data, val: val ?? undefined });
   if (ds.skipped.length)
     display.warn(`skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${ds.skipped[0]})`);
   display.note(ds.description);
-  const split = ds.val ? { train: ds.train, val: ds.val } : stratifiedSplit(ds.train, valSplit, seed);
-  return { classes: ds.classes, ...split, valSource: ds.valSource };
+  const fraction = ds.val ? 0 : (valSplit ?? sizedBy(chooseValSplit(ds.train.length), sized));
+  const split = ds.val ? { train: ds.train, val: ds.val } : stratifiedSplit(ds.train, fraction, seed);
+  return { classes: ds.classes, ...split, valSource: ds.valSource, valSplit: fraction };
+}
+
+/** A data-sized choice's value, its reason kept for the start line. */
+function sizedBy<T>(choice: Choice<T>, reasons: string[]): T {
+  reasons.push(choice.reason);
+  return choice.value;
+}
+
+/** The smallest torch momentum among the BatchNorm layers that train (null: none trains). */
+function slowestTrainingBatchNorm(model: Model, frozen: readonly string[]): number | null {
+  let slowest: number | null = null;
+  for (const [path, m] of model.net.namedModules()) {
+    if (m instanceof BatchNorm2d && !underPrefix(path, frozen)) slowest = Math.min(slowest ?? 1, m.momentum);
+  }
+  return slowest;
 }
 
 function checkWritable(path: string): void {
@@ -67,7 +93,8 @@ function checkWritable(path: string): void {
 export async function prepareRun(request: RunRequest, display: RunDisplay, o: { download?: FetchOptions } = {}): Promise<PreparedRun> {
   const req = withDefaults(request);
   checkWritable(req.save);
-  const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display);
+  const sized: string[] = [];
+  const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display, sized);
   const loaded = await loadModel({
     arch: req.arch,
     weights: req.weights,
@@ -85,8 +112,10 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   if (req.unfreezeStages !== undefined && req.strategy !== "partial")
     throw new OptionError(`--unfreeze-stages applies to --strategy partial, not ${req.strategy}`);
   if (req.strategy === "auto" && req.freeze?.length) throw new OptionError("--strategy auto chooses what to freeze; drop --freeze");
-  // Named weights train at the input side they were trained at (Keras MobileNet V1: their ρ).
-  const resolution = req.resolution ?? loaded.entry?.transforms.cropSize ?? model.defaultResolution;
+  // A checkpoint trains on at the side it was trained at; named weights at theirs (Keras MobileNet V1: ρ).
+  const fromCheckpoint = typeof loaded.metadata?.resolution === "number" ? loaded.metadata.resolution : undefined;
+  const resolution = req.resolution ?? fromCheckpoint ?? loaded.entry?.transforms.cropSize ?? model.defaultResolution;
+  if (req.resolution === undefined && fromCheckpoint !== undefined) sized.push(`resolution ${resolution}: the checkpoint's`);
   // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
   // records that, so `classify` and `export` preprocess the same way.
   // Named (or recognised torchvision) weights keep their resize/crop ratio and interpolation at R.
@@ -123,6 +152,13 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
         ? unfreezeStagesPrefixes(model, req.unfreezeStages)
         : frozenPrefixes(model, req.strategy, req.freeze ?? []);
   }
+  const batchSize = req.batchSize ?? sizedBy(chooseBatchSize(data.train.length), sized);
+  const epochs = req.epochs ?? sizedBy(chooseEpochs(data.train.length, batchSize), sized);
+  const totalSteps = epochs * Math.ceil(data.train.length / batchSize);
+  const cacheFeatures = strategy === "head" && !req.augment;
+  const momentum = cacheFeatures ? null : slowestTrainingBatchNorm(model, frozen);
+  const recalibrate = req.recalibrateBn ?? sizedBy(chooseRecalibration(momentum, totalSteps), sized);
+  if (sized.length) display.note(`sized from the data (flags override): ${sized.join("; ")}`);
   const optimizer: OptimizerOptions =
     req.optimizer === "adamw"
       ? { kind: "adamw", weightDecay: req.weightDecay ?? 0.01 }
@@ -130,13 +166,13 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   const settings: RunSettings = {
     data: req.data,
     valData: data.valSource,
-    valSplit: req.valSplit,
+    valSplit: data.valSplit,
     strategy: req.strategy === "auto" ? `auto: ${strategy}` : strategy,
     frozen,
     // The head alone trains on features computed once when nothing varies between epochs.
-    cacheFeatures: strategy === "head" && !req.augment,
-    epochs: req.epochs,
-    batchSize: req.batchSize,
+    cacheFeatures,
+    epochs,
+    batchSize,
     resolution,
     optimizer,
     lr: req.lr ?? (req.optimizer === "adamw" ? 1e-3 : 0.01),
@@ -149,7 +185,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     shuffle: req.shuffle,
     seed: req.seed,
     patience: req.patience ?? null,
-    recalibrateBatchNorm: req.recalibrateBn ?? false,
+    recalibrateBatchNorm: recalibrate,
     initialWeights: req.weights ?? null,
   };
   return {

@@ -149,11 +149,16 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     field: "epochs",
     flag: "--epochs <E>",
     kind: "positiveInt",
-    default: 10,
     fixedOnResume: false,
-    help: "passes over the training images (with --resume: lengthens the run)",
+    help: "passes over the training images (default: sized from the data, ~400 steps for a small set; with --resume: lengthens the run)",
   },
-  { field: "batchSize", flag: "--batch-size <B>", kind: "positiveInt", default: 32, fixedOnResume: true, help: "images per step" },
+  {
+    field: "batchSize",
+    flag: "--batch-size <B>",
+    kind: "positiveInt",
+    fixedOnResume: true,
+    help: "images per step (default: the largest power of two ≤ 32 that leaves 8 steps per epoch)",
+  },
   {
     field: "optimizer",
     flag: "--optimizer <o>",
@@ -213,9 +218,8 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     field: "valSplit",
     flag: "--val-split <V>",
     kind: "fraction",
-    default: 0.1,
     fixedOnResume: true,
-    help: "without a validation set: the fraction of each class held out (stratified, seeded)",
+    help: "without a validation set: the fraction of each class held out, stratified and seeded (default: 0.2 below 1000 images, else 0.1)",
   },
   { field: "dropout", flag: "--dropout <P>", kind: "fraction", fixedOnResume: true, help: "override the rate of every dropout layer" },
   {
@@ -270,7 +274,14 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     fixedOnResume: true,
     help:
       "after each epoch, recompute the running statistics of the BatchNorm layers that train from a pass over the training images " +
-      "(torch's update_bn), so the eval-mode model matches the training-mode one",
+      "(torch's update_bn), so the eval-mode model matches the training-mode one (default: when their running averages cannot converge)",
+  },
+  {
+    field: "recalibrateBn",
+    flag: "--no-recalibrate-bn",
+    kind: "negatable",
+    fixedOnResume: true,
+    help: "never recompute the BatchNorm statistics, even where the run is too short for them to converge",
   },
 ];
 
@@ -348,18 +359,7 @@ export type CompleteRequest = RunRequest &
   Required<
     Pick<
       RunRequest,
-      | "strategy"
-      | "epochs"
-      | "batchSize"
-      | "optimizer"
-      | "momentum"
-      | "schedule"
-      | "warmupEpochs"
-      | "labelSmoothing"
-      | "valSplit"
-      | "augment"
-      | "shuffle"
-      | "seed"
+      "strategy" | "optimizer" | "momentum" | "schedule" | "warmupEpochs" | "labelSmoothing" | "augment" | "shuffle" | "seed"
     >
   >;
 

@@ -202,7 +202,8 @@ for (const c of CASES) {
         ],
       );
       if (c.nesterov) args.push("--nesterov");
-      args.push(...["--dropout", "0", "--no-augment", "--no-shuffle", "--threads", "2", "--json", "--save", ckpt]);
+      // One epoch exactly as torch runs it: no BatchNorm recalibration (the default would add one here).
+      args.push(...["--dropout", "0", "--no-augment", "--no-shuffle", "--no-recalibrate-bn", "--threads", "2", "--json", "--save", ckpt]);
       if (c.arch.startsWith("efficientnet")) args.push("--drop-path", "0");
       const r = convzoo(...args);
       assert.equal(r.status, 0, r.stderr);

@@ -1,0 +1,46 @@
+/** The data-sized defaults of a run on small, medium and large folders. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { chooseBatchSize, chooseEpochs, chooseRecalibration, chooseValSplit } from "../../src/run/sizing.js";
+
+test("validation split: a fifth of a small set, a tenth of a large one", () => {
+  assert.equal(chooseValSplit(150).value, 0.2);
+  assert.equal(chooseValSplit(999).value, 0.2);
+  assert.equal(chooseValSplit(1000).value, 0.1);
+  assert.match(chooseValSplit(150).reason, /150 images/);
+});
+
+test("batch size: the largest power of two up to 32 leaving 8 steps per epoch, at least 4", () => {
+  const cases: [number, number][] = [
+    [10, 4], // tiny: 3 steps even at the floor
+    [40, 4],
+    [64, 8],
+    [120, 16], // ceil(120 / 16) = 8 steps
+    [150, 16],
+    [256, 32],
+    [10_000, 32],
+  ];
+  for (const [images, expected] of cases) {
+    const b = chooseBatchSize(images).value;
+    assert.equal(b, expected, `${images} images`);
+    assert.ok(b === 4 || Math.ceil(images / b) >= 8, `${images} images: at least 8 steps at batch ${b}`);
+  }
+});
+
+test("epochs: ~400 steps for a small set (at most 60 epochs), ~2000 for a large one (10-60 epochs)", () => {
+  assert.equal(chooseEpochs(120, 16).value, 50, "8 steps per epoch → 50 epochs = 400 steps");
+  assert.equal(chooseEpochs(150, 16).value, 40, "10 steps per epoch → 40 epochs");
+  assert.match(chooseEpochs(150, 16).reason, /40 epochs of 10 steps \(400 steps/);
+  assert.equal(chooseEpochs(10, 4).value, 60, "3 steps per epoch: capped at 60 epochs");
+  assert.equal(chooseEpochs(5000, 32).value, 13, "157 steps per epoch → 13 epochs ≈ 2000 steps");
+  assert.equal(chooseEpochs(100_000, 32).value, 10, "a large set gets at least 10 epochs");
+});
+
+test("BatchNorm recalibration: where (1 − m)^steps leaves more than 1% of the start", () => {
+  assert.equal(chooseRecalibration(0.01, 400).value, true, "MobileNetV3's 0.01 over 400 steps: 1.8% left");
+  assert.equal(chooseRecalibration(0.01, 500).value, false, "0.99^500 = 0.66%");
+  assert.equal(chooseRecalibration(0.1, 40).value, true, "0.9^40 = 1.5%");
+  assert.equal(chooseRecalibration(0.1, 400).value, false);
+  assert.equal(chooseRecalibration(null, 10).value, false, "no BatchNorm trains (head on cached features)");
+  assert.match(chooseRecalibration(0.01, 400).reason, /1\.8% of the start/);
+});
