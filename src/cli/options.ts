@@ -99,14 +99,14 @@ export function describePreprocessing(p: Preprocessing, source: string): string 
   return `preprocessing (${source}): resize ${p.resizeSize} ${p.interpolation}, crop ${p.cropSize}, mean ${n(p.mean)}, std ${n(p.std)}`;
 }
 
-/** Fetch options for named weights: offline from the flag, a progress display while downloading. */
-export function downloadOptions(flags: WeightsFlags): FetchOptions {
+/** Fetch options for named weights: offline from the flag, a progress display (labelled) while downloading. */
+export function downloadOptions(flags: WeightsFlags, label = "weights"): FetchOptions {
   let display: ReturnType<typeof downloadDisplay> | null = null;
   return {
     offline: flags.offline,
     onNote: (line) => console.error(line),
     onProgress: (p) => {
-      display ??= downloadDisplay("downloading");
+      display ??= downloadDisplay(label);
       display.onProgress(p);
       if (p.total !== null && p.received >= p.total) display.stop();
     },
@@ -134,7 +134,7 @@ export async function loadForInference(
   // Before any download: weights without a classifier cannot classify.
   const named = request.weights && !existsSync(request.weights) ? findWeights(request.weights, request.arch) : undefined;
   if (named && needsClassifierTo) requireClassifier(named, needsClassifierTo);
-  const loaded = await loadModel({ ...request, download: downloadOptions(flags) });
+  const loaded = await loadModel({ ...request, download: downloadOptions(flags, request.weights) });
   if (needsClassifierTo) requireClassifier(loaded.entry, needsClassifierTo);
   for (const note of loaded.notes) console.error(`note: ${note}`);
   const overridden = [flags.resizeSize, flags.cropSize, flags.interpolation, flags.mean, flags.std].some((v) => v !== undefined);

@@ -47,7 +47,7 @@ export function registerTrain(program: Command): void {
       } else {
         if (!dataDir) throw new OptionError("train needs a data folder (one sub-folder per class), or --resume <file>");
         if (!opts.save) throw new OptionError("train needs --save <file.safetensors> (where the checkpoint goes)");
-        run = await prepareRun({ ...opts, data: dataDir, save: opts.save }, display, { download: downloadOptions(opts) });
+        run = await prepareRun({ ...opts, data: dataDir, save: opts.save }, display, { download: downloadOptions(opts, opts.weights) });
       }
 
       // Ctrl-C: finish the current step, save where the run is, exit 130; a second Ctrl-C quits now.
