@@ -53,14 +53,8 @@ export interface WeightsFlags {
   std?: [number, number, number];
 }
 
-function triple(flag: string, positive: boolean) {
-  return (text: string): [number, number, number] => {
-    const v = text.split(",").map((s) => Number(s.trim()));
-    if (v.length !== 3 || v.some((x) => !Number.isFinite(x) || (positive && x <= 0))) {
-      throw new InvalidArgumentError(`${flag} expects 3 comma-separated${positive ? " positive" : ""} numbers (R,G,B), got "${text}"`);
-    }
-    return [v[0], v[1], v[2]];
-  };
+function rgb(flag: string, kind: "rgb" | "positiveRgb") {
+  return (text: string) => parseValue({ flag, kind }, text, (m) => new InvalidArgumentError(m)) as [number, number, number];
 }
 
 /** `--offline` and timm-style overrides of the weights' eval transform. */
@@ -74,8 +68,8 @@ export function addWeightsFlags(command: Command): Command {
     )
     .option("--crop-size <N>", "override the weights' centre-crop size", positiveInt("--crop-size"))
     .addOption(new Option("--interpolation <mode>", "override the weights' resize interpolation").choices(INTERPOLATIONS))
-    .option("--mean <r,g,b>", "override the weights' normalisation mean", triple("--mean", false))
-    .option("--std <r,g,b>", "override the weights' normalisation std", triple("--std", true));
+    .option("--mean <r,g,b>", "override the weights' normalisation mean", rgb("--mean", "rgb"))
+    .option("--std <r,g,b>", "override the weights' normalisation std", rgb("--std", "positiveRgb"));
 }
 
 /** The weights' transform with the flags' overrides applied (and checked as a whole). */

@@ -119,9 +119,15 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   // Training and evaluation resize the shorter side to R and centre-crop R; the checkpoint
   // records that, so `classify` and `export` preprocess the same way.
   // Named (or recognised torchvision) weights keep their resize/crop ratio and interpolation at R.
+  const base: Preprocessing = {
+    ...loaded.preprocessing,
+    interpolation: req.interpolation ?? loaded.preprocessing.interpolation,
+    mean: req.mean ?? loaded.preprocessing.mean,
+    std: req.std ?? loaded.preprocessing.std,
+  };
   const preprocessing: Preprocessing = loaded.entry
-    ? preprocessingForResolution(loaded.preprocessing, resolution)
-    : { ...loaded.preprocessing, resizeSize: resolution, cropSize: resolution };
+    ? preprocessingForResolution(base, resolution)
+    : { ...base, resizeSize: resolution, cropSize: resolution };
   if (loaded.entry)
     display.note(
       `starting from ${loaded.entry.name}; validation: resize ${preprocessing.resizeSize}, crop ` +

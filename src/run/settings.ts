@@ -7,6 +7,7 @@
  */
 import type { ColorJitter } from "../data/augment.js";
 import { OptionError } from "../errors.js";
+import { INTERPOLATIONS, type Interpolation } from "../models/preprocessing.js";
 import type { LoopSettings } from "../train/fit.js";
 import { SCHEDULES, type ScheduleKind } from "../train/schedules.js";
 import { STRATEGIES, type Strategy } from "../transfer/strategy.js";
@@ -52,6 +53,10 @@ export interface RunRequest {
   patience?: number;
   /** Recompute the trained BatchNorm layers' running statistics after each epoch (train/recalibrate.ts). */
   recalibrateBn?: boolean;
+  /** Overrides of the starting weights' transform (timm's flags): resize interpolation, normalisation. */
+  interpolation?: Interpolation;
+  mean?: [number, number, number];
+  std?: [number, number, number];
   /** ONNX Runtime threads for the measurements before training (auto). */
   threads?: number;
 }
@@ -82,6 +87,8 @@ export type ValueKind =
   | "boolean"
   | "negatable"
   | "colorJitter"
+  | "rgb"
+  | "positiveRgb"
   | { choices: readonly string[] };
 
 /** One row of the table: a RunRequest field and how a person sets it. */
@@ -221,6 +228,21 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     fixedOnResume: true,
     help: "without a validation set: the fraction of each class held out, stratified and seeded (default: 0.2 below 1000 images, else 0.1)",
   },
+  {
+    field: "interpolation",
+    flag: "--interpolation <mode>",
+    kind: { choices: INTERPOLATIONS },
+    fixedOnResume: true,
+    help: "override the starting weights' resize interpolation (training and validation images)",
+  },
+  { field: "mean", flag: "--mean <r,g,b>", kind: "rgb", fixedOnResume: true, help: "override the starting weights' normalisation mean" },
+  {
+    field: "std",
+    flag: "--std <r,g,b>",
+    kind: "positiveRgb",
+    fixedOnResume: true,
+    help: "override the starting weights' normalisation std",
+  },
   { field: "dropout", flag: "--dropout <P>", kind: "fraction", fixedOnResume: true, help: "override the rate of every dropout layer" },
   {
     field: "dropPath",
@@ -304,7 +326,7 @@ export function parseValue(
   o: Pick<RunOption, "flag" | "kind">,
   text: string,
   fail: (message: string) => Error = (m) => new OptionError(m),
-): string | number | boolean | string[] | ColorJitter {
+): string | number | boolean | string[] | number[] | ColorJitter {
   const flag = flagName(o);
   const n = Number(text);
   const blank = text.trim() === "";
@@ -339,6 +361,15 @@ export function parseValue(
       return n;
     case "colorJitter":
       return parseColorJitter(text, fail);
+    case "rgb":
+    case "positiveRgb": {
+      const v = text.split(",").map((p) => Number(p.trim()));
+      const positive = kind === "positiveRgb";
+      if (v.length !== 3 || v.some((x) => !Number.isFinite(x) || (positive && x <= 0))) {
+        throw fail(`${flag} expects 3 comma-separated${positive ? " positive" : ""} numbers (R,G,B), got "${text}"`);
+      }
+      return v;
+    }
     case "boolean":
     case "negatable":
       return true;

@@ -179,5 +179,18 @@ describe("named weights from the cache", () => {
       mean: [0.485, 0.456, 0.406],
       std: [0.229, 0.224, 0.225],
     });
+    // timm-style overrides of the weights' transform, recorded for classify/eval/export.
+    const over = join(dir, "over.safetensors");
+    const flags = ["--interpolation", "bicubic", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--threads", "1", "--no-report"];
+    const o = convzooWithEnv(env, ...args, "--val-split", "0.34", ...flags, "--save", over);
+    assert.equal(o.status, 0, o.stderr);
+    const overMeta = (await readWeightsFile(over)).metadata!;
+    assert.deepEqual(overMeta.preprocessing, {
+      resizeSize: 36,
+      cropSize: 32,
+      interpolation: "bicubic",
+      mean: [0.5, 0.5, 0.5],
+      std: [0.25, 0.25, 0.25],
+    });
   });
 });
