@@ -1,10 +1,13 @@
 /**
  * Training-time transforms on decoded uint8 HWC RGB, torchvision's recipe (browser-safe): augment is
  * RandomResizedCrop(R, scale=(0.08, 1), ratio=(3/4, 4/3)) + RandomHorizontalFlip(0.5); no augment is
- * Resize(R) + CenterCrop(R); optional ColorJitter after the crop and flip; then Normalize. Draws come
- * from the caller's seeded generator, so an epoch's crops are reproducible. Details: docs/images.md#augmentation
+ * Resize(R) + CenterCrop(R); optional TrivialAugmentWide or RandAugment, then optional ColorJitter, after
+ * the crop and flip; then Normalize; then optional RandomErasing. Draws come from the caller's seeded
+ * generator, so an epoch's crops are reproducible. Details: docs/images.md#augmentation
  */
 import type { Random } from "../random.js";
+import { autoAugmentRGB, type AutoAugmentPolicy, type RandAugmentOptions } from "./auto_augment.js";
+import { randomErasingCHW, type RandomErasing } from "./erasing.js";
 import { centerCropOffsets, normalizeHWCToCHW, resizedSize, resizeRGB } from "./preprocess.js";
 import { type Preprocessing } from "../models/preprocessing.js";
 
@@ -20,6 +23,16 @@ export interface TrainTransform {
    * whether or not `augment` is set.
    */
   colorJitter?: ColorJitter;
+  /**
+   * torchvision's TrivialAugmentWide or RandAugment (NEAREST, fill 0) on the R×R uint8 image after the
+   * crop and flip, before colour jitter and Normalize, as in torchvision's classification reference recipe,
+   * whether or not `augment` is set. "none" or absent: nothing is applied and nothing drawn.
+   */
+  autoAugment?: AutoAugmentPolicy;
+  /** RandAugment's arguments when `autoAugment` is "randaugment" (default 2 ops at magnitude 9 of 31). */
+  randAugment?: RandAugmentOptions;
+  /** torchvision's RandomErasing on the normalised CHW image, last; absent: nothing erased or drawn. */
+  erasing?: RandomErasing;
 }
 
 /**
@@ -107,8 +120,10 @@ export function trainTransformRGB(
     const { left, top } = centerCropOffsets(size.width, size.height, r);
     pixels = resizeRGB(rgb, width, height, size.width, size.height, p.interpolation, { left, top, width: r, height: r });
   }
+  if (t.autoAugment && t.autoAugment !== "none") pixels = autoAugmentRGB(pixels, r, r, t.autoAugment, rng, t.randAugment);
   if (t.colorJitter) pixels = colorJitterRGB(pixels, t.colorJitter, rng);
   normalizeHWCToCHW(pixels, r, r, p, out, offset);
+  if (t.erasing) randomErasingCHW(out, offset, 3, r, r, t.erasing, rng);
 }
 
 // ---- ColorJitter -------------------------------------------------------------------------------
