@@ -332,7 +332,8 @@ test("accumulation: k micro-batches give one k-times bigger batch's update (no B
     const d = modelDiff(a, b);
     const moved = modelDiff(b, tiny(false));
     t.diagnostic(
-      `${optimizer.kind}: 3 + 3 + 2 micro-batches vs batches of 6, 6, 3: worst ${d.key} ${d.diff.toExponential(2)} (moved ${moved.diff.toExponential(2)})`,
+      `${optimizer.kind}: 3 + 3 + 2 micro-batches vs batches of 6, 6, 3: worst ${d.key} ${d.diff.toExponential(2)} ` +
+        `(moved ${moved.diff.toExponential(2)})`,
     );
     assert.ok(d.diff < 2e-5, `${d.key}: ${d.diff}`);
     assert.ok(moved.diff > 1e-2);

@@ -76,7 +76,7 @@ function run(m: Model): RunDescription {
 
 const floats = (m: Model) => [...stateDict(m)].map(([k, t]) => [k, Array.from(t.data as ArrayLike<number | bigint>, Number)] as const);
 
-test("fit with accumulation and EMA: resume mid-group through the resume file continues exactly (weights, EMA, validation figures)", async () => {
+test("fit with accumulation and EMA: resume mid-group through the resume file continues exactly (weights, EMA, figures)", async () => {
   assert.equal(train.length, 15); // 8 batches of 2 → groups of 3, 3, 2: 3 optimizer steps per epoch
   const emaOf = async (m: Model, extra: Partial<FitOptions>) => {
     let ema: [string, number[]][] = [];
