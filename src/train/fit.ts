@@ -25,7 +25,8 @@ import type { OptimizerOptions } from "./optimizers.js";
 import { recalibrateBatchNorm } from "./recalibrate.js";
 import { makeSchedule, type ScheduleKind } from "./schedules.js";
 import { Trainer } from "./trainer.js";
-import type { TrainerState } from "./state.js";
+import { checkEma, type EmaOptions, type TrainerState } from "./state.js";
+import { checkClassWeights } from "./training_graph.js";
 
 /**
  * What decides a loop's arithmetic (a run's settings record these, and resume restores them).
@@ -61,6 +62,34 @@ export interface LoopSettings {
   recalibrateBatchNorm?: boolean;
   /** Early stopping: stop after this many epochs without a better validation accuracy. */
   patience?: number | null;
+  /** step schedule: decay every this many epochs (StepLR's step_size; default a third of the run). */
+  stepEpochs?: number | null;
+  /** step schedule: decay factor (StepLR's gamma; default 0.1). */
+  gamma?: number | null;
+  /** cosine schedule: the rate it anneals to (eta_min; default 0). */
+  minLr?: number | null;
+  /** one-cycle: fraction of the run rising to `lr` (default 0.3, torch's; fastai 0.25). */
+  pctStart?: number | null;
+  /** one-cycle: start at lr / divFactor (default 25). */
+  divFactor?: number | null;
+  /** one-cycle: end at lr / divFactor / finalDivFactor (default 1e4). */
+  finalDivFactor?: number | null;
+  /** Clip gradients by their global 2-norm (torch's clip_grad_norm_). */
+  clipGradNorm?: number | null;
+  /**
+   * Gradient accumulation: micro-batches (of batchSize) per optimizer step; an epoch's last group may
+   * be shorter. The schedule counts optimizer steps.
+   */
+  accumulate?: number | null;
+  /** Per-parameter learning-rate factors by prefix (see TrainingGraphOptions.lrMultipliers, layerwiseLrMultipliers). */
+  lrMultipliers?: Readonly<Record<string, number>> | null;
+  /** Cross-entropy class weights (torch's CrossEntropyLoss(weight); see balancedClassWeights). */
+  classWeights?: readonly number[] | null;
+  /**
+   * Keep an EMA of the weights (timm's ModelEmaV2): validation, the best epoch and EpochEnd.ema are the
+   * EMA's; with recalibrateBatchNorm, the EMA's statistics are the ones recalibrated.
+   */
+  ema?: EmaOptions | null;
 }
 
 /** The loop's settings plus what it runs on: the samples, the preprocessing, threads, callbacks. */
@@ -107,7 +136,14 @@ export interface FitProgress {
 }
 
 export interface EpochEnd {
+  /** With EMA, the validation figures are the EMA weights'. */
   metrics: EpochMetrics;
+  /**
+   * With EMA: writes the EMA weights (trained parameters and BatchNorm statistics) into `model` (the
+   * trained model itself, or a copy), to save as the checkpoint. The loop restores the trained weights
+   * in its own model after onEpochEnd returns. null without EMA.
+   */
+  ema: { writeTo(model: Model): void } | null;
   /** True when this epoch is the best so far (highest validation accuracy; the last without validation). */
   improved: boolean;
   progress: () => FitProgress;
@@ -163,7 +199,24 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   }
   const onBadFile = (path: string, reason: string) => emit({ type: "warning", message: skippedFileMessage(path, reason) });
   const stepsPerEpoch = batchCount(o.train.length, o.batchSize);
-  const schedule = makeSchedule({ kind: o.schedule, lr: o.lr, epochs: o.epochs, stepsPerEpoch, warmupEpochs: o.warmupEpochs });
+  const accumulate = o.accumulate ?? 1;
+  if (!(Number.isInteger(accumulate) && accumulate >= 1))
+    throw new OptionError(`accumulate must be a whole number of batches >= 1, got ${o.accumulate}`);
+  if (o.classWeights) checkClassWeights(o.classWeights, k);
+  checkEma(o.ema);
+  const schedule = makeSchedule({
+    kind: o.schedule,
+    lr: o.lr,
+    epochs: o.epochs,
+    stepsPerEpoch: Math.ceil(stepsPerEpoch / accumulate),
+    warmupEpochs: o.warmupEpochs,
+    stepEpochs: o.stepEpochs ?? undefined,
+    gamma: o.gamma ?? undefined,
+    minLr: o.minLr ?? undefined,
+    pctStart: o.pctStart ?? undefined,
+    divFactor: o.divFactor ?? undefined,
+    finalDivFactor: o.finalDivFactor ?? undefined,
+  });
 
   let cached: { train: Features; val: Features } | null = null;
   if (o.cacheFeatures) {
@@ -191,6 +244,10 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
     threads: o.threads,
     seed: o.seed,
     featureDims: cached?.train.dims,
+    clipGradNorm: o.clipGradNorm ?? undefined,
+    accumulate,
+    lrMultipliers: o.lrMultipliers ?? undefined,
+    ema: o.ema ?? undefined,
   });
   const dataRng = new Random(o.seed + 1);
   const r = o.resume;
@@ -262,7 +319,11 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
         lr = schedule(trainer.stepCount);
         let loss: number;
         try {
-          loss = await trainer.step(batch.input, targetDistribution(batch.labels, k, o.labelSmoothing ?? 0), lr);
+          const target = targetDistribution(batch.labels, k, o.labelSmoothing ?? 0, o.classWeights);
+          // Accumulation groups start at the epoch's start; the epoch's last batch applies its (shorter) group.
+          // (A last batch the network cannot train on leaves its group's gradient to the next group.)
+          const control = accumulate > 1 ? { apply: (step + 1) % accumulate === 0 || step + 1 === stepsPerEpoch } : {};
+          loss = await trainer.step(batch.input, target, lr, control);
         } catch (e) {
           // A last short batch the network cannot train on (BatchNorm needs two values per channel:
           // one image at a 1×1 feature map) is left out, as torch's drop_last would; the main batch
@@ -297,21 +358,25 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
         }
       }
       trainer.writeBack(model);
+      const recalibration = {
+        batchSize: o.batchSize,
+        resolution: o.resolution,
+        preprocessing: o.preprocessing,
+        frozen: o.frozen,
+        threads: o.threads,
+        onBadFile,
+      };
+      // With EMA the model holds the EMA weights while validating (and its statistics are the ones recalibrated).
+      if (o.ema) trainer.writeBack(model, { ema: true });
       if (o.recalibrateBatchNorm && !cached) {
-        const recalibration = {
-          batchSize: o.batchSize,
-          resolution: o.resolution,
-          preprocessing: o.preprocessing,
-          frozen: o.frozen,
-          threads: o.threads,
-          onBadFile,
-        };
         // The trainer carries the new statistics on, so a resumed run (which starts from the
         // model's) continues exactly as this one does.
-        trainer.setRunningStatistics(await recalibrateBatchNorm(model, o.train, recalibration));
+        trainer.setRunningStatistics(await recalibrateBatchNorm(model, o.train, recalibration), { ema: !!o.ema });
+        if (o.ema) trainer.writeBack(model, { ema: true });
       }
       const val =
         o.val.length === 0 ? null : cached ? await evaluateFeatures(model, cached.val, o.threads) : await evaluate(model, o.val, o);
+      if (o.ema) trainer.writeBack(model);
       const seconds = (performance.now() - t0) / 1000;
       const m: EpochMetrics = {
         epoch: epoch + 1,
@@ -331,7 +396,9 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
       history.push(m);
       emit({ type: "epoch", best: improved, ...m });
       progress = snapshot(0);
-      await o.onEpochEnd?.({ metrics: m, improved, progress: () => progress });
+      const ema = o.ema ? { writeTo: (target: Model) => trainer.writeBack(target, { ema: true }) } : null;
+      await o.onEpochEnd?.({ metrics: m, improved, progress: () => progress, ema });
+      if (o.ema) trainer.writeBack(model);
       if (
         patience !== undefined &&
         bestEpoch !== null &&

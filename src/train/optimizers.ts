@@ -46,6 +46,8 @@ interface OptimizerRule<O extends ResolvedOptimizer> {
   slots(o: O): string[];
   /** Scalar graph inputs the host computes per step. */
   scalars: string[];
+  /** Those proportional to the learning rate (a per-parameter lr factor multiplies them). */
+  lrScalars: string[];
   /** Their values for step `t` (1-based) at learning rate `lr`. */
   scalarValues(o: O, t: number, lr: number): Record<string, number>;
   update(o: O, a: UpdateArgs): Updated;
@@ -68,6 +70,7 @@ const SGD: OptimizerRule<Required<SgdOptions>> = {
   },
   slots: (o) => (o.momentum > 0 ? ["momentum"] : []),
   scalars: ["lr"],
+  lrScalars: ["lr"],
   scalarValues: (_o, _t, lr) => ({ lr }),
   // d = g + wd·p; buf ← m·buf + d (the first step's buf is d: buf starts at 0, dampening 0);
   // p ← p − lr·(nesterov ? d + m·buf : buf)
@@ -97,6 +100,7 @@ const ADAMW: OptimizerRule<Required<AdamWOptions>> = {
   // torch.optim.AdamW (single-tensor path): step_size = lr / (1 − β1^t), and √(1 − β2^t) for the
   // denominator, both computed on the host per step.
   scalars: ["lr", "adamw_step_size", "adamw_bias_correction2_sqrt"],
+  lrScalars: ["lr", "adamw_step_size"],
   scalarValues: (o, t, lr) => ({
     lr,
     adamw_step_size: lr / (1 - o.betas[0] ** t),
@@ -134,7 +138,12 @@ export function optimizerSlots(o: ResolvedOptimizer): string[] {
 }
 
 export function optimizerScalars(o: ResolvedOptimizer): string[] {
-  return ruleFor(o).scalars;
+  return [...ruleFor(o).scalars];
+}
+
+/** The scalar inputs proportional to the learning rate. */
+export function optimizerLrScalars(o: ResolvedOptimizer): string[] {
+  return [...ruleFor(o).lrScalars];
 }
 
 /** The scalar inputs' values for step `t` (1-based: the first step is t = 1). */

@@ -10,15 +10,44 @@ import { OptionError } from "../errors.js";
 import type { Model } from "../models/model.js";
 import { Random } from "../random.js";
 import { numel, type Tensor } from "../tensor.js";
-import type { StateEntry, TrainingGraph } from "./training_graph.js";
+import { ACCUMULATE_APPLY, ACCUMULATE_WEIGHT, type StateEntry, type TrainingGraph } from "./training_graph.js";
 import { optimizerScalarValues } from "./optimizers.js";
 
-/** What resume needs besides the weights: optimizer slots, the step count and the mask generator. */
+/**
+ * What resume needs besides the weights: optimizer slots, the step count and the mask generator.
+ * With gradient accumulation the slots also hold `<key>.grad_acc` and `accumulation` ([micro-batches,
+ * images] of the unfinished group); with EMA, `ema.<key>` for every trained parameter and running
+ * statistic: so a resume file that stores the slots as tensors stores them too.
+ */
 export interface TrainerState {
+  /** Optimizer steps (with accumulation: applied groups, not micro-batches). */
   steps: number;
   random: number[];
-  /** Optimizer slots by `<key>.<slot>` (`layer1.0.conv1.weight.momentum`). */
+  /** Optimizer slots by `<key>.<slot>` (`layer1.0.conv1.weight.momentum`), and the entries above. */
   slots: Map<string, Float32Array>;
+}
+
+/** Exponential moving average of the weights (timm's ModelEmaV2). */
+export interface EmaOptions {
+  /** ema ← decay·ema + (1 − decay)·value after every optimizer step; timm's default 0.9998. */
+  decay: number;
+}
+
+export const EMA_PREFIX = "ema.";
+const ACCUMULATION = "accumulation";
+
+/** Checks EMA options (decay in [0, 1)). */
+export function checkEma(ema: EmaOptions | null | undefined): void {
+  if (ema && !(ema.decay >= 0 && ema.decay < 1)) throw new OptionError(`EMA decay must be in [0, 1), got ${ema.decay}`);
+}
+
+export interface TrainingStateOptions {
+  ema?: EmaOptions | null;
+}
+
+/** With accumulation: whether a micro-batch ends its group (default: the k-th since the last). */
+export interface StepControl {
+  apply?: boolean;
 }
 
 /** The values of every state entry, keyed by the entry's graph input name. */
@@ -27,8 +56,15 @@ export class TrainingState {
   private readonly random: Random;
   private steps = 0;
   private logits: Float32Array = new Float32Array(0);
-  /** Steps since the last writeBack (for num_batches_tracked). */
+  /** Micro-batches since the last writeBack (for num_batches_tracked). */
   private pending = 0;
+  /** Accumulation: micro-batches and images of the unfinished group; the apply decision of the fed step. */
+  private group = { micro: 0, images: 0 };
+  private fed: { apply: boolean; images: number } | null = null;
+  private applied = true;
+  /** EMA of every parameter and running statistic the graph trains, by state_dict key (timm's ModelEmaV2). */
+  private readonly ema: Map<string, Float32Array> | null = null;
+  private readonly emaDecay: number = 0;
 
   /**
    * Parameters and running statistics start from the model (copied: the model keeps its own data
@@ -39,8 +75,10 @@ export class TrainingState {
     readonly spec: TrainingGraph,
     model: Model,
     seed = 0,
+    options: TrainingStateOptions = {},
   ) {
     this.random = new Random(seed);
+    checkEma(options.ema);
     const params = new Map(model.net.namedParameters());
     for (const s of spec.state) {
       if (s.kind === "slot") {
@@ -50,6 +88,43 @@ export class TrainingState {
       const p = params.get(s.key);
       if (!p || p.dtype !== "float32") throw new Error(`${model.arch} has no float32 parameter ${s.key} (state entry ${s.input})`);
       this.values.set(s.input, (p.tensor.data as Float32Array).slice());
+    }
+    if (options.ema) {
+      this.emaDecay = options.ema.decay;
+      this.ema = new Map();
+      for (const s of spec.state) if (s.kind !== "slot") this.ema.set(s.key, this.values.get(s.input)!.slice());
+    }
+  }
+
+  /** Whether the last step applied an optimizer update (always, without accumulation). */
+  get lastApplied(): boolean {
+    return this.applied;
+  }
+
+  /** Micro-batches in the unfinished accumulation group (0 without accumulation). */
+  get pendingMicroBatches(): number {
+    return this.group.micro;
+  }
+
+  /** The EMA weights by state_dict key (trained parameters and running statistics), or null without EMA. */
+  get emaValues(): ReadonlyMap<string, Float32Array> | null {
+    return this.ema;
+  }
+
+  /**
+   * timm ModelEmaV2's update, in float32 as torch computes it: ema ← f32(decay)·ema + f32(1 − decay)·value
+   * for every trained parameter and BatchNorm running statistic. Frozen parameters are constant (their EMA
+   * is themselves); num_batches_tracked is copied (as ModelEmaV3).
+   */
+  private updateEma(): void {
+    if (!this.ema) return;
+    const d = Math.fround(this.emaDecay);
+    const w = Math.fround(1 - this.emaDecay);
+    for (const s of this.spec.state) {
+      if (s.kind === "slot") continue;
+      const e = this.ema.get(s.key)!;
+      const v = this.values.get(s.input)!;
+      for (let i = 0; i < e.length; i++) e[i] = Math.fround(d * e[i]) + Math.fround(w * v[i]);
     }
   }
 
@@ -72,11 +147,14 @@ export class TrainingState {
    * Replaces the running statistics the graph carries (BatchNorm recalibration); keys without a
    * state entry (frozen layers) are ignored.
    */
-  setRunningStatistics(stats: ReadonlyMap<string, Float32Array>): void {
+  setRunningStatistics(stats: ReadonlyMap<string, Float32Array>, o: { ema?: boolean } = {}): void {
+    if (o.ema && !this.ema) throw new OptionError("setRunningStatistics({ ema: true }): the trainer keeps no EMA");
     for (const s of this.spec.state) {
       if (s.kind !== "running_mean" && s.kind !== "running_var") continue;
       const v = stats.get(s.key);
-      if (v) this.values.set(s.input, v.slice());
+      if (!v) continue;
+      if (o.ema) this.ema!.set(s.key, v.slice());
+      else this.values.set(s.input, v.slice());
     }
   }
 
@@ -84,6 +162,8 @@ export class TrainingState {
   exportState(): TrainerState {
     const slots = new Map<string, Float32Array>();
     for (const s of this.spec.state) if (s.kind === "slot") slots.set(s.input, this.values.get(s.input)!.slice());
+    if (this.spec.accumulate > 1) slots.set(ACCUMULATION, Float32Array.of(this.group.micro, this.group.images));
+    if (this.ema) for (const [key, v] of this.ema) slots.set(`${EMA_PREFIX}${key}`, v.slice());
     return { steps: this.steps, random: this.random.getState(), slots };
   }
 
@@ -97,6 +177,20 @@ export class TrainingState {
       if (v.length !== numel(s.shape)) throw new OptionError(`resume: ${s.input} has ${v.length} values, expected [${s.shape.join(", ")}]`);
       this.values.set(s.input, v.slice());
     }
+    if (this.spec.accumulate > 1) {
+      const a = state.slots.get(ACCUMULATION);
+      if (!a || a.length !== 2)
+        throw new OptionError("resume: the saved state has no gradient-accumulation progress (was it saved without --accumulate?)");
+      this.group = { micro: a[0], images: a[1] };
+    }
+    if (this.ema) {
+      for (const [key, e] of this.ema) {
+        const v = state.slots.get(`${EMA_PREFIX}${key}`);
+        if (!v) throw new OptionError(`resume: the saved state has no EMA of ${key} (was it saved without EMA?)`);
+        if (v.length !== e.length) throw new OptionError(`resume: the EMA of ${key} has ${v.length} values, expected ${e.length}`);
+        this.ema.set(key, v.slice());
+      }
+    }
     this.steps = state.steps;
     this.random.setState(state.random);
   }
@@ -105,7 +199,13 @@ export class TrainingState {
    * Checks one step's batch and returns every graph input: batch, target, the optimizer's scalars
    * for this step, fresh random masks and the current state.
    */
-  feeds(images: Float32Array, target: Float32Array, lr: number, spec: TrainingGraph = this.spec): Record<string, Tensor<"float32">> {
+  feeds(
+    images: Float32Array,
+    target: Float32Array,
+    lr: number,
+    spec: TrainingGraph = this.spec,
+    control: StepControl = {},
+  ): Record<string, Tensor<"float32">> {
     const { batchSize: b, sampleShape, numClasses: k } = spec;
     const shape = [b, ...sampleShape];
     if (images.length !== numel(shape))
@@ -119,6 +219,15 @@ export class TrainingState {
     };
     for (const [name, value] of Object.entries(optimizerScalarValues(spec.optimizer, this.steps + 1, lr))) {
       feeds[name] = { dtype: "float32", shape: [], data: new Float32Array([value]) };
+    }
+    if (spec.accumulate > 1) {
+      const apply = control.apply ?? this.group.micro + 1 >= spec.accumulate;
+      const images = this.group.images + b;
+      feeds[ACCUMULATE_WEIGHT] = { dtype: "float32", shape: [], data: Float32Array.of(b) };
+      feeds[ACCUMULATE_APPLY] = { dtype: "float32", shape: [], data: Float32Array.of(apply ? 1 / images : 0) };
+      this.fed = { apply, images: b };
+    } else if (control.apply === false) {
+      throw new OptionError("training step: apply: false needs a graph built with accumulate > 1");
     }
     for (const m of spec.masks) {
       const data = new Float32Array(numel(m.shape));
@@ -140,23 +249,34 @@ export class TrainingState {
       this.values.set(s.input, out.data);
     }
     if (outputs.logits) this.logits = outputs.logits.data;
-    this.steps++;
     this.pending++;
+    if (spec.accumulate > 1) {
+      const fed = this.fed;
+      if (!fed) throw new Error("training step: advance without feeds");
+      this.fed = null;
+      this.applied = fed.apply;
+      this.group = fed.apply ? { micro: 0, images: 0 } : { micro: this.group.micro + 1, images: this.group.images + fed.images };
+    }
+    if (this.applied) {
+      this.steps++;
+      this.updateEma();
+    }
     return outputs.loss.data[0];
   }
 
   /**
    * Copies trained parameters and BatchNorm running statistics into the model's Parameters (and
    * advances `num_batches_tracked` of the BatchNorm layers that trained), so stateDict(model)
-   * gives the trained weights.
+   * gives the trained weights; `{ ema: true }`: their EMA instead (the same num_batches_tracked).
    */
-  writeBack(model: Model): void {
+  writeBack(model: Model, o: { ema?: boolean } = {}): void {
+    if (o.ema && !this.ema) throw new OptionError("writeBack({ ema: true }): the trainer keeps no EMA (no ema option)");
     const params = new Map(model.net.namedParameters());
     for (const s of this.spec.state) {
       if (s.kind === "slot") continue;
       const p = params.get(s.key);
       if (!p) throw new Error(`writeBack: ${model.arch} has no parameter ${s.key}`);
-      p.assign(this.values.get(s.input)!.slice());
+      p.assign((o.ema ? this.ema!.get(s.key)! : this.values.get(s.input)!).slice());
     }
     for (const bn of this.spec.trackedBatchNorms) {
       const p = params.get(`${bn}.num_batches_tracked`);

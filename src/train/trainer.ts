@@ -12,7 +12,7 @@ import { numel } from "../tensor.js";
 import { nchwcBlockSize } from "../runtime/nchwc_block.js";
 import { Session, type SessionOptions } from "../runtime/session.js";
 import { trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./training_graph.js";
-import { TrainingState, type TrainerState } from "./state.js";
+import { TrainingState, type EmaOptions, type StepControl, type TrainerState } from "./state.js";
 
 export interface TrainerOptions extends TrainingGraphOptions, SessionOptions {
   /** Seed of the generator that draws the dropout and stochastic-depth masks; default 0. */
@@ -23,6 +23,8 @@ export interface TrainerOptions extends TrainingGraphOptions, SessionOptions {
    * onnxruntime-web runs (to check a web step against Node's, or where the lowering is unwanted).
    */
   nchwc?: boolean;
+  /** Keep an exponential moving average of the weights (timm's ModelEmaV2), updated after every optimizer step. */
+  ema?: EmaOptions | null;
 }
 
 interface Compiled {
@@ -40,7 +42,7 @@ export class Trainer {
     first: Compiled,
   ) {
     this.compiled.set(first.spec.batchSize, first);
-    this.state = new TrainingState(first.spec, model, options.seed ?? 0);
+    this.state = new TrainingState(first.spec, model, options.seed ?? 0, { ema: options.ema });
   }
 
   static async create(model: Model, options: TrainerOptions): Promise<Trainer> {
@@ -52,9 +54,24 @@ export class Trainer {
     return this.state.spec;
   }
 
-  /** Steps run so far. */
+  /** Optimizer steps run so far (with accumulation: applied groups). */
   get stepCount(): number {
     return this.state.stepCount;
+  }
+
+  /** Whether the last step applied an optimizer update (always, without accumulation). */
+  get lastApplied(): boolean {
+    return this.state.lastApplied;
+  }
+
+  /** Micro-batches in the unfinished accumulation group. */
+  get pendingMicroBatches(): number {
+    return this.state.pendingMicroBatches;
+  }
+
+  /** The EMA weights by state_dict key (trained parameters and running statistics), or null without EMA. */
+  get emaValues(): ReadonlyMap<string, Float32Array> | null {
+    return this.state.emaValues;
   }
 
   /** The main head's logits [b, K] of the last step (before its update). */
@@ -64,9 +81,10 @@ export class Trainer {
 
   /**
    * One optimizer step on a batch [b, 3, R, R] with targets [b, K] (b the trainer's batch size, or
-   * fewer for a last short batch); returns the loss.
+   * fewer for a last short batch); returns the loss. With accumulation, one micro-batch: the update
+   * applies on the k-th since the last, or where `control.apply` says (an epoch's last group).
    */
-  async step(images: Float32Array, target: Float32Array, lr: number): Promise<number> {
+  async step(images: Float32Array, target: Float32Array, lr: number, control: StepControl = {}): Promise<number> {
     const sample = numel(this.spec.sampleShape);
     const b = images.length / sample;
     if (!Number.isInteger(b) || b < 1 || b > this.options.batchSize) {
@@ -76,7 +94,7 @@ export class Trainer {
       );
     }
     const { spec, session } = await this.compiledFor(b);
-    return this.state.advance(await session.run(this.state.feeds(images, target, lr, spec)), spec);
+    return this.state.advance(await session.run(this.state.feeds(images, target, lr, spec, control)), spec);
   }
 
   /** The current value of a state entry (a parameter, optimizer slot or running statistic). */
@@ -84,14 +102,14 @@ export class Trainer {
     return this.state.current(entry);
   }
 
-  /** Copies the trained values into the model (see TrainingState.writeBack). */
-  writeBack(model: Model = this.model): void {
-    this.state.writeBack(model);
+  /** Copies the trained values (or with `{ ema: true }` their EMA) into the model (see TrainingState.writeBack). */
+  writeBack(model: Model = this.model, o: { ema?: boolean } = {}): void {
+    this.state.writeBack(model, o);
   }
 
-  /** See TrainingState.setRunningStatistics. */
-  setRunningStatistics(stats: ReadonlyMap<string, Float32Array>): void {
-    this.state.setRunningStatistics(stats);
+  /** See TrainingState.setRunningStatistics (`{ ema: true }`: the EMA's). */
+  setRunningStatistics(stats: ReadonlyMap<string, Float32Array>, o: { ema?: boolean } = {}): void {
+    this.state.setRunningStatistics(stats, o);
   }
 
   /** Optimizer slots, step count and generator state (call writeBack for the weights). */

@@ -7,7 +7,7 @@
 import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { trainingGraph, type StateEntry, type TrainingGraph, type TrainingGraphOptions } from "./training_graph.js";
-import { TrainingState } from "./state.js";
+import { TrainingState, type EmaOptions, type StepControl } from "./state.js";
 
 /** The part of an ONNX Runtime tensor the trainer reads. */
 export interface OrtTensorLike {
@@ -39,6 +39,8 @@ export interface WebTrainerOptions extends TrainingGraphOptions {
   sessionOptions?: object;
   /** Seed of the generator that draws the dropout and stochastic-depth masks; default 0. */
   seed?: number;
+  /** Keep an exponential moving average of the weights (timm's ModelEmaV2). */
+  ema?: EmaOptions | null;
 }
 
 /**
@@ -57,7 +59,7 @@ export class WebTrainer {
     const spec = trainingGraph(model, options);
     const sessionOptions = options.sessionOptions ?? { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
     const session = await ort.InferenceSession.create(toOnnx(spec.graph), sessionOptions);
-    return new WebTrainer(spec, ort, session, new TrainingState(spec, model, options.seed));
+    return new WebTrainer(spec, ort, session, new TrainingState(spec, model, options.seed, { ema: options.ema }));
   }
 
   /** Steps run so far. */
@@ -65,10 +67,10 @@ export class WebTrainer {
     return this.state.stepCount;
   }
 
-  /** One optimizer step on a batch [B, 3, R, R] with targets [B, K]; returns the loss. */
-  async step(images: Float32Array, target: Float32Array, lr: number): Promise<number> {
+  /** One optimizer step (with accumulation: micro-batch) on a batch [B, 3, R, R] with targets [B, K]; returns the loss. */
+  async step(images: Float32Array, target: Float32Array, lr: number, control: StepControl = {}): Promise<number> {
     const feeds: Record<string, OrtTensorLike> = {};
-    for (const [name, t] of Object.entries(this.state.feeds(images, target, lr)))
+    for (const [name, t] of Object.entries(this.state.feeds(images, target, lr, this.spec, control)))
       feeds[name] = new this.ort.Tensor("float32", t.data, [...t.shape]);
     const results = await this.session.run(feeds);
     const outputs: Record<string, { data: Float32Array }> = {};
@@ -90,9 +92,9 @@ export class WebTrainer {
     return this.state.current(entry);
   }
 
-  /** Copies trained parameters and running statistics (and num_batches_tracked) into the model. */
-  writeBack(model: Model): void {
-    this.state.writeBack(model);
+  /** Copies trained parameters and running statistics (and num_batches_tracked) into the model; `{ ema: true }`: their EMA. */
+  writeBack(model: Model, o: { ema?: boolean } = {}): void {
+    this.state.writeBack(model, o);
   }
 
   async release(): Promise<void> {
