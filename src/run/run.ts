@@ -23,6 +23,8 @@ import { withDefaults, type RunRequest, type RunSettings } from "./settings.js";
 import { chooseBatchSize, chooseEpochs, chooseRecalibration, chooseValSplit, type Choice } from "./sizing.js";
 import { underPrefix } from "../models/bind.js";
 import { BatchNorm2d } from "../nn/layers.js";
+import { balancedClassWeights } from "../train/training_graph.js";
+import { layerwiseLrMultipliers } from "../train/lr_multipliers.js";
 import { chooseStrategy } from "../transfer/auto.js";
 import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "../transfer/strategy.js";
 
@@ -67,6 +69,15 @@ async function readSplit(
   return { classes: ds.classes, ...split, valSource: ds.valSource, valSplit: fraction };
 }
 
+/** Largest to smallest class size at which a folder counts as imbalanced. */
+const IMBALANCE_RATIO = 3;
+
+function classCounts(samples: readonly Sample[], numClasses: number): number[] {
+  const counts = new Array<number>(numClasses).fill(0);
+  for (const s of samples) counts[s.label]++;
+  return counts;
+}
+
 /** A data-sized choice's value, its reason kept for the start line. */
 function sizedBy<T>(choice: Choice<T>, reasons: string[]): T {
   reasons.push(choice.reason);
@@ -93,6 +104,9 @@ function checkWritable(path: string): void {
 export async function prepareRun(request: RunRequest, display: RunDisplay, o: { download?: FetchOptions } = {}): Promise<PreparedRun> {
   const req = withDefaults(request);
   checkWritable(req.save);
+  if (req.classWeights === "balanced" && (req.mixup || req.cutmix)) {
+    throw new OptionError("class weights do not combine with mixup's soft targets: choose one");
+  }
   const sized: string[] = [];
   const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display, sized);
   const loaded = await loadModel({
@@ -161,10 +175,25 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   const batchSize = req.batchSize ?? sizedBy(chooseBatchSize(data.train.length), sized);
   const epochs = req.epochs ?? sizedBy(chooseEpochs(data.train.length, batchSize), sized);
   const totalSteps = epochs * Math.ceil(data.train.length / batchSize);
-  const cacheFeatures = strategy === "head" && !req.augment;
+  const imagesVary = req.augment || (req.autoAugment ?? "none") !== "none" || !!req.randomErasing || !!req.mixup || !!req.cutmix;
+  // The head alone trains on features computed once when nothing varies between epochs.
+  const cacheFeatures = strategy === "head" && !imagesVary;
   const momentum = cacheFeatures ? null : slowestTrainingBatchNorm(model, frozen);
   const recalibrate = req.recalibrateBn ?? sizedBy(chooseRecalibration(momentum, totalSteps), sized);
   if (sized.length) display.note(`sized from the data (flags override): ${sized.join("; ")}`);
+  const counts = classCounts(data.train, data.classes.length);
+  const [fewest, most] = [Math.min(...counts), Math.max(...counts)];
+  // 3:1 or worse: the loss is dominated by the big classes (the usual rule of thumb for "imbalanced").
+  if (req.classWeights === undefined && fewest > 0 && most / fewest >= IMBALANCE_RATIO) {
+    const shown = data.classes
+      .map((c, i) => `${c} ${counts[i]}`)
+      .slice(0, 12)
+      .join(", ");
+    display.warn(
+      `imbalanced classes (${shown}${data.classes.length > 12 ? ", …" : ""}; ${most}:${fewest}): ` +
+        "--class-weights balanced weights the loss by n / (K · count)",
+    );
+  }
   const optimizer: OptimizerOptions =
     req.optimizer === "adamw"
       ? { kind: "adamw", weightDecay: req.weightDecay ?? 0.01 }
@@ -175,7 +204,6 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     valSplit: data.valSplit,
     strategy: req.strategy === "auto" ? `auto: ${strategy}` : strategy,
     frozen,
-    // The head alone trains on features computed once when nothing varies between epochs.
     cacheFeatures,
     epochs,
     batchSize,
@@ -192,6 +220,17 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     seed: req.seed,
     patience: req.patience ?? null,
     recalibrateBatchNorm: recalibrate,
+    autoAugment: req.autoAugment && req.autoAugment !== "none" ? req.autoAugment : null,
+    randomErasing: req.randomErasing || null,
+    mixup: req.mixup || req.cutmix ? { mixupAlpha: req.mixup ?? 0, cutmixAlpha: req.cutmix ?? 0 } : null,
+    clipGradNorm: req.clipGrad ?? null,
+    accumulate: req.accumulate ?? null,
+    ema: req.ema ? { decay: req.ema } : null,
+    classWeights: req.classWeights === "balanced" ? balancedClassWeights(classCounts(data.train, data.classes.length)) : null,
+    lrMultipliers: req.layerDecay !== undefined ? layerwiseLrMultipliers(model, { decay: req.layerDecay }) : null,
+    minLr: req.minLr ?? null,
+    stepEpochs: req.stepEpochs ?? null,
+    gamma: req.gamma ?? null,
     initialWeights: req.weights ?? null,
   };
   return {
@@ -266,8 +305,11 @@ export async function executeRun(
     resume: run.progress ?? undefined,
     signal: o.signal,
     onEvent: (e) => o.display.onEvent(e),
-    onEpochEnd: async ({ metrics, improved, progress }) => {
+    onEpochEnd: async ({ metrics, improved, progress, ema }) => {
+      // The resume file holds the trained weights; the checkpoint, with --ema, the averaged ones.
+      await saveResumeFile(resume, run.model, run, progress());
       if (improved) {
+        ema?.writeTo(run.model);
         await saveRunCheckpoint(run.save, run.model, run, {
           metrics,
           bestEpoch: metrics.epoch,
@@ -276,7 +318,6 @@ export async function executeRun(
         });
         savedCheckpoint = true;
       }
-      await saveResumeFile(resume, run.model, run, progress());
     },
   });
   if (result.stopped === "interrupted") {

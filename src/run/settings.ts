@@ -8,6 +8,7 @@
 import type { ColorJitter } from "../data/augment.js";
 import { OptionError } from "../errors.js";
 import { INTERPOLATIONS, type Interpolation } from "../models/preprocessing.js";
+import type { AutoAugmentPolicy } from "../data/auto_augment.js";
 import type { LoopSettings } from "../train/fit.js";
 import { SCHEDULES, type ScheduleKind } from "../train/schedules.js";
 import { STRATEGIES, type Strategy } from "../transfer/strategy.js";
@@ -53,6 +54,27 @@ export interface RunRequest {
   patience?: number;
   /** Recompute the trained BatchNorm layers' running statistics after each epoch (train/recalibrate.ts). */
   recalibrateBn?: boolean;
+  /** torchvision's TrivialAugmentWide or RandAugment on training images. */
+  autoAugment?: AutoAugmentPolicy;
+  /** torchvision's RandomErasing probability (timm's --reprob). */
+  randomErasing?: number;
+  /** timm's Mixup / CutMix Beta(α, α) parameters (0 or absent: off). */
+  mixup?: number;
+  cutmix?: number;
+  /** Clip gradients by their global 2-norm. */
+  clipGrad?: number;
+  /** Micro-batches per optimizer step. */
+  accumulate?: number;
+  /** EMA of the weights with this decay (timm's ModelEmaV2); validated and saved instead of the weights. */
+  ema?: number;
+  /** "balanced": cross-entropy class weights n / (K · count) from the training images. */
+  classWeights?: "none" | "balanced";
+  /** Layer-wise learning rates: each stage's factor is this times the next deeper one's. */
+  layerDecay?: number;
+  /** Schedules: cosine's floor; step's period (epochs) and factor. */
+  minLr?: number;
+  stepEpochs?: number;
+  gamma?: number;
   /** Overrides of the starting weights' transform (timm's flags): resize interpolation, normalisation. */
   interpolation?: Interpolation;
   mean?: [number, number, number];
@@ -242,6 +264,78 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     kind: "positiveRgb",
     fixedOnResume: true,
     help: "override the starting weights' normalisation std",
+  },
+  {
+    field: "autoAugment",
+    flag: "--auto-augment <policy>",
+    kind: { choices: ["none", "trivialaugment", "randaugment"] },
+    fixedOnResume: true,
+    help: "torchvision's TrivialAugmentWide or RandAugment (2 ops, magnitude 9) on each training image, after crop and flip",
+  },
+  {
+    field: "randomErasing",
+    flag: "--random-erasing <P>",
+    kind: "fraction",
+    fixedOnResume: true,
+    help: "torchvision's RandomErasing with probability P on each normalised training image (timm's --reprob)",
+  },
+  {
+    field: "mixup",
+    flag: "--mixup <A>",
+    kind: "nonNegativeNumber",
+    fixedOnResume: true,
+    help: "timm's Mixup on each batch with Beta(A, A)",
+  },
+  {
+    field: "cutmix",
+    flag: "--cutmix <A>",
+    kind: "nonNegativeNumber",
+    fixedOnResume: true,
+    help: "timm's CutMix with Beta(A, A) (with --mixup: half the batches each)",
+  },
+  {
+    field: "clipGrad",
+    flag: "--clip-grad <N>",
+    kind: "positiveNumber",
+    fixedOnResume: true,
+    help: "clip gradients to a global 2-norm of N",
+  },
+  {
+    field: "accumulate",
+    flag: "--accumulate <K>",
+    kind: "positiveInt",
+    fixedOnResume: true,
+    help: "accumulate K batches' gradients per optimizer step",
+  },
+  {
+    field: "ema",
+    flag: "--ema <decay>",
+    kind: "fraction",
+    fixedOnResume: true,
+    help: "keep an EMA of the weights (timm's ModelEmaV2, e.g. 0.999); validation and the checkpoint use it",
+  },
+  {
+    field: "classWeights",
+    flag: "--class-weights <w>",
+    kind: { choices: ["none", "balanced"] },
+    fixedOnResume: true,
+    help: "balanced: weight the loss by n / (K · count) per class (for imbalanced folders)",
+  },
+  {
+    field: "layerDecay",
+    flag: "--layer-decay <F>",
+    kind: "positiveNumber",
+    fixedOnResume: true,
+    help: "discriminative learning rates: each stage's rate is F times the next deeper stage's (the head's is --lr)",
+  },
+  { field: "minLr", flag: "--min-lr <L>", kind: "nonNegativeNumber", fixedOnResume: true, help: "cosine schedule: the rate it ends at" },
+  { field: "stepEpochs", flag: "--step-epochs <E>", kind: "positiveInt", fixedOnResume: true, help: "step schedule: decay every E epochs" },
+  {
+    field: "gamma",
+    flag: "--gamma <G>",
+    kind: "positiveNumber",
+    fixedOnResume: true,
+    help: "step schedule: multiply the rate by G (default 0.1)",
   },
   { field: "dropout", flag: "--dropout <P>", kind: "fraction", fixedOnResume: true, help: "override the rate of every dropout layer" },
   {

@@ -19,6 +19,8 @@ import { Session } from "../runtime/session.js";
 import { evaluateSamples } from "./evaluate.js";
 import { extractFeatures, type Features } from "./features.js";
 import { targetDistribution } from "./training_graph.js";
+import type { AutoAugmentPolicy } from "../data/auto_augment.js";
+import { mixBatch, type MixOptions } from "../data/mix.js";
 import { underPrefix } from "../models/bind.js";
 import { classificationMetrics } from "./metrics.js";
 import type { OptimizerOptions } from "./optimizers.js";
@@ -90,6 +92,12 @@ export interface LoopSettings {
    * EMA's; with recalibrateBatchNorm, the EMA's statistics are the ones recalibrated.
    */
   ema?: EmaOptions | null;
+  /** torchvision's TrivialAugmentWide or RandAugment on each training image (after crop and flip). */
+  autoAugment?: AutoAugmentPolicy | null;
+  /** torchvision's RandomErasing probability on each normalised training image (timm's --reprob). */
+  randomErasing?: number | null;
+  /** timm's Mixup/CutMix on each training batch (the targets mixed with the images). */
+  mixup?: MixOptions | null;
 }
 
 /** The loop's settings plus what it runs on: the samples, the preprocessing, threads, callbacks. */
@@ -260,11 +268,20 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   let bestEpoch = r?.bestEpoch ?? null;
   let bestValAccuracy = r?.bestValAccuracy ?? null;
   if (o.colorJitter && !o.augment) throw new OptionError("colour jitter is an augmentation: it needs augmentation on (drop --no-augment)");
+  const erasing = o.randomErasing ? { p: o.randomErasing } : undefined;
+  if (cached && (o.autoAugment || erasing || o.mixup)) {
+    throw new OptionError(
+      "cached features are computed once: augmentation policies, random erasing and mixup need the images (drop them or augment)",
+    );
+  }
+  if (o.mixup && o.classWeights) throw new OptionError("class weights do not combine with mixup's soft targets: choose one");
   const transform = {
     resolution: o.resolution,
     augment: o.augment,
     preprocessing: o.preprocessing,
     colorJitter: o.colorJitter ?? undefined,
+    autoAugment: o.autoAugment ?? undefined,
+    erasing,
   };
   const source: EpochSource = cached
     ? (rng) => featureBatches(cached.train, o.batchSize, o.shuffle, rng)
@@ -319,11 +336,20 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
         lr = schedule(trainer.stepCount);
         let loss: number;
         try {
-          const target = targetDistribution(batch.labels, k, o.labelSmoothing ?? 0, o.classWeights);
+          let input = batch.input;
+          let target: Float32Array;
+          if (o.mixup) {
+            // Its own generator per step (seed, epoch, step), so a resumed run mixes the same way.
+            const mixRng = new Random(o.seed * 1_000_003 + epoch * 100_003 + step + 17);
+            const shape = [b, 3, o.resolution, o.resolution] as const;
+            const mixed = mixBatch(batch.input, batch.labels, k, shape, mixRng, { ...o.mixup, labelSmoothing: o.labelSmoothing ?? 0 });
+            input = mixed.images;
+            target = mixed.targets;
+          } else target = targetDistribution(batch.labels, k, o.labelSmoothing ?? 0, o.classWeights);
           // Accumulation groups start at the epoch's start; the epoch's last batch applies its (shorter) group.
           // (A last batch the network cannot train on leaves its group's gradient to the next group.)
           const control = accumulate > 1 ? { apply: (step + 1) % accumulate === 0 || step + 1 === stepsPerEpoch } : {};
-          loss = await trainer.step(batch.input, target, lr, control);
+          loss = await trainer.step(input, target, lr, control);
         } catch (e) {
           // A last short batch the network cannot train on (BatchNorm needs two values per channel:
           // one image at a 1×1 feature map) is left out, as torch's drop_last would; the main batch
