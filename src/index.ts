@@ -46,10 +46,14 @@ export type { ColorJitter } from "./data/augment.js";
 export {
   trainingGraph,
   targetDistribution,
+  balancedClassWeights,
   type StateEntry,
   type TrainingGraph,
   type TrainingGraphOptions,
 } from "./train/training_graph.js";
+export { layerwiseLrMultipliers, type LayerwiseOptions } from "./train/lr_multipliers.js";
+export { mixBatch, type MixOptions } from "./data/mix.js";
+export { autoAugmentRGB, type AutoAugmentPolicy } from "./data/auto_augment.js";
 export { Trainer, type TrainerOptions } from "./train/trainer.js";
 export { resolveOptimizer, type AdamWOptions, type OptimizerOptions, type SgdOptions } from "./train/optimizers.js";
 export { makeSchedule, SCHEDULES, type Schedule, type ScheduleKind, type ScheduleOptions } from "./train/schedules.js";
