@@ -69,6 +69,23 @@ async function readSplit(
   return { classes: ds.classes, ...split, valSource: ds.valSource, valSplit: fraction };
 }
 
+/**
+ * A folder too small to train anything is an error that says what is needed; a class with a single
+ * image (which cannot be both learnt from and checked) a warning.
+ */
+function checkEnoughImages(source: string, classes: readonly string[], counts: readonly number[], display: RunDisplay): void {
+  const single = classes.filter((_, i) => counts[i] < 2);
+  if (single.length === classes.length) {
+    throw new OptionError(
+      `${source}: ${counts.reduce((a, b) => a + b, 0)} image(s) in ${classes.length} class(es) is too few ` +
+        "to train and check a classifier: " +
+        "give each class at least 2 images (10 or more for a usable model)",
+    );
+  }
+  if (single.length)
+    display.warn(`class${single.length > 1 ? "es" : ""} ${single.join(", ")} ha${single.length > 1 ? "ve" : "s"} one image only`);
+}
+
 /** Largest to smallest class size at which a folder counts as imbalanced. */
 const IMBALANCE_RATIO = 3;
 
@@ -109,6 +126,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   }
   const sized: string[] = [];
   const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display, sized);
+  checkEnoughImages(req.data, data.classes, classCounts([...data.train, ...data.val], data.classes.length), display);
   const loaded = await loadModel({
     arch: req.arch,
     weights: req.weights,

@@ -87,6 +87,18 @@ describe("train: recipe flags", () => {
     assert.deepEqual(t.classWeights, [15 / 24, 15 / 6]);
   });
 
+  test("a folder too small to train anything says what is needed", async () => {
+    const tiny = join(dir, "tiny");
+    await writeSyntheticFolder(tiny, { classes: 3, perClass: 1, size: 40 });
+    const r = convzoo("train", tiny, ...base, "--save", join(dir, "tiny.safetensors"));
+    assert.equal(r.status, 1);
+    assert.equal(
+      r.stderr.trim().split("\n").pop(),
+      `convzoo: error: ${tiny}: 3 image(s) in 3 class(es) is too few to train and check a classifier: ` +
+        "give each class at least 2 images (10 or more for a usable model)",
+    );
+  });
+
   test("class weights and mixup do not combine: one line", () => {
     const r = convzoo("train", data, ...base, "--class-weights", "balanced", "--mixup", "0.2", "--save", join(dir, "x.safetensors"));
     assert.equal(r.status, 1);
