@@ -126,7 +126,6 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   }
   const sized: string[] = [];
   const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display, sized);
-  checkEnoughImages(req.data, data.classes, classCounts([...data.train, ...data.val], data.classes.length), display);
   const loaded = await loadModel({
     arch: req.arch,
     weights: req.weights,
@@ -190,6 +189,8 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
         ? unfreezeStagesPrefixes(model, req.unfreezeStages)
         : frozenPrefixes(model, req.strategy, req.freeze ?? []);
   }
+  // After the flags are checked (a wrong flag is the first thing to hear about), before any training.
+  checkEnoughImages(req.data, data.classes, classCounts([...data.train, ...data.val], data.classes.length), display);
   const batchSize = req.batchSize ?? sizedBy(chooseBatchSize(data.train.length), sized);
   const epochs = req.epochs ?? sizedBy(chooseEpochs(data.train.length, batchSize), sized);
   const totalSteps = epochs * Math.ceil(data.train.length / batchSize);
