@@ -63,7 +63,7 @@ const METHOD_NOTES: Record<LrSuggestionMethod, string> = {
 };
 
 const STOP_NOTES: Record<LrFindStop, string> = {
-  completed: "ran every step",
+  completed: "all run",
   diverged: "stopped: the smoothed loss passed 4× its best",
   "non-finite": "stopped: the loss was not finite",
   interrupted: "interrupted",
@@ -226,7 +226,7 @@ function fmt(lr: number): string {
 }
 
 function suggestionText(r: LrFindResult): string {
-  const lines = [`suggested learning rates (${STOP_NOTES[r.stop]} after ${r.lrs.length} of ${r.iterations} steps):`];
+  const lines = [`suggested learning rates (${r.lrs.length} of ${r.iterations} steps; ${STOP_NOTES[r.stop]}):`];
   for (const m of LR_SUGGESTION_METHODS) {
     const lr = r.suggestions[m];
     lines.push(`  ${m.padEnd(8)} ${lr === null ? "—       " : fmt(lr)}  ${METHOD_NOTES[m]}`);
