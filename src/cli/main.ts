@@ -13,6 +13,7 @@ import { registerCompare } from "./commands/compare.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
+import { registerLrFind } from "./commands/lr_find.js";
 import { registerModels } from "./commands/models.js";
 import { registerSummary } from "./commands/summary.js";
 import { registerTrain } from "./commands/train.js";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerCompare(program);
   registerTrain(program);
+  registerLrFind(program);
   registerEval(program);
   registerBench(program);
   registerDemo(program);
