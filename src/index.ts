@@ -69,6 +69,7 @@ export {
   type StopReason,
 } from "./train/fit.js";
 export { recalibrateBatchNorm, type RecalibrateOptions } from "./train/recalibrate.js";
+export { lrFind, type LrFindOptions, type LrFindResult, type LrSuggestions } from "./train/lr_find.js";
 export { extractFeatures, type Features, type FeatureOptions } from "./train/features.js";
 export { evaluateSamples, type EvaluateOptions, type Evaluation } from "./train/evaluate.js";
 export { classificationMetrics, type ClassificationMetrics, type ClassMetrics, type Misclassified } from "./train/metrics.js";

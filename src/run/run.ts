@@ -25,6 +25,7 @@ import { underPrefix } from "../models/bind.js";
 import { BatchNorm2d } from "../nn/layers.js";
 import { balancedClassWeights } from "../train/training_graph.js";
 import { layerwiseLrMultipliers } from "../train/lr_multipliers.js";
+import { lrFind } from "../train/lr_find.js";
 import { chooseStrategy } from "../transfer/auto.js";
 import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "../transfer/strategy.js";
 
@@ -217,6 +218,35 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     req.optimizer === "adamw"
       ? { kind: "adamw", weightDecay: req.weightDecay ?? 0.01 }
       : { kind: "sgd", momentum: req.momentum ?? 0.9, nesterov: req.nesterov ?? false, weightDecay: req.weightDecay ?? 1e-4 };
+  const classWeights = req.classWeights === "balanced" ? balancedClassWeights(classCounts(data.train, data.classes.length)) : null;
+  const lrMultipliers = req.layerDecay !== undefined ? layerwiseLrMultipliers(model, { decay: req.layerDecay }) : null;
+  const defaultLr = req.optimizer === "adamw" ? 1e-3 : 0.01;
+  let lr = typeof req.lr === "number" ? req.lr : defaultLr;
+  if (req.lr === "auto") {
+    // fastai's learning-rate range test on the training images, with this run's strategy and settings.
+    const found = await lrFind(model, data.train, {
+      batchSize,
+      resolution,
+      preprocessing,
+      frozen,
+      optimizer,
+      augment: req.augment,
+      labelSmoothing: req.labelSmoothing,
+      classWeights,
+      lrMultipliers,
+      clipGradNorm: req.clipGrad ?? null,
+      seed: req.seed,
+      threads: req.threads,
+      onBadFile: (path, reason) => display.warn(skippedFileMessage(path, reason)),
+    });
+    const pick = found.suggestions.valley ?? found.suggestions.minimum;
+    if (pick === null) display.note(`--lr auto: the range test found no usable rate (${found.iterations} steps); using ${defaultLr}`);
+    else {
+      lr = pick;
+      const how = found.suggestions.valley !== null ? "valley" : "minimum/10";
+      display.note(`--lr auto: ${lr.toExponential(2)}, lr-find's ${how} (${found.iterations} steps from ${found.lrs[0].toExponential(0)})`);
+    }
+  }
   const settings: RunSettings = {
     data: req.data,
     valData: data.valSource,
@@ -228,7 +258,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     batchSize,
     resolution,
     optimizer,
-    lr: req.lr ?? (req.optimizer === "adamw" ? 1e-3 : 0.01),
+    lr,
     schedule: req.schedule,
     warmupEpochs: req.warmupEpochs ?? 0,
     labelSmoothing: req.labelSmoothing ?? 0,
@@ -245,8 +275,8 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     clipGradNorm: req.clipGrad ?? null,
     accumulate: req.accumulate ?? null,
     ema: req.ema ? { decay: req.ema } : null,
-    classWeights: req.classWeights === "balanced" ? balancedClassWeights(classCounts(data.train, data.classes.length)) : null,
-    lrMultipliers: req.layerDecay !== undefined ? layerwiseLrMultipliers(model, { decay: req.layerDecay }) : null,
+    classWeights,
+    lrMultipliers,
     minLr: req.minLr ?? null,
     stepEpochs: req.stepEpochs ?? null,
     gamma: req.gamma ?? null,

@@ -36,7 +36,8 @@ export interface RunRequest {
   epochs?: number;
   batchSize?: number;
   optimizer?: "sgd" | "adamw";
-  lr?: number;
+  /** A rate, or "auto": the learning-rate range test (train/lr_find.ts) picks it. */
+  lr?: number | "auto";
   momentum?: number;
   nesterov?: boolean;
   weightDecay?: number;
@@ -104,6 +105,7 @@ export type ValueKind =
   | "positiveInt"
   | "nonNegativeInt"
   | "positiveNumber"
+  | "positiveNumberOrAuto"
   | "nonNegativeNumber"
   | "fraction"
   | "boolean"
@@ -199,9 +201,9 @@ export const RUN_OPTIONS: readonly RunOption[] = [
   {
     field: "lr",
     flag: "--lr <L>",
-    kind: "positiveNumber",
+    kind: "positiveNumberOrAuto",
     fixedOnResume: true,
-    help: "base learning rate (default 0.01 for sgd, 0.001 for adamw)",
+    help: "base learning rate, or auto: fastai's range test picks it (lr-find's valley); default 0.01 for sgd, 0.001 for adamw",
   },
   { field: "momentum", flag: "--momentum <M>", kind: "nonNegativeNumber", default: 0.9, fixedOnResume: true, help: "SGD momentum" },
   { field: "nesterov", flag: "--nesterov", kind: "boolean", fixedOnResume: true, help: "SGD with Nesterov momentum" },
@@ -442,6 +444,10 @@ export function parseValue(
       return n;
     case "nonNegativeInt":
       if (blank || !Number.isInteger(n) || n < 0) throw fail(`${flag} expects an integer ≥ 0, got "${text}"`);
+      return n;
+    case "positiveNumberOrAuto":
+      if (text === "auto") return text;
+      if (!Number.isFinite(n) || n <= 0) throw fail(`${flag} expects a positive number or auto, got "${text}"`);
       return n;
     case "positiveNumber":
       if (!Number.isFinite(n) || n <= 0) throw fail(`${flag} expects a positive number, got "${text}"`);

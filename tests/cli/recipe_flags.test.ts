@@ -87,6 +87,17 @@ describe("train: recipe flags", () => {
     assert.deepEqual(t.classWeights, [15 / 24, 15 / 6]);
   });
 
+  test("--lr auto takes lr-find's suggestion and records it", async () => {
+    const save = join(dir, "auto-lr.safetensors");
+    const r = convzoo("train", data, ...base, "--epochs", "1", "--optimizer", "adamw", "--lr", "auto", "--save", save);
+    assert.equal(r.status, 0, r.stderr);
+    const m = /--lr auto: (\S+), lr-find's (valley|minimum\/10) \((\d+) steps from 1e-7\)/.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    const t = (await readWeightsFile(save)).metadata!.training as { lr: number };
+    assert.equal(t.lr.toExponential(2), m[1]);
+    assert.ok(t.lr > 1e-7 && t.lr < 10);
+  });
+
   test("a folder too small to train anything says what is needed", async () => {
     const tiny = join(dir, "tiny");
     await writeSyntheticFolder(tiny, { classes: 3, perClass: 1, size: 40 });
