@@ -105,7 +105,8 @@ interface FlagsFile {
   searched: string;
   convzoo: string;
   machine: string;
-  tasks: Record<string, { convzoo: string[]; torch: { lr: number } }>;
+  /** `from`: the searched task whose flags this one started from (only the epochs re-chosen). */
+  tasks: Record<string, { convzoo: string[]; torch: { lr: number }; from?: string }>;
 }
 
 /** A flag search's stages: each candidate is applied on top of the best flags so far. */
@@ -145,10 +146,11 @@ const SEARCH_STAGES: Stage[] = [
   },
 ];
 /**
- * Tasks searched by default (--search without --tasks); the others borrow the flags of the searched
- * task nearest in size (recorded as `from` in the flags file and shown in the table).
+ * Tasks searched in full; the others start from the flags of the searched task nearest in size and
+ * re-choose only the run's length (the epochs stage), to keep the search affordable. Until they are
+ * searched so, they borrow the flags as they are (shown in the table).
  */
-const SEARCHED = ["mnist@5", "mnist@50", "shapes@30", "scratch@50"];
+const SEARCHED = ["mnist@5", "mnist@50", "shapes@30", "scratch@50", "mnist@10", "mnist@20"];
 const BORROWS: Record<string, string> = { "mnist@10": "mnist@5", "mnist@20": "mnist@50" };
 /** The PyTorch recipe's search: fastai's base learning rate (its default is 2e-3). */
 const TORCH_LRS = [1e-3, 3e-3, 1e-2];
@@ -212,7 +214,10 @@ function run(command: string, args: string[], logFile: string): Promise<Proc> {
     const out = createWriteStream(logFile, { flags: "a" });
     out.write(`$ ${command} ${args.join(" ")}\n`);
     const t0 = performance.now();
-    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, CONVZOO_PROGRESS_INTERVAL: "3600" } });
+    // GNU OpenMP's threads spin while they wait: on a shared machine torch's 2 threads then take 100x
+    // longer (measured: 210 s instead of 2.4 s); passive waiting is the setting for shared machines.
+    const env = { ...process.env, CONVZOO_PROGRESS_INTERVAL: "3600", OMP_WAIT_POLICY: "PASSIVE" };
+    const child = spawn(command, args, { cwd: ROOT, env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {
@@ -376,26 +381,46 @@ function applyChange(flags: string[], change: string[]): string[] {
   return [...out, ...change];
 }
 
-async function searchTask(work: string, data: DataFolders, task: Task, pretrained: string) {
+/**
+ * Searches one task: the stages in order from `start` (the defaults, or a borrowed task's flags),
+ * then the PyTorch recipe's learning rates.
+ */
+async function searchTask(
+  work: string,
+  data: DataFolders,
+  task: Task,
+  pretrained: string,
+  srcCommit: string,
+  start: { name: string; flags: string[]; stages: Stage[] },
+) {
   const d = await taskData(work, data, task, SEARCH_SEED);
   const dir = join(work, "search", task.name.replace("@", "_"));
   await mkdir(dir, { recursive: true });
   const logFile = join(dir, "search.log");
   const tried: Candidate[] = [];
-  let n = 0;
+  // Finished candidates are kept (keyed by the last commit that touched src/), so a stopped search resumes.
+  const cacheFile = join(dir, "cache.json");
+  const cache: Record<string, Omit<Candidate, "stage">> = existsSync(cacheFile) ? JSON.parse(await readFile(cacheFile, "utf8")) : {};
+  const key = (what: string) => `${srcCommit} ${SEARCH_SEED} ${what}`;
   const score = async (stage: string, flags: string[]): Promise<Candidate> => {
-    const save = join(dir, `c${n++}.safetensors`);
-    const r = await convzooTrain(d.train, [...baseFlags(task, pretrained, SEARCH_SEED), ...flags], save, logFile);
-    const valTop1 = await convzooEval(d.val, save, logFile);
-    const c = { stage, flags, valTop1, seconds: r.seconds, epochs: r.epochs };
-    log(
-      `  ${task.name} ${stage.padEnd(14)} ${pct(valTop1).padStart(6)}  ${r.seconds.toFixed(0).padStart(4)} s  ${flags.join(" ") || "(defaults)"}`,
-    );
+    let c: Candidate;
+    const hit = cache[key(flags.join(" "))];
+    if (hit) c = { ...hit, stage };
+    else {
+      const save = join(dir, "candidate.safetensors");
+      const r = await convzooTrain(d.train, [...baseFlags(task, pretrained, SEARCH_SEED), ...flags], save, logFile);
+      const valTop1 = await convzooEval(d.val, save, logFile);
+      c = { stage, flags, valTop1, seconds: r.seconds, epochs: r.epochs };
+      cache[key(flags.join(" "))] = { flags, valTop1, seconds: r.seconds, epochs: r.epochs };
+      await writeFile(cacheFile, `${JSON.stringify(cache, null, 2)}\n`);
+    }
+    const shown = `${flags.join(" ") || "(defaults)"}${hit ? " (cached)" : ""}`;
+    log(`  ${task.name} ${stage.padEnd(14)} ${pct(c.valTop1).padStart(6)}  ${c.seconds.toFixed(0).padStart(4)} s  ${shown}`);
     tried.push(c);
     return c;
   };
-  let best = await score("defaults", []);
-  for (const stage of SEARCH_STAGES) {
+  let best = await score(start.name, start.flags);
+  for (const stage of start.stages) {
     const epochsNow = best.epochs || null;
     for (const change of stage.candidates(task, { epochs: epochsNow })) {
       const c = await score(stage.name, applyChange(best.flags, change));
@@ -406,12 +431,18 @@ async function searchTask(work: string, data: DataFolders, task: Task, pretraine
   // The PyTorch recipe's base learning rate, on the same draw and validation set.
   const torchTried: { lr: number; valTop1: number; seconds: number }[] = [];
   for (const lr of TORCH_LRS) {
-    const r = await torchRun(
-      { train: d.train, test: d.val, weights: task.pretrained ? pretrained : undefined, lr, seed: SEARCH_SEED, flip: task.flip },
-      logFile,
-    );
-    log(`  ${task.name} torch lr ${String(lr).padEnd(7)} ${pct(r.testTop1).padStart(6)}  ${r.trainSeconds.toFixed(0).padStart(4)} s`);
-    torchTried.push({ lr, valTop1: r.testTop1, seconds: r.trainSeconds });
+    const k = key(`torch --lr ${lr}`);
+    let r = cache[k];
+    if (!r) {
+      const t = await torchRun(
+        { train: d.train, test: d.val, weights: task.pretrained ? pretrained : undefined, lr, seed: SEARCH_SEED, flip: task.flip },
+        logFile,
+      );
+      r = cache[k] = { flags: [`--lr`, String(lr)], valTop1: t.testTop1, seconds: t.trainSeconds, epochs: t.epochs };
+      await writeFile(cacheFile, `${JSON.stringify(cache, null, 2)}\n`);
+    }
+    log(`  ${task.name} torch lr ${String(lr).padEnd(7)} ${pct(r.valTop1).padStart(6)}  ${r.seconds.toFixed(0).padStart(4)} s`);
+    torchTried.push({ lr, valTop1: r.valTop1, seconds: r.seconds });
   }
   const torchBest = torchTried.reduce((a, b) => (b.valTop1 > a.valTop1 ? b : a));
   return { best, tried, torchBest, torchTried };
@@ -449,9 +480,10 @@ async function measure(args: Args, data: DataFolders, pretrained: string, commit
       await mkdir(dir, { recursive: true });
       const logFile = join(dir, "run.log");
       // A task not searched itself uses the flags of the searched task nearest in size.
-      const from = flagsFile?.tasks[task.name] ? task.name : BORROWS[task.name];
-      const tuned = from ? flagsFile?.tasks[from] : undefined;
-      const borrowed = from && from !== task.name ? ` (${from}'s)` : "";
+      const own = flagsFile?.tasks[task.name];
+      const from = own ? (own.from ?? task.name) : BORROWS[task.name];
+      const tuned = own ?? (from ? flagsFile?.tasks[from] : undefined);
+      const borrowed = from && from !== task.name ? (own ? ` (from ${from}'s, epochs re-chosen)` : ` (${from}'s as they are)`) : "";
       for (const method of args.methods) {
         let row: Row;
         if (method === "torch") {
@@ -582,6 +614,7 @@ async function main() {
     throw new Error(`${PYTHON} not found: the torch method needs Debian's python3-torch`);
   await mkdir(args.work, { recursive: true });
   const commit = await gitCommit();
+  const srcCommit = (await run("git", ["log", "-1", "--format=%h", "--", "src"], "/dev/null")).stdout.trim();
   const started = new Date();
   log(`small-data bench: convzoo ${commit}, work folder ${args.work}`);
   const data = await ensureData(args.work, log);
@@ -593,8 +626,18 @@ async function main() {
     for (const task of args.tasks) {
       log(`searching ${task.name} (training draw seed ${SEARCH_SEED}, scored on the validation set)`);
       const t0 = performance.now();
-      const s = await searchTask(args.work, data, task, pretrained);
-      flags.tasks[task.name] = { convzoo: s.best.flags, torch: { lr: s.torchBest.lr } };
+      // A task in BORROWS starts from its source's flags and re-chooses only the length of the run.
+      const source = BORROWS[task.name];
+      const borrowed = source ? flags.tasks[source] : undefined;
+      const start = borrowed
+        ? {
+            name: `${source}'s`,
+            flags: withoutFlag(borrowed.convzoo, "--epochs"),
+            stages: SEARCH_STAGES.filter((x) => x.name === "epochs"),
+          }
+        : { name: "defaults", flags: [], stages: SEARCH_STAGES };
+      const s = await searchTask(args.work, data, task, pretrained, srcCommit, start);
+      flags.tasks[task.name] = { convzoo: s.best.flags, torch: { lr: s.torchBest.lr }, ...(borrowed ? { from: source } : {}) };
       record[task.name] = {
         date: started.toISOString(),
         convzoo: commit,
