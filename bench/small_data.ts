@@ -106,7 +106,7 @@ interface FlagsFile {
   convzoo: string;
   machine: string;
   /** `from`: the searched task whose flags this one started from (only the epochs re-chosen). */
-  tasks: Record<string, { convzoo: string[]; torch: { lr: number }; from?: string }>;
+  tasks: Record<string, { convzoo: string[]; torch: TorchRecipe; from?: string }>;
 }
 
 /** A flag search's stages: each candidate is applied on top of the best flags so far. */
@@ -152,8 +152,9 @@ const SEARCH_STAGES: Stage[] = [
  */
 const SEARCHED = ["mnist@5", "mnist@50", "shapes@30", "scratch@50", "mnist@10", "mnist@20"];
 const BORROWS: Record<string, string> = { "mnist@10": "mnist@5", "mnist@20": "mnist@50" };
-/** The PyTorch recipe's search: fastai's base learning rate (its default is 2e-3). */
+/** The PyTorch recipe's search: fastai's base learning rate (its default is 2e-3), with and without augmentation. */
 const TORCH_LRS = [1e-3, 3e-3, 1e-2];
+const TORCH_AUGMENT = [true, false];
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -268,6 +269,12 @@ async function convzooEval(data: string, checkpoint: string, logFile: string): P
   return (JSON.parse(p.stdout) as { top1: number }).top1;
 }
 
+/** What the search picks for the PyTorch recipe. */
+interface TorchRecipe {
+  lr: number;
+  augment: boolean;
+}
+
 interface TorchResult {
   testTop1: number;
   valTop1?: number;
@@ -278,7 +285,7 @@ interface TorchResult {
 }
 
 async function torchRun(
-  o: { train: string; test: string; val?: string; weights?: string; lr: number; seed: number; flip: boolean },
+  o: { train: string; test: string; val?: string; weights?: string; lr: number; augment: boolean; seed: number; flip: boolean },
   logFile: string,
 ): Promise<TorchResult> {
   const args = [TORCH_SCRIPT, "--train", o.train, "--test", o.test, "--lr", String(o.lr), "--seed", String(o.seed)];
@@ -286,6 +293,7 @@ async function torchRun(
   if (o.val) args.push("--val", o.val);
   if (o.weights) args.push("--weights", o.weights);
   if (o.flip) args.push("--flip");
+  if (!o.augment) args.push("--no-augment");
   const p = await run(PYTHON, args, logFile);
   if (p.code !== 0) throw failed("torch_small_data.py", p, logFile);
   return JSON.parse(p.stdout.trim().split("\n").pop()!) as TorchResult;
@@ -429,21 +437,34 @@ async function searchTask(
     }
   }
   // The PyTorch recipe's base learning rate, on the same draw and validation set.
-  const torchTried: { lr: number; valTop1: number; seconds: number }[] = [];
-  for (const lr of TORCH_LRS) {
-    const k = key(`torch --lr ${lr}`);
-    let r = cache[k];
-    if (!r) {
-      const t = await torchRun(
-        { train: d.train, test: d.val, weights: task.pretrained ? pretrained : undefined, lr, seed: SEARCH_SEED, flip: task.flip },
-        logFile,
+  const torchTried: (TorchRecipe & { valTop1: number; seconds: number })[] = [];
+  for (const augment of TORCH_AUGMENT) {
+    for (const lr of TORCH_LRS) {
+      const k = key(`torch --lr ${lr}${augment ? "" : " --no-augment"}`);
+      let r = cache[k];
+      if (!r) {
+        const t = await torchRun(
+          {
+            train: d.train,
+            test: d.val,
+            weights: task.pretrained ? pretrained : undefined,
+            lr,
+            augment,
+            seed: SEARCH_SEED,
+            flip: task.flip,
+          },
+          logFile,
+        );
+        r = cache[k] = { flags: k.split(" ").slice(3), valTop1: t.testTop1, seconds: t.trainSeconds, epochs: t.epochs };
+        await writeFile(cacheFile, `${JSON.stringify(cache, null, 2)}\n`);
+      }
+      log(
+        `  ${task.name} torch lr ${String(lr).padEnd(6)}${augment ? "" : " no aug"} ${pct(r.valTop1).padStart(6)}  ${r.seconds.toFixed(0).padStart(4)} s`,
       );
-      r = cache[k] = { flags: [`--lr`, String(lr)], valTop1: t.testTop1, seconds: t.trainSeconds, epochs: t.epochs };
-      await writeFile(cacheFile, `${JSON.stringify(cache, null, 2)}\n`);
+      torchTried.push({ lr, augment, valTop1: r.valTop1, seconds: r.seconds });
     }
-    log(`  ${task.name} torch lr ${String(lr).padEnd(7)} ${pct(r.valTop1).padStart(6)}  ${r.seconds.toFixed(0).padStart(4)} s`);
-    torchTried.push({ lr, valTop1: r.valTop1, seconds: r.seconds });
   }
+  // Strictly better, else the earlier (fastai-like: augmented, smaller rate) stays.
   const torchBest = torchTried.reduce((a, b) => (b.valTop1 > a.valTop1 ? b : a));
   return { best, tried, torchBest, torchTried };
 }
@@ -487,13 +508,30 @@ async function measure(args: Args, data: DataFolders, pretrained: string, commit
       for (const method of args.methods) {
         let row: Row;
         if (method === "torch") {
-          const lr = tuned?.torch.lr ?? 2e-3;
+          // Without a search: fastai's defaults.
+          const { lr, augment } = tuned?.torch ?? { lr: 2e-3, augment: true };
           const r = await torchRun(
-            { train: d.train, test: d.test, weights: task.pretrained ? pretrained : undefined, lr, seed, flip: task.flip },
+            {
+              train: d.train,
+              test: d.test,
+              weights: task.pretrained ? pretrained : undefined,
+              lr,
+              augment: augment ?? true,
+              seed,
+              flip: task.flip,
+            },
             logFile,
           );
           const note = `batch ${r.batch}, 1+${r.epochs} epochs, ${r.steps} steps`;
-          row = { task: task.name, method, seed, top1: r.testTop1, seconds: r.trainSeconds, flags: `--lr ${lr}${borrowed}`, note };
+          row = {
+            task: task.name,
+            method,
+            seed,
+            top1: r.testTop1,
+            seconds: r.trainSeconds,
+            flags: `--lr ${lr}${augment === false ? " --no-augment" : ""}${borrowed}`,
+            note,
+          };
         } else {
           if (method === "tuned" && !tuned) {
             log(`  ${task.name}: no searched flags in ${FLAGS_FILE} (run --search): tuned skipped`);
@@ -637,7 +675,11 @@ async function main() {
           }
         : { name: "defaults", flags: [], stages: SEARCH_STAGES };
       const s = await searchTask(args.work, data, task, pretrained, srcCommit, start);
-      flags.tasks[task.name] = { convzoo: s.best.flags, torch: { lr: s.torchBest.lr }, ...(borrowed ? { from: source } : {}) };
+      flags.tasks[task.name] = {
+        convzoo: s.best.flags,
+        torch: { lr: s.torchBest.lr, augment: s.torchBest.augment },
+        ...(borrowed ? { from: source } : {}),
+      };
       record[task.name] = {
         date: started.toISOString(),
         convzoo: commit,
