@@ -36,7 +36,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { drawMnist, drawShapes, ensureData, type DataFolders } from "./small_data_sets.js";
+import { DATA_VERSIONS, drawMnist, drawShapes, ensureData, type DataFolders } from "./small_data_sets.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI = join(ROOT, "dist", "cli", "main.js");
@@ -406,10 +406,11 @@ async function searchTask(
   await mkdir(dir, { recursive: true });
   const logFile = join(dir, "search.log");
   const tried: Candidate[] = [];
-  // Finished candidates are kept (keyed by the last commit that touched src/), so a stopped search resumes.
+  // Finished candidates are kept (keyed by the last commit that touched src/ and the data's version), so
+  // a stopped search resumes.
   const cacheFile = join(dir, "cache.json");
   const cache: Record<string, Omit<Candidate, "stage">> = existsSync(cacheFile) ? JSON.parse(await readFile(cacheFile, "utf8")) : {};
-  const key = (what: string) => `${srcCommit} ${SEARCH_SEED} ${what}`;
+  const key = (what: string) => `${srcCommit} ${SEARCH_SEED} ${DATA_VERSIONS[task.data]} ${what}`;
   const score = async (stage: string, flags: string[]): Promise<Candidate> => {
     let c: Candidate;
     const hit = cache[key(flags.join(" "))];
@@ -455,7 +456,7 @@ async function searchTask(
           },
           logFile,
         );
-        r = cache[k] = { flags: k.split(" ").slice(3), valTop1: t.testTop1, seconds: t.trainSeconds, epochs: t.epochs };
+        r = cache[k] = { flags: k.split(" ").slice(4), valTop1: t.testTop1, seconds: t.trainSeconds, epochs: t.epochs };
         await writeFile(cacheFile, `${JSON.stringify(cache, null, 2)}\n`);
       }
       log(
