@@ -1,7 +1,7 @@
 /**
  * The small-data benchmark (issue 14, point 5), run by hand, not in CI:
  *
- *   npm run build && node --import tsx bench/small_data.ts            # full run (~40 min on 2 cores)
+ *   npm run build && node --import tsx bench/small_data.ts            # full run: 6 tasks, 2 seeds (~35–40 min on 2 cores)
  *   node --import tsx bench/small_data.ts --quick                      # one task, one seed (a few minutes)
  *   node --import tsx bench/small_data.ts --search                     # the flag search: rewrites bench/small_data_flags.json
  *   node --import tsx bench/small_data.ts --tasks mnist@5,shapes@30 --seeds 2 --methods default,torch
@@ -9,7 +9,7 @@
  * Tasks on data that ships or is generated (bench/small_data_sets.ts), all mobilenet_v3_small at 32 px:
  *   mnist@N       MNIST digits 5–9 from N images per digit (N = 5, 10, 20, 50), starting from a checkpoint
  *                 pretrained on digits 0–4 (the demo's recipe, made once and cached in the work folder);
- *   shapes@30     5 generated shape classes on random textures, 30 per class (150 images at 32 px), from
+ *   shapes@30     5 generated shape classes (grey levels, faint textures), 30 per class (150 images at 32 px), from
  *                 the same digits checkpoint (a different domain);
  *   scratch@50    MNIST 5–9 from 50 images per digit and random weights.
  * Each task runs three ways side by side, each on the same training images (seed s draws them):
@@ -17,7 +17,7 @@
  *                 mobilenet_v3_small --resolution 32`, what defines the task's model, instead of --weights);
  *   tuned         the same plus the flags the search found for the task (bench/small_data_flags.json);
  *   torch         bench/torch_small_data.py: fastai's fine_tune in plain PyTorch (Debian's /usr/bin/python3)
- *                 from the same checkpoint, its base learning rate from the same search.
+ *                 from the same checkpoint, its base learning rate and augmentation (on/off) from the same search.
  * Every method is scored on the same held-out test images (100 per class, never trained or searched on)
  * with `convzoo eval` (torch: its own model in eval mode). `seconds` is the training process's wall time
  * (convzoo: the `convzoo train` command, report included; torch: from interpreter start to the end of
@@ -182,7 +182,7 @@ function parseArgs(argv: string[]): Args {
     if (!t) throw new Error(`unknown task "${n}" (tasks: ${TASKS.map((x) => x.name).join(", ")})`);
     return t;
   });
-  const seedCount = Number(value("--seeds") ?? (quick ? 1 : 3));
+  const seedCount = Number(value("--seeds") ?? (quick ? 1 : 2));
   const methods = (value("--methods")?.split(",") ?? METHODS) as Method[];
   for (const m of methods) if (!METHODS.includes(m)) throw new Error(`unknown method "${m}" (methods: ${METHODS.join(", ")})`);
   const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache");
