@@ -153,7 +153,7 @@ const SEARCH_STAGES: Stage[] = [
 const SEARCHED = ["mnist@5", "mnist@50", "shapes@30", "scratch@50", "mnist@10", "mnist@20"];
 const BORROWS: Record<string, string> = { "mnist@10": "mnist@5", "mnist@20": "mnist@50" };
 /** The PyTorch recipe's search: fastai's base learning rate (its default is 2e-3), with and without augmentation. */
-const TORCH_LRS = [1e-3, 3e-3, 1e-2];
+const TORCH_LRS = [1e-3, 3e-3, 1e-2, 3e-2];
 const TORCH_AUGMENT = [true, false];
 
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +273,12 @@ async function convzooEval(data: string, checkpoint: string, logFile: string): P
 interface TorchRecipe {
   lr: number;
   augment: boolean;
+  /** Epochs after unfreezing; absent: the script's sizing (about 300 steps). */
+  epochs?: number;
+}
+
+function torchFlags(r: TorchRecipe): string {
+  return `--lr ${r.lr}${r.augment ? "" : " --no-augment"}${r.epochs ? ` --epochs ${r.epochs}` : ""}`;
 }
 
 interface TorchResult {
@@ -285,7 +291,7 @@ interface TorchResult {
 }
 
 async function torchRun(
-  o: { train: string; test: string; val?: string; weights?: string; lr: number; augment: boolean; seed: number; flip: boolean },
+  o: TorchRecipe & { train: string; test: string; val?: string; weights?: string; seed: number; flip: boolean },
   logFile: string,
 ): Promise<TorchResult> {
   const args = [TORCH_SCRIPT, "--train", o.train, "--test", o.test, "--lr", String(o.lr), "--seed", String(o.seed)];
@@ -294,6 +300,7 @@ async function torchRun(
   if (o.weights) args.push("--weights", o.weights);
   if (o.flip) args.push("--flip");
   if (!o.augment) args.push("--no-augment");
+  if (o.epochs) args.push("--epochs", String(o.epochs));
   const p = await run(PYTHON, args, logFile);
   if (p.code !== 0) throw failed("torch_small_data.py", p, logFile);
   return JSON.parse(p.stdout.trim().split("\n").pop()!) as TorchResult;
@@ -439,34 +446,28 @@ async function searchTask(
   }
   // The PyTorch recipe's base learning rate, on the same draw and validation set.
   const torchTried: (TorchRecipe & { valTop1: number; seconds: number })[] = [];
-  for (const augment of TORCH_AUGMENT) {
-    for (const lr of TORCH_LRS) {
-      const k = key(`torch --lr ${lr}${augment ? "" : " --no-augment"}`);
-      let r = cache[k];
-      if (!r) {
-        const t = await torchRun(
-          {
-            train: d.train,
-            test: d.val,
-            weights: task.pretrained ? pretrained : undefined,
-            lr,
-            augment,
-            seed: SEARCH_SEED,
-            flip: task.flip,
-          },
-          logFile,
-        );
-        r = cache[k] = { flags: k.split(" ").slice(4), valTop1: t.testTop1, seconds: t.trainSeconds, epochs: t.epochs };
-        await writeFile(cacheFile, `${JSON.stringify(cache, null, 2)}\n`);
-      }
-      log(
-        `  ${task.name} torch lr ${String(lr).padEnd(6)}${augment ? "" : " no aug"} ${pct(r.valTop1).padStart(6)}  ${r.seconds.toFixed(0).padStart(4)} s`,
+  const torchScore = async (recipe: TorchRecipe) => {
+    const k = key(`torch ${torchFlags(recipe)}`);
+    let r = cache[k];
+    if (!r) {
+      const t = await torchRun(
+        { ...recipe, train: d.train, test: d.val, weights: task.pretrained ? pretrained : undefined, seed: SEARCH_SEED, flip: task.flip },
+        logFile,
       );
-      torchTried.push({ lr, augment, valTop1: r.valTop1, seconds: r.seconds });
+      r = cache[k] = { flags: k.split(" ").slice(4), valTop1: t.testTop1, seconds: t.trainSeconds, epochs: t.epochs };
+      await writeFile(cacheFile, `${JSON.stringify(cache, null, 2)}\n`);
     }
-  }
-  // Strictly better, else the earlier (fastai-like: augmented, smaller rate) stays.
-  const torchBest = torchTried.reduce((a, b) => (b.valTop1 > a.valTop1 ? b : a));
+    log(`  ${task.name} torch ${torchFlags(recipe).padEnd(30)} ${pct(r.valTop1).padStart(6)}  ${r.seconds.toFixed(0).padStart(4)} s`);
+    const tried = { ...recipe, epochs: recipe.epochs ?? r.epochs, valTop1: r.valTop1, seconds: r.seconds };
+    torchTried.push(tried);
+    return tried;
+  };
+  for (const augment of TORCH_AUGMENT) for (const lr of TORCH_LRS) await torchScore({ lr, augment });
+  // Strictly better, else the earlier (fastai-like: augmented, smaller rate) stays; then twice the epochs.
+  let torchBest = torchTried.reduce((a, b) => (b.valTop1 > a.valTop1 ? b : a));
+  const longer = await torchScore({ lr: torchBest.lr, augment: torchBest.augment, epochs: 2 * torchBest.epochs! });
+  if (longer.valTop1 > torchBest.valTop1) torchBest = longer;
+  else torchBest = { ...torchBest, epochs: undefined };
   return { best, tried, torchBest, torchTried };
 }
 
@@ -510,27 +511,18 @@ async function measure(args: Args, data: DataFolders, pretrained: string, commit
         let row: Row;
         if (method === "torch") {
           // Without a search: fastai's defaults.
-          const { lr, augment } = tuned?.torch ?? { lr: 2e-3, augment: true };
-          const r = await torchRun(
-            {
-              train: d.train,
-              test: d.test,
-              weights: task.pretrained ? pretrained : undefined,
-              lr,
-              augment: augment ?? true,
-              seed,
-              flip: task.flip,
-            },
-            logFile,
-          );
-          const note = `batch ${r.batch}, 1+${r.epochs} epochs, ${r.steps} steps`;
+          const searched = tuned?.torch;
+          const recipe: TorchRecipe = searched ? { ...searched, augment: searched.augment ?? true } : { lr: 2e-3, augment: true };
+          const weights = task.pretrained ? pretrained : undefined;
+          const r = await torchRun({ ...recipe, train: d.train, test: d.test, weights, seed, flip: task.flip }, logFile);
+          const note = `batch ${r.batch}, ${task.pretrained ? "1+" : ""}${r.epochs} epochs, ${r.steps} steps`;
           row = {
             task: task.name,
             method,
             seed,
             top1: r.testTop1,
             seconds: r.trainSeconds,
-            flags: `--lr ${lr}${augment === false ? " --no-augment" : ""}${borrowed}`,
+            flags: `${torchFlags(recipe)}${borrowed}`,
             note,
           };
         } else {
@@ -678,7 +670,7 @@ async function main() {
       const s = await searchTask(args.work, data, task, pretrained, srcCommit, start);
       flags.tasks[task.name] = {
         convzoo: s.best.flags,
-        torch: { lr: s.torchBest.lr, augment: s.torchBest.augment },
+        torch: { lr: s.torchBest.lr, augment: s.torchBest.augment, ...(s.torchBest.epochs ? { epochs: s.torchBest.epochs } : {}) },
         ...(borrowed ? { from: source } : {}),
       };
       record[task.name] = {
@@ -695,7 +687,7 @@ async function main() {
       await writeFile(FLAGS_FILE, `${JSON.stringify(flags, null, 2)}\n`);
       await writeFile(SEARCH_FILE, `${JSON.stringify(record, null, 2)}\n`);
       log(
-        `  best: ${s.best.flags.join(" ") || "(defaults)"} ${pct(s.best.valTop1)}; torch lr ${s.torchBest.lr} ${pct(s.torchBest.valTop1)}`,
+        `  best: ${s.best.flags.join(" ") || "(defaults)"} ${pct(s.best.valTop1)}; torch ${torchFlags(s.torchBest)} ${pct(s.torchBest.valTop1)}`,
       );
     }
     return;
