@@ -1,7 +1,7 @@
 /**
  * The small-data benchmark (issue 14, point 5), run by hand, not in CI:
  *
- *   npm run build && node --import tsx bench/small_data.ts            # full run (~40 min on 2 cores)
+ *   npm run build && node --import tsx bench/small_data.ts            # full run: 6 tasks, 2 seeds (~35–40 min on 2 cores)
  *   node --import tsx bench/small_data.ts --quick                      # one task, one seed (a few minutes)
  *   node --import tsx bench/small_data.ts --search                     # the flag search: rewrites bench/small_data_flags.json
  *   node --import tsx bench/small_data.ts --tasks mnist@5,shapes@30 --seeds 2 --methods default,torch
@@ -9,7 +9,7 @@
  * Tasks on data that ships or is generated (bench/small_data_sets.ts), all mobilenet_v3_small at 32 px:
  *   mnist@N       MNIST digits 5–9 from N images per digit (N = 5, 10, 20, 50), starting from a checkpoint
  *                 pretrained on digits 0–4 (the demo's recipe, made once and cached in the work folder);
- *   shapes@30     5 generated shape classes on random textures, 30 per class (150 images at 32 px), from
+ *   shapes@30     5 generated shape classes (grey levels, faint textures), 30 per class (150 images at 32 px), from
  *                 the same digits checkpoint (a different domain);
  *   scratch@50    MNIST 5–9 from 50 images per digit and random weights.
  * Each task runs three ways side by side, each on the same training images (seed s draws them):
@@ -17,7 +17,7 @@
  *                 mobilenet_v3_small --resolution 32`, what defines the task's model, instead of --weights);
  *   tuned         the same plus the flags the search found for the task (bench/small_data_flags.json);
  *   torch         bench/torch_small_data.py: fastai's fine_tune in plain PyTorch (Debian's /usr/bin/python3)
- *                 from the same checkpoint, its base learning rate from the same search.
+ *                 from the same checkpoint, its base learning rate and augmentation (on/off) from the same search.
  * Every method is scored on the same held-out test images (100 per class, never trained or searched on)
  * with `convzoo eval` (torch: its own model in eval mode). `seconds` is the training process's wall time
  * (convzoo: the `convzoo train` command, report included; torch: from interpreter start to the end of
@@ -36,7 +36,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { drawMnist, drawShapes, ensureData, type DataFolders } from "./small_data_sets.js";
+import { DATA_VERSIONS, drawMnist, drawShapes, ensureData, type DataFolders } from "./small_data_sets.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI = join(ROOT, "dist", "cli", "main.js");
@@ -106,7 +106,7 @@ interface FlagsFile {
   convzoo: string;
   machine: string;
   /** `from`: the searched task whose flags this one started from (only the epochs re-chosen). */
-  tasks: Record<string, { convzoo: string[]; torch: { lr: number }; from?: string }>;
+  tasks: Record<string, { convzoo: string[]; torch: TorchRecipe; from?: string }>;
 }
 
 /** A flag search's stages: each candidate is applied on top of the best flags so far. */
@@ -152,8 +152,9 @@ const SEARCH_STAGES: Stage[] = [
  */
 const SEARCHED = ["mnist@5", "mnist@50", "shapes@30", "scratch@50", "mnist@10", "mnist@20"];
 const BORROWS: Record<string, string> = { "mnist@10": "mnist@5", "mnist@20": "mnist@50" };
-/** The PyTorch recipe's search: fastai's base learning rate (its default is 2e-3). */
-const TORCH_LRS = [1e-3, 3e-3, 1e-2];
+/** The PyTorch recipe's search: fastai's base learning rate (its default is 2e-3), with and without augmentation. */
+const TORCH_LRS = [1e-3, 3e-3, 1e-2, 3e-2];
+const TORCH_AUGMENT = [true, false];
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -181,7 +182,7 @@ function parseArgs(argv: string[]): Args {
     if (!t) throw new Error(`unknown task "${n}" (tasks: ${TASKS.map((x) => x.name).join(", ")})`);
     return t;
   });
-  const seedCount = Number(value("--seeds") ?? (quick ? 1 : 3));
+  const seedCount = Number(value("--seeds") ?? (quick ? 1 : 2));
   const methods = (value("--methods")?.split(",") ?? METHODS) as Method[];
   for (const m of methods) if (!METHODS.includes(m)) throw new Error(`unknown method "${m}" (methods: ${METHODS.join(", ")})`);
   const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache");
@@ -268,6 +269,18 @@ async function convzooEval(data: string, checkpoint: string, logFile: string): P
   return (JSON.parse(p.stdout) as { top1: number }).top1;
 }
 
+/** What the search picks for the PyTorch recipe. */
+interface TorchRecipe {
+  lr: number;
+  augment: boolean;
+  /** Epochs after unfreezing; absent: the script's sizing (about 300 steps). */
+  epochs?: number;
+}
+
+function torchFlags(r: TorchRecipe): string {
+  return `--lr ${r.lr}${r.augment ? "" : " --no-augment"}${r.epochs ? ` --epochs ${r.epochs}` : ""}`;
+}
+
 interface TorchResult {
   testTop1: number;
   valTop1?: number;
@@ -278,7 +291,7 @@ interface TorchResult {
 }
 
 async function torchRun(
-  o: { train: string; test: string; val?: string; weights?: string; lr: number; seed: number; flip: boolean },
+  o: TorchRecipe & { train: string; test: string; val?: string; weights?: string; seed: number; flip: boolean },
   logFile: string,
 ): Promise<TorchResult> {
   const args = [TORCH_SCRIPT, "--train", o.train, "--test", o.test, "--lr", String(o.lr), "--seed", String(o.seed)];
@@ -286,6 +299,8 @@ async function torchRun(
   if (o.val) args.push("--val", o.val);
   if (o.weights) args.push("--weights", o.weights);
   if (o.flip) args.push("--flip");
+  if (!o.augment) args.push("--no-augment");
+  if (o.epochs) args.push("--epochs", String(o.epochs));
   const p = await run(PYTHON, args, logFile);
   if (p.code !== 0) throw failed("torch_small_data.py", p, logFile);
   return JSON.parse(p.stdout.trim().split("\n").pop()!) as TorchResult;
@@ -398,10 +413,11 @@ async function searchTask(
   await mkdir(dir, { recursive: true });
   const logFile = join(dir, "search.log");
   const tried: Candidate[] = [];
-  // Finished candidates are kept (keyed by the last commit that touched src/), so a stopped search resumes.
+  // Finished candidates are kept (keyed by the last commit that touched src/ and the data's version), so
+  // a stopped search resumes.
   const cacheFile = join(dir, "cache.json");
   const cache: Record<string, Omit<Candidate, "stage">> = existsSync(cacheFile) ? JSON.parse(await readFile(cacheFile, "utf8")) : {};
-  const key = (what: string) => `${srcCommit} ${SEARCH_SEED} ${what}`;
+  const key = (what: string) => `${srcCommit} ${SEARCH_SEED} ${DATA_VERSIONS[task.data]} ${what}`;
   const score = async (stage: string, flags: string[]): Promise<Candidate> => {
     let c: Candidate;
     const hit = cache[key(flags.join(" "))];
@@ -429,22 +445,29 @@ async function searchTask(
     }
   }
   // The PyTorch recipe's base learning rate, on the same draw and validation set.
-  const torchTried: { lr: number; valTop1: number; seconds: number }[] = [];
-  for (const lr of TORCH_LRS) {
-    const k = key(`torch --lr ${lr}`);
+  const torchTried: (TorchRecipe & { valTop1: number; seconds: number })[] = [];
+  const torchScore = async (recipe: TorchRecipe) => {
+    const k = key(`torch ${torchFlags(recipe)}`);
     let r = cache[k];
     if (!r) {
       const t = await torchRun(
-        { train: d.train, test: d.val, weights: task.pretrained ? pretrained : undefined, lr, seed: SEARCH_SEED, flip: task.flip },
+        { ...recipe, train: d.train, test: d.val, weights: task.pretrained ? pretrained : undefined, seed: SEARCH_SEED, flip: task.flip },
         logFile,
       );
-      r = cache[k] = { flags: [`--lr`, String(lr)], valTop1: t.testTop1, seconds: t.trainSeconds, epochs: t.epochs };
+      r = cache[k] = { flags: k.split(" ").slice(4), valTop1: t.testTop1, seconds: t.trainSeconds, epochs: t.epochs };
       await writeFile(cacheFile, `${JSON.stringify(cache, null, 2)}\n`);
     }
-    log(`  ${task.name} torch lr ${String(lr).padEnd(7)} ${pct(r.valTop1).padStart(6)}  ${r.seconds.toFixed(0).padStart(4)} s`);
-    torchTried.push({ lr, valTop1: r.valTop1, seconds: r.seconds });
-  }
-  const torchBest = torchTried.reduce((a, b) => (b.valTop1 > a.valTop1 ? b : a));
+    log(`  ${task.name} torch ${torchFlags(recipe).padEnd(30)} ${pct(r.valTop1).padStart(6)}  ${r.seconds.toFixed(0).padStart(4)} s`);
+    const tried = { ...recipe, epochs: recipe.epochs ?? r.epochs, valTop1: r.valTop1, seconds: r.seconds };
+    torchTried.push(tried);
+    return tried;
+  };
+  for (const augment of TORCH_AUGMENT) for (const lr of TORCH_LRS) await torchScore({ lr, augment });
+  // Strictly better, else the earlier (fastai-like: augmented, smaller rate) stays; then twice the epochs.
+  let torchBest = torchTried.reduce((a, b) => (b.valTop1 > a.valTop1 ? b : a));
+  const longer = await torchScore({ lr: torchBest.lr, augment: torchBest.augment, epochs: 2 * torchBest.epochs! });
+  if (longer.valTop1 > torchBest.valTop1) torchBest = longer;
+  else torchBest = { ...torchBest, epochs: undefined };
   return { best, tried, torchBest, torchTried };
 }
 
@@ -487,13 +510,21 @@ async function measure(args: Args, data: DataFolders, pretrained: string, commit
       for (const method of args.methods) {
         let row: Row;
         if (method === "torch") {
-          const lr = tuned?.torch.lr ?? 2e-3;
-          const r = await torchRun(
-            { train: d.train, test: d.test, weights: task.pretrained ? pretrained : undefined, lr, seed, flip: task.flip },
-            logFile,
-          );
-          const note = `batch ${r.batch}, 1+${r.epochs} epochs, ${r.steps} steps`;
-          row = { task: task.name, method, seed, top1: r.testTop1, seconds: r.trainSeconds, flags: `--lr ${lr}${borrowed}`, note };
+          // Without a search: fastai's defaults.
+          const searched = tuned?.torch;
+          const recipe: TorchRecipe = searched ? { ...searched, augment: searched.augment ?? true } : { lr: 2e-3, augment: true };
+          const weights = task.pretrained ? pretrained : undefined;
+          const r = await torchRun({ ...recipe, train: d.train, test: d.test, weights, seed, flip: task.flip }, logFile);
+          const note = `batch ${r.batch}, ${task.pretrained ? "1+" : ""}${r.epochs} epochs, ${r.steps} steps`;
+          row = {
+            task: task.name,
+            method,
+            seed,
+            top1: r.testTop1,
+            seconds: r.trainSeconds,
+            flags: `${torchFlags(recipe)}${borrowed}`,
+            note,
+          };
         } else {
           if (method === "tuned" && !tuned) {
             log(`  ${task.name}: no searched flags in ${FLAGS_FILE} (run --search): tuned skipped`);
@@ -637,7 +668,11 @@ async function main() {
           }
         : { name: "defaults", flags: [], stages: SEARCH_STAGES };
       const s = await searchTask(args.work, data, task, pretrained, srcCommit, start);
-      flags.tasks[task.name] = { convzoo: s.best.flags, torch: { lr: s.torchBest.lr }, ...(borrowed ? { from: source } : {}) };
+      flags.tasks[task.name] = {
+        convzoo: s.best.flags,
+        torch: { lr: s.torchBest.lr, augment: s.torchBest.augment, ...(s.torchBest.epochs ? { epochs: s.torchBest.epochs } : {}) },
+        ...(borrowed ? { from: source } : {}),
+      };
       record[task.name] = {
         date: started.toISOString(),
         convzoo: commit,
@@ -652,7 +687,7 @@ async function main() {
       await writeFile(FLAGS_FILE, `${JSON.stringify(flags, null, 2)}\n`);
       await writeFile(SEARCH_FILE, `${JSON.stringify(record, null, 2)}\n`);
       log(
-        `  best: ${s.best.flags.join(" ") || "(defaults)"} ${pct(s.best.valTop1)}; torch lr ${s.torchBest.lr} ${pct(s.torchBest.valTop1)}`,
+        `  best: ${s.best.flags.join(" ") || "(defaults)"} ${pct(s.best.valTop1)}; torch ${torchFlags(s.torchBest)} ${pct(s.torchBest.valTop1)}`,
       );
     }
     return;

@@ -9,7 +9,7 @@ pct_start=0.3, div=5)` with `cnn_learner`'s defaults, on torchvision's mobilenet
   - images: resize the shorter side to R (bilinear), centre-crop R, the checkpoint's mean/std
     (ImageNet's without a checkpoint); training images get RandomResizedCrop(R, scale=(0.5, 1))
     and, with --flip, a horizontal flip (digits are not mirror-symmetric: the bench leaves it off
-    for MNIST);
+    for MNIST); --no-augment leaves them as they are;
   - weights: every tensor of the checkpoint whose name and shape match torchvision's model (a
     convzoo checkpoint's keys are torchvision's), so the last classifier layer starts afresh for the
     new classes, as convzoo does;
@@ -191,6 +191,7 @@ def main():
     ap.add_argument("--freeze-epochs", type=int, default=1)
     ap.add_argument("--batch", type=int, default=0, help="0: the largest power of two ≤ n/8 within 4–16")
     ap.add_argument("--flip", action="store_true")
+    ap.add_argument("--no-augment", action="store_true", help="no crop or flip (the search may choose it, as it may for convzoo)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
@@ -215,6 +216,8 @@ def main():
         [T.RandomResizedCrop(r, scale=(0.5, 1.0), interpolation=T.InterpolationMode.BILINEAR)]
         + ([T.RandomHorizontalFlip()] if a.flip else [])
     )
+    if a.no_augment:
+        augment = lambda img: img  # noqa: E731
 
     model = torchvision.models.mobilenet_v3_small(num_classes=len(classes))
     loaded = 0
@@ -263,6 +266,7 @@ def main():
             "freezeEpochs": a.freeze_epochs if a.weights else 0,
             "steps": steps,
             "lr": a.lr,
+            "augment": not a.no_augment,
             "loadedTensors": loaded,
             "mean": mean,
             "std": std,
