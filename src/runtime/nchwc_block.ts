@@ -4,7 +4,7 @@
  * with AVX2; anything else (an older CPU, a build without the kernels: the op fails) reads as 1,
  * "do not lower". Node only (onnxruntime-node).
  */
-import * as ort from "onnxruntime-node";
+import { ort } from "./ort_node.js";
 import { Graph } from "../graph/ir.js";
 import { NCHWC_DOMAIN } from "../graph/nchwc.js";
 import { toOnnx } from "../onnx/serialize.js";

@@ -3,7 +3,7 @@
  * options, so every command and the benchmarks measure the same configuration.
  */
 import { availableParallelism } from "node:os";
-import * as ort from "onnxruntime-node";
+import { ort } from "./ort_node.js";
 import { OptionError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 

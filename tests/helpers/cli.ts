@@ -6,6 +6,8 @@ export const CLI = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.u
 
 export interface CliResult {
   status: number | null;
+  /** The signal that ended the process (SIGSEGV …), or null. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -17,5 +19,5 @@ export function convzoo(...args: string[]): CliResult {
 /** The command with extra environment variables (a temporary cache, offline mode …). */
 export function convzooWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): CliResult {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", maxBuffer: 256 << 20, env: { ...process.env, ...env } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }

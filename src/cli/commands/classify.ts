@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { OptionError } from "../../errors.js";
 import { Predictor } from "../../inference/predictor.js";
+import { readFileList } from "../files_from.js";
 import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
 
 interface ClassifyOptions extends ArchFlags, WeightsFlags {
@@ -9,10 +11,11 @@ interface ClassifyOptions extends ArchFlags, WeightsFlags {
   resolution?: number;
   threads?: number;
   json?: boolean;
+  filesFrom?: string;
 }
 
 export function registerClassify(program: Command): void {
-  addWeightsFlags(addArchFlags(program.command("classify <image...>")))
+  addWeightsFlags(addArchFlags(program.command("classify [image...]")))
     .description("classify image files: top-k labels with probabilities")
     .option("--arch <arch>", "architecture (optional for convzoo checkpoints)")
     .requiredOption(
@@ -26,8 +29,11 @@ export function registerClassify(program: Command): void {
       positiveInt("--resolution"),
     )
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
+    .option("--files-from <file>", "also classify the image paths listed in FILE, one per line (or NUL-separated; - for stdin)")
     .option("--json", "print JSON")
-    .action(async (images: string[], opts: ClassifyOptions) => {
+    .action(async (args: string[], opts: ClassifyOptions) => {
+      const images = opts.filesFrom ? [...args, ...(await readFileList(opts.filesFrom))] : args;
+      if (images.length === 0) throw new OptionError("classify needs image paths: as arguments, or in a list with --files-from FILE");
       const request = { arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi };
       const { loaded, preprocessing, resolution } = await loadForInference(request, opts, "classify");
       const predictor = await Predictor.create(loaded.model, { resolution, classes: loaded.classes, preprocessing, threads: opts.threads });
