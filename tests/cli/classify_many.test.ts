@@ -36,7 +36,7 @@ describe("classify with many paths", () => {
   test("10,000 image paths on the command line (~300 KB) classify, one result per path, in order", { timeout: 120_000 }, () => {
     const paths = Array.from({ length: 10_000 }, (_, i) => images[i % 2]);
     const r = convzoo("classify", ...paths, ...small, "--json");
-    assert.equal(r.signal, null);
+    assert.equal(r.signal ?? null, null);
     assert.equal(r.status, 0, r.stderr.slice(-2000));
     const results = JSON.parse(r.stdout) as { file: string; top: { label: string }[] }[];
     assert.equal(results.length, 10_000);

@@ -7,7 +7,7 @@ export const CLI = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.u
 export interface CliResult {
   status: number | null;
   /** The signal that ended the process (SIGSEGV …), or null. */
-  signal: NodeJS.Signals | null;
+  signal?: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
