@@ -1,10 +1,11 @@
 /** Terminal formatting shared by the commands: aligned tables and human-readable counts. */
 import Table from "cli-table3";
+import { printable } from "../text.js";
 
 /** An aligned, borderless table (numbers right-aligned). */
 export function table(head: string[], rows: (string | number)[][], align?: ("left" | "right")[]): string {
   const t = new Table({
-    head,
+    head: head.map(printable),
     chars: {
       top: "",
       "top-mid": "",
@@ -25,7 +26,8 @@ export function table(head: string[], rows: (string | number)[][], align?: ("lef
     style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
     colAligns: align ?? head.map((_, i) => (typeof rows[0]?.[i] === "number" ? "right" : "left")),
   });
-  t.push(...rows.map((r) => r.map((c) => (typeof c === "number" ? c.toLocaleString("en-US") : c))));
+  // Cells may hold class names from a file: printable, so a table cannot drive the terminal.
+  t.push(...rows.map((r) => r.map((c) => (typeof c === "number" ? c.toLocaleString("en-US") : printable(c)))));
   return t
     .toString()
     .split("\n")

@@ -18,6 +18,7 @@ import { registerModels } from "./commands/models.js";
 import { registerSummary } from "./commands/summary.js";
 import { registerTrain } from "./commands/train.js";
 import { registerWeights } from "./commands/weights.js";
+import { printable, printableLines } from "../text.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -47,7 +48,7 @@ export function buildProgram(): Command {
  */
 function oneLineErrors(command: Command): void {
   command
-    .configureOutput({ outputError: (text, write) => write(`convzoo: error: ${commanderMessage(text)}\n`) })
+    .configureOutput({ outputError: (text, write) => write(`convzoo: error: ${printable(commanderMessage(text))}\n`) })
     .showHelpAfterError(false)
     .exitOverride();
   for (const sub of command.commands) oneLineErrors(sub);
@@ -69,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1; // commander printed the message
     if (e instanceof ConvzooError) {
-      console.error(`convzoo: error: ${e.message}`);
+      // Messages quote paths, names and keys from files: never let those drive the terminal.
+      console.error(`convzoo: error: ${printableLines(e.message)}`);
       return 1;
     }
     console.error(e);

@@ -12,6 +12,7 @@ import { loadModel, type LoadedModel, type LoadModelOptions } from "../inference
 import { INTERPOLATIONS, type Interpolation, type Preprocessing } from "../models/preprocessing.js";
 import { downloadDisplay } from "./download_progress.js";
 import { parseValue, runOption, type RunOption, type ValueKind } from "../run/settings.js";
+import { printableLines } from "../text.js";
 
 function parser(flag: string, kind: ValueKind) {
   return (text: string): number => parseValue({ flag, kind }, text, (m) => new InvalidArgumentError(m)) as number;
@@ -98,7 +99,7 @@ export function downloadOptions(flags: WeightsFlags, label = "weights"): FetchOp
   let display: ReturnType<typeof downloadDisplay> | null = null;
   return {
     offline: flags.offline,
-    onNote: (line) => console.error(line),
+    onNote: (line) => console.error(printableLines(line)),
     onProgress: (p) => {
       display ??= downloadDisplay(label);
       display.onProgress(p);
@@ -130,7 +131,7 @@ export async function loadForInference(
   if (named && needsClassifierTo) requireClassifier(named, needsClassifierTo);
   const loaded = await loadModel({ ...request, download: downloadOptions(flags, request.weights) });
   if (needsClassifierTo) requireClassifier(loaded.entry, needsClassifierTo);
-  for (const note of loaded.notes) console.error(`note: ${note}`);
+  for (const note of loaded.notes) console.error(`note: ${printableLines(note)}`);
   const overridden = [flags.resizeSize, flags.cropSize, flags.interpolation, flags.mean, flags.std].some((v) => v !== undefined);
   const preprocessing = withOverrides(loaded.preprocessing, flags);
   const fromCheckpoint = loaded.metadata?.resolution as number | undefined;

@@ -7,6 +7,7 @@
  */
 import cliProgress from "cli-progress";
 import type { FitEvent } from "../train/fit.js";
+import { printableLines } from "../text.js";
 
 export interface DisplayOptions {
   /** Only progress bars and warnings: no notes, epoch lines or JSON records (the demo prints its own). */
@@ -44,12 +45,12 @@ export class TrainingDisplay {
 
   /** A line for people (stderr; suppressed in --json mode, where `record` carries the facts). */
   note(line: string): void {
-    if (!this.json && !this.quiet) this.interrupt(() => console.error(line));
+    if (!this.json && !this.quiet) this.interrupt(() => console.error(printableLines(line)));
   }
 
   /** A warning: always on stderr, also in --json mode. */
   warn(message: string): void {
-    this.interrupt(() => console.error(`warning: ${message}`));
+    this.interrupt(() => console.error(`warning: ${printableLines(message)}`));
   }
 
   /** A JSON line on stdout in --json mode. */

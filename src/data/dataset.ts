@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { InputFileError } from "../errors.js";
 import { readCsvList } from "./csv.js";
 import { readImageFolder, type ImageFolder, type Sample } from "./folder.js";
+import { shown } from "../text.js";
 
 /** Names of the validation folder in a `DIR/train` + `DIR/<val>` layout, in the order tried. */
 export const VAL_FOLDER_NAMES: readonly string[] = ["val", "valid", "validation"];
@@ -110,9 +111,9 @@ export function mapClassesByName(val: ImageFolder, classes: readonly string[], s
       xs.length > 10
         ? `${xs
             .slice(0, 10)
-            .map((c) => `"${c}"`)
+            .map((c) => `"${shown(c, 40)}"`)
             .join(", ")}, … (${xs.length})`
-        : xs.map((c) => `"${c}"`).join(", ");
+        : xs.map((c) => `"${shown(c, 40)}"`).join(", ");
     throw new InputFileError(
       `${source}: validation class${unknown.length > 1 ? "es" : ""} ${list(unknown)} ` +
         `${unknown.length > 1 ? "are" : "is"} not among the training classes (${list(classes)})`,
@@ -152,7 +153,7 @@ export async function readDataset(o: DatasetOptions): Promise<Dataset> {
     missingInVal = mapped.missing;
     skipped.push(...v.skipped);
     description += `; validation${valDetected ? " (found beside it)" : ""}: ${v.kind} ${valPath}, ${n(val.length, "image")}`;
-    if (missingInVal.length) description += ` (no images of ${missingInVal.map((c) => `"${c}"`).join(", ")})`;
+    if (missingInVal.length) description += ` (no images of ${missingInVal.map((c) => `"${shown(c, 40)}"`).join(", ")})`;
   }
   return {
     classes,

@@ -8,6 +8,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { InputFileError, OptionError } from "../errors.js";
 import { Random } from "../random.js";
+import { shown } from "../text.js";
 
 /** torchvision's IMG_EXTENSIONS (matched case-insensitively). */
 export const IMAGE_EXTENSIONS: readonly string[] = [".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"];
@@ -98,7 +99,7 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   }
   if (empty.length) {
     throw new InputFileError(
-      `${root}: class folder${empty.length > 1 ? "s" : ""} ${empty.map((c) => `"${c}"`).join(", ")} ` +
+      `${root}: class folder${empty.length > 1 ? "s" : ""} ${empty.map((c) => `"${shown(c, 40)}"`).join(", ")} ` +
         `ha${empty.length > 1 ? "ve" : "s"} no images (${IMAGE_EXTENSIONS.join(" ")})`,
     );
   }

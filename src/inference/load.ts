@@ -17,6 +17,7 @@ import type { CheckpointMetadata } from "../weights/checkpoint.js";
 import { readWeightsFile } from "../weights/files.js";
 import { readKerasMobileNetV1 } from "../weights/keras.js";
 import { loadStateDict, stripModulePrefix } from "../weights/load.js";
+import { shown } from "../text.js";
 
 export interface LoadModelOptions extends ModelOptions {
   /** Registry name; optional when the weights are a convzoo checkpoint (its metadata names it). */
@@ -80,7 +81,7 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   const file = entry?.format === "keras-mobilenet-v1" ? await readKerasMobileNetV1(path) : await readWeightsFile(path);
   const meta = file.metadata;
   if (options.arch && meta && meta.arch !== options.arch) {
-    throw new WeightsError(`${file.path}: checkpoint is for ${meta.arch}, but --arch ${options.arch} was given`);
+    throw new WeightsError(`${file.path}: checkpoint is for ${shown(meta.arch)}, but --arch ${options.arch} was given`);
   }
   const arch = options.arch ?? meta?.arch ?? entry?.arch;
   if (!arch) throw new OptionError(`${file.path} has no convzoo metadata naming its architecture: pass --arch`);

@@ -5,6 +5,7 @@
  */
 import { IMAGENET_EVAL, type Preprocessing } from "./preprocessing.js";
 import { OptionError } from "../errors.js";
+import { shown } from "../text.js";
 import type { Module } from "../nn/module.js";
 import type { Model, ModelOptions, Padding, ResolvedOptions } from "./model.js";
 
@@ -64,9 +65,10 @@ export function listArchs(): ArchSpec[] {
 export function getArch(name: string): ArchSpec {
   const spec = specs.get(name);
   if (!spec) {
-    const close = closestArchs(name);
+    // The edit distance costs length × length: a name far longer than any registered one gets no hint.
+    const close = name.length <= 64 ? closestArchs(name) : [];
     const hint = close.length ? ` Did you mean ${close.slice(0, 6).join(", ")}?` : "";
-    throw new OptionError(`unknown architecture "${name}".${hint} Run \`convzoo models\` for the list.`);
+    throw new OptionError(`unknown architecture "${shown(name)}".${hint} Run \`convzoo models\` for the list.`);
   }
   return spec;
 }

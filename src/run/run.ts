@@ -28,6 +28,7 @@ import { layerwiseLrMultipliers } from "../train/lr_multipliers.js";
 import { lrFind } from "../train/lr_find.js";
 import { chooseStrategy } from "../transfer/auto.js";
 import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "../transfer/strategy.js";
+import { shown, shownList } from "../text.js";
 
 /** Where a run's messages go (the CLI's TrainingDisplay; something quieter for a library user). */
 export interface RunDisplay {
@@ -84,7 +85,7 @@ function checkEnoughImages(source: string, classes: readonly string[], counts: r
     );
   }
   if (single.length)
-    display.warn(`class${single.length > 1 ? "es" : ""} ${single.join(", ")} ha${single.length > 1 ? "ve" : "s"} one image only`);
+    display.warn(`class${single.length > 1 ? "es" : ""} ${shownList(single)} ha${single.length > 1 ? "ve" : "s"} one image only`);
 }
 
 /** Largest to smallest class size at which a folder counts as imbalanced. */
@@ -205,12 +206,12 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   const [fewest, most] = [Math.min(...counts), Math.max(...counts)];
   // 3:1 or worse: the loss is dominated by the big classes (the usual rule of thumb for "imbalanced").
   if (req.classWeights === undefined && fewest > 0 && most / fewest >= IMBALANCE_RATIO) {
-    const shown = data.classes
-      .map((c, i) => `${c} ${counts[i]}`)
+    const listed = data.classes
+      .map((c, i) => `${shown(c, 40)} ${counts[i]}`)
       .slice(0, 12)
       .join(", ");
     display.warn(
-      `imbalanced classes (${shown}${data.classes.length > 12 ? ", …" : ""}; ${most}:${fewest}): ` +
+      `imbalanced classes (${listed}${data.classes.length > 12 ? ", …" : ""}; ${most}:${fewest}): ` +
         "--class-weights balanced weights the loss by n / (K · count)",
     );
   }
@@ -316,7 +317,7 @@ export async function prepareResumedRun(
   const dir = o.data ?? settings.data;
   const { classes, train, val } = await readSplit(dir, o.data ? null : settings.valData, settings.valSplit, settings.seed, display);
   if (classes.join("\n") !== resumed.classes.join("\n")) {
-    throw new InputFileError(`${dir}: classes ${classes.join(", ")} differ from the resumed run's ${resumed.classes.join(", ")}`);
+    throw new InputFileError(`${dir}: classes ${shownList(classes)} differ from the resumed run's ${shownList(resumed.classes)}`);
   }
   const save =
     o.save ??

@@ -9,6 +9,7 @@ import type { Model } from "../models/model.js";
 import type { Parameter } from "../nn/parameter.js";
 import type { Tensor } from "../tensor.js";
 import { formatShape, toFloat32 } from "../tensor.js";
+import { shown } from "../text.js";
 
 export interface LoadResult {
   /** Keys assigned from the checkpoint. */
@@ -25,9 +26,10 @@ const OPTIONAL_SUFFIXES = [".num_batches_tracked"];
 const LIST_LIMIT = 12;
 
 function listed(title: string, items: string[]): string {
-  const shown = items.slice(0, LIST_LIMIT).map((s) => `    ${s}`);
-  if (items.length > LIST_LIMIT) shown.push(`    … and ${items.length - LIST_LIMIT} more`);
-  return `  ${title} (${items.length}):\n${shown.join("\n")}`;
+  // Keys come from the file: printable and shortened.
+  const lines = items.slice(0, LIST_LIMIT).map((s) => `    ${shown(s, 200)}`);
+  if (items.length > LIST_LIMIT) lines.push(`    … and ${items.length - LIST_LIMIT} more`);
+  return `  ${title} (${items.length}):\n${lines.join("\n")}`;
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);

@@ -13,7 +13,7 @@ const SRC = fileURLToPath(new URL("../../src/", import.meta.url));
 
 /** Lowest first. The library core, then the library, then the products on top of it. */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["tensor.ts", "errors.ts", "random.ts"],
+  ["tensor.ts", "errors.ts", "random.ts", "text.ts"],
   ["graph"],
   ["nn", "onnx", "autodiff"],
   ["models"],

@@ -3,6 +3,7 @@ import { OptionError } from "../../errors.js";
 import { Predictor } from "../../inference/predictor.js";
 import { readFileList } from "../files_from.js";
 import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
+import { printable } from "../../text.js";
 
 interface ClassifyOptions extends ArchFlags, WeightsFlags {
   arch?: string;
@@ -44,8 +45,8 @@ export function registerClassify(program: Command): void {
           return;
         }
         for (const r of results) {
-          console.log(r.file);
-          for (const p of r.top) console.log(`  ${(p.probability * 100).toFixed(2).padStart(6)}%  ${p.label}`);
+          console.log(printable(r.file));
+          for (const p of r.top) console.log(`  ${(p.probability * 100).toFixed(2).padStart(6)}%  ${printable(p.label)}`);
         }
       } finally {
         await predictor.release();

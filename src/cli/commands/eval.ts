@@ -9,6 +9,7 @@ import { writeReport, type ReportEpoch } from "../../run/report.js";
 import type { CheckpointMetadata } from "../../weights/checkpoint.js";
 import { table } from "../format.js";
 import { addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
+import { printable, printableLines } from "../../text.js";
 
 interface EvalOptions extends WeightsFlags {
   weights?: string;
@@ -57,7 +58,8 @@ export function registerEval(program: Command): void {
       const folder = await readImageFolder(dataDir);
       if (folder.skipped.length)
         console.error(
-          `warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`,
+          `warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} ` +
+            `(first: ${printable(folder.skipped[0])})`,
         );
       const samples = matchClasses(folder.classes, folder.samples, loaded.classes, dataDir, checkpoint);
       const live = process.stderr.isTTY && !opts.json;
@@ -67,7 +69,7 @@ export function registerEval(program: Command): void {
         preprocessing,
         batchSize: opts.batchSize,
         threads: opts.threads,
-        onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${skippedFileMessage(path, reason)}`),
+        onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${printable(skippedFileMessage(path, reason))}`),
         onProgress: live ? (done, total) => process.stderr.write(`\revaluating ${done}/${total}`) : undefined,
       });
       if (live) process.stderr.write("\r\x1b[K");
@@ -90,7 +92,7 @@ export function registerEval(program: Command): void {
       if (opts.json) {
         console.log(JSON.stringify(jsonResult(evaluation, { checkpoint, data: dataDir, arch, resolution }), null, 2));
       } else {
-        console.log(summaryText(evaluation, dataDir, arch, resolution));
+        console.log(printableLines(summaryText(evaluation, dataDir, arch, resolution)));
       }
       if (opts.report) console.error(`wrote ${opts.report}`);
     });

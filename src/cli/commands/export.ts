@@ -5,6 +5,7 @@ import type { InferenceOutput } from "../../models/inference_graph.js";
 import { writeFileAtomic } from "../../weights/files.js";
 import { humanCount } from "../format.js";
 import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
+import { printable } from "../../text.js";
 
 interface ExportOptions extends ArchFlags, WeightsFlags {
   weights?: string;
@@ -52,6 +53,6 @@ export function registerExport(program: Command): void {
         preprocessing,
       });
       await writeFileAtomic(opts.out, bytes);
-      console.log(`wrote ${opts.out} (${humanCount(bytes.length)}B, ${arch}, output: ${output})`);
+      console.log(printable(`wrote ${opts.out} (${humanCount(bytes.length)}B, ${arch}, output: ${output})`));
     });
 }

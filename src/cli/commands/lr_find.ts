@@ -27,6 +27,7 @@ import { frozenPrefixes, STRATEGIES, unfreezeStagesPrefixes, type Strategy } fro
 import { writeFileAtomic } from "../../weights/files.js";
 import { table } from "../format.js";
 import { downloadOptions, optionFrom, positiveInt, positiveNumber } from "../options.js";
+import { printable, printableLines } from "../../text.js";
 
 interface LrFindFlags {
   arch?: string;
@@ -104,12 +105,14 @@ export function registerLrFind(program: Command): void {
     .option("--json", "print one JSON object: lrs, losses, smoothed, suggestions")
     .action(async (dataDir: string, opts: LrFindFlags) => {
       const say = (line: string) => {
-        if (!opts.json) console.error(line);
+        if (!opts.json) console.error(printableLines(line));
       };
       if (opts.report) checkWritable(opts.report);
       const ds = await readDataset({ path: dataDir });
       if (ds.skipped.length)
-        console.error(`warning: skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${ds.skipped[0]})`);
+        console.error(
+          `warning: skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${printable(ds.skipped[0])})`,
+        );
       say(ds.description);
       const loaded = await loadModel({
         arch: opts.arch,
@@ -170,7 +173,7 @@ export function registerLrFind(program: Command): void {
           seed: opts.seed,
           threads: opts.threads,
           signal: controller.signal,
-          onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${skippedFileMessage(path, reason)}`),
+          onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${printable(skippedFileMessage(path, reason))}`),
           onStep: live
             ? (e) => process.stderr.write(`\rstep ${e.iteration}/${e.iterations}  lr ${fmt(e.lr)}  loss ${e.smoothed.toFixed(4)}\x1b[K`)
             : undefined,
