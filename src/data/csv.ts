@@ -181,5 +181,5 @@ export async function readCsvList(csvPath: string): Promise<ImageFolder> {
   }
   const index = new Map(classes.map((c, i) => [c, i]));
   const samples: Sample[] = images.map((r, k) => ({ path: resolved[k], label: index.get(r.label)! }));
-  return { root, classes, samples, skipped };
+  return { root, classes, samples, skipped, unreadable: [] };
 }

@@ -31,6 +31,8 @@ export interface Dataset {
   val: Sample[] | null;
   /** Non-image files skipped (training set's, then validation set's), as paths under their source. */
   skipped: string[];
+  /** Entries that cannot be followed (dangling links, link loops), one message each: skipped. */
+  unreadable: string[];
   /** The folder or CSV file the training samples came from. */
   trainSource: string;
   /** The folder or CSV file the validation samples came from, or null. */
@@ -146,12 +148,14 @@ export async function readDataset(o: DatasetOptions): Promise<Dataset> {
   let val: Sample[] | null = null;
   let missingInVal: string[] = [];
   const skipped = [...train.skipped];
+  const unreadable = [...train.data.unreadable];
   if (valPath !== null) {
     const v = await readLabelledImages(valPath);
     const mapped = mapClassesByName(v.data, classes, valPath);
     val = mapped.samples;
     missingInVal = mapped.missing;
     skipped.push(...v.skipped);
+    unreadable.push(...v.data.unreadable);
     description += `; validation${valDetected ? " (found beside it)" : ""}: ${v.kind} ${valPath}, ${n(val.length, "image")}`;
     if (missingInVal.length) description += ` (no images of ${missingInVal.map((c) => `"${shown(c, 40)}"`).join(", ")})`;
   }
@@ -160,6 +164,7 @@ export async function readDataset(o: DatasetOptions): Promise<Dataset> {
     train: train.data.samples,
     val,
     skipped,
+    unreadable,
     trainSource: trainPath,
     valSource: valPath,
     valDetected,

@@ -4,7 +4,7 @@
  * class folder and listed in sorted order (os.walk sorted by directory, then file names sorted), so
  * a model trained here and one trained by torchvision on the same folder see the same sample order.
  */
-import { readdir, stat } from "node:fs/promises";
+import { readdir, realpath, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { InputFileError, OptionError } from "../errors.js";
 import { Random } from "../random.js";
@@ -24,6 +24,11 @@ export interface ImageFolder {
   samples: Sample[];
   /** Files under the class folders that are not images by extension (skipped). */
   skipped: string[];
+  /**
+   * Entries that cannot be followed, one message each naming the path (dangling symbolic links,
+   * link loops): skipped, for the caller to warn about.
+   */
+  unreadable: string[];
 }
 
 /** Whether a file name has one of IMAGE_EXTENSIONS (the test ImageFolder and CSV lists share). */
@@ -43,7 +48,22 @@ export function byCodePoint(a: string, b: string): number {
   return x.length - y.length;
 }
 
-async function entries(dir: string): Promise<{ name: string; isDir: boolean }[]> {
+/**
+ * Where a symbolic link leads: a folder, a file, or nowhere (a dangling link, a loop of links), with
+ * the warning that names it.
+ */
+async function followLink(path: string): Promise<{ isDir: boolean } | { problem: string }> {
+  try {
+    return { isDir: (await stat(path)).isDirectory() };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return { problem: `${path}: dangling symbolic link (its target does not exist), skipped` };
+    if (code === "ELOOP") return { problem: `${path}: symbolic link loop, skipped` };
+    return { problem: `${path}: cannot follow the symbolic link (${code ?? (e as Error).message}), skipped` };
+  }
+}
+
+async function entries(dir: string, unreadable: string[]): Promise<{ name: string; isDir: boolean }[]> {
   let list;
   try {
     list = await readdir(dir, { withFileTypes: true });
@@ -56,9 +76,12 @@ async function entries(dir: string): Promise<{ name: string; isDir: boolean }[]>
   const out: { name: string; isDir: boolean }[] = [];
   for (const d of list) {
     if (d.name.startsWith(".")) continue;
-    // Follow symbolic links, as torchvision does (os.walk(followlinks=True)).
-    const isDir = d.isDirectory() || (d.isSymbolicLink() && (await stat(join(dir, d.name))).isDirectory());
-    out.push({ name: d.name, isDir });
+    // Follow symbolic links, as torchvision does (os.walk(followlinks=True)); one that leads nowhere is skipped.
+    if (d.isSymbolicLink()) {
+      const target = await followLink(join(dir, d.name));
+      if ("problem" in target) unreadable.push(target.problem);
+      else out.push({ name: d.name, isDir: target.isDir });
+    } else out.push({ name: d.name, isDir: d.isDirectory() });
   }
   return out.sort((a, b) => byCodePoint(a.name, b.name));
 }
@@ -67,14 +90,21 @@ async function entries(dir: string): Promise<{ name: string; isDir: boolean }[]>
  * Files under `dir`, recursively, in torchvision's order: `sorted(os.walk(dir))` orders directories
  * by their path string (so "a/x" comes after "a-b"), and the files of each are sorted by name.
  */
-async function walk(dir: string, files: string[], other: string[]): Promise<void> {
+async function walk(dir: string, files: string[], other: string[], unreadable: string[]): Promise<void> {
   const dirs: { path: string; names: string[] }[] = [];
-  const visit = async (d: string): Promise<void> => {
-    const list = await entries(d);
+  // Real paths of the folders being visited: a link back to one of them is a loop (os.walk would
+  // descend until the path is too long), skipped with a warning.
+  const visit = async (d: string, ancestors: readonly string[]): Promise<void> => {
+    const real = await realpath(d);
+    if (ancestors.includes(real)) {
+      unreadable.push(`${d}: symbolic link back to ${real} (a loop), skipped`);
+      return;
+    }
+    const list = await entries(d, unreadable);
     dirs.push({ path: d, names: list.filter((e) => !e.isDir).map((e) => e.name) });
-    for (const e of list) if (e.isDir) await visit(join(d, e.name));
+    for (const e of list) if (e.isDir) await visit(join(d, e.name), [...ancestors, real]);
   };
-  await visit(dir);
+  await visit(dir, []);
   dirs.sort((a, b) => byCodePoint(a.path, b.path));
   for (const d of dirs) for (const name of d.names) (isImageName(name) ? files : other).push(join(d.path, name));
 }
@@ -84,7 +114,8 @@ async function walk(dir: string, files: string[], other: string[]): Promise<void
  * no class folders is an error naming it, before any training starts.
  */
 export async function readImageFolder(root: string): Promise<ImageFolder> {
-  const top = await entries(root);
+  const unreadable: string[] = [];
+  const top = await entries(root, unreadable);
   const classes = top.filter((e) => e.isDir).map((e) => e.name);
   if (classes.length === 0)
     throw new InputFileError(`${root}: no class folders (expected one sub-folder per class, e.g. ${join(root, "cat")}/*.jpg)`);
@@ -93,7 +124,7 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
   const empty: string[] = [];
   for (const [label, name] of classes.entries()) {
     const files: string[] = [];
-    await walk(join(root, name), files, skipped);
+    await walk(join(root, name), files, skipped, unreadable);
     if (files.length === 0) empty.push(name);
     for (const path of files) samples.push({ path, label });
   }
@@ -103,7 +134,7 @@ export async function readImageFolder(root: string): Promise<ImageFolder> {
         `ha${empty.length > 1 ? "ve" : "s"} no images (${IMAGE_EXTENSIONS.join(" ")})`,
     );
   }
-  return { root, classes, samples, skipped: skipped.map((p) => relative(root, p)) };
+  return { root, classes, samples, skipped: skipped.map((p) => relative(root, p)), unreadable };
 }
 
 /**

@@ -15,6 +15,7 @@ import { readWeightsFile, saveCheckpoint } from "../weights/files.js";
 import { loadStateDict, stateDict } from "../weights/load.js";
 import type { EpochMetrics, FitProgress } from "../train/fit.js";
 import type { RunSettings } from "./settings.js";
+import { checkResumeMetadata } from "./resume_schema.js";
 
 export interface RunDescription {
   classes: string[];
@@ -76,6 +77,7 @@ export async function readResumeFile(path: string): Promise<ResumedRun> {
       `${path}: not a convzoo resume file (expected the ".resume.safetensors" file written next to a checkpoint by convzoo train)`,
     );
   }
+  checkResumeMetadata(path, meta);
   const weights = new Map<string, Tensor>();
   const slots = new Map<string, Float32Array>();
   for (const [key, t] of file.tensors) {

@@ -4,12 +4,11 @@
  * file and the report written beside each other. `convzoo train` and `convzoo demo` both go
  * through here; the CLI only parses flags.
  */
-import { existsSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync } from "node:fs";
 import { loadModel } from "../inference/load.js";
 import { readDataset } from "../data/dataset.js";
 import { stratifiedSplit, type Sample } from "../data/folder.js";
-import { skippedFileMessage } from "../data/loader.js";
+import { batchCount, skippedFileMessage } from "../data/loader.js";
 import { preprocessingForResolution, type Preprocessing } from "../models/preprocessing.js";
 import type { FetchOptions } from "../hub/download.js";
 import { InputFileError, OptionError } from "../errors.js";
@@ -18,6 +17,8 @@ import { evaluateSamples, type Evaluation } from "../train/evaluate.js";
 import { fit, type FitEvent, type FitProgress, type FitResult } from "../train/fit.js";
 import type { OptimizerOptions } from "../train/optimizers.js";
 import { writeReport } from "./report.js";
+import { checkResumeStep } from "./resume_schema.js";
+import { checkSaveWritable, checkTrainableData } from "./checks.js";
 import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription } from "./files.js";
 import { withDefaults, type RunRequest, type RunSettings } from "./settings.js";
 import { chooseBatchSize, chooseEpochs, chooseRecalibration, chooseValSplit, type Choice } from "./sizing.js";
@@ -63,6 +64,7 @@ async function readSplit(
   sized: string[] = [],
 ) {
   const ds = await readDataset({ path: data, val: val ?? undefined });
+  for (const problem of ds.unreadable) display.warn(problem);
   if (ds.skipped.length)
     display.warn(`skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${ds.skipped[0]})`);
   display.note(ds.description);
@@ -112,17 +114,12 @@ function slowestTrainingBatchNorm(model: Model, frozen: readonly string[]): numb
   return slowest;
 }
 
-function checkWritable(path: string): void {
-  const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputFileError(`${path}: folder ${dir} does not exist`);
-}
-
 /**
  * `o.download`: how named starting weights are fetched (offline, progress); see hub/download.ts.
  */
 export async function prepareRun(request: RunRequest, display: RunDisplay, o: { download?: FetchOptions } = {}): Promise<PreparedRun> {
   const req = withDefaults(request);
-  checkWritable(req.save);
+  for (const orphan of await checkSaveWritable(req.save)) display.note(`removed ${orphan} (left by an interrupted save)`);
   if (req.classWeights === "balanced" && (req.mixup || req.cutmix)) {
     throw new OptionError("class weights do not combine with mixup's soft targets: choose one");
   }
@@ -145,6 +142,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   if (req.unfreezeStages !== undefined && req.strategy !== "partial")
     throw new OptionError(`--unfreeze-stages applies to --strategy partial, not ${req.strategy}`);
   if (req.strategy === "auto" && req.freeze?.length) throw new OptionError("--strategy auto chooses what to freeze; drop --freeze");
+  checkTrainableData(req.data, data.classes, data.train.length);
   // A checkpoint trains on at the side it was trained at; named weights at theirs (Keras MobileNet V1: ρ).
   const fromCheckpoint = typeof loaded.metadata?.resolution === "number" ? loaded.metadata.resolution : undefined;
   const resolution = req.resolution ?? fromCheckpoint ?? loaded.entry?.transforms.cropSize ?? model.defaultResolution;
@@ -316,6 +314,7 @@ export async function prepareResumedRun(
   }
   const dir = o.data ?? settings.data;
   const { classes, train, val } = await readSplit(dir, o.data ? null : settings.valData, settings.valSplit, settings.seed, display);
+  checkResumeStep(resumeFile, resumed.progress.stepInEpoch, batchCount(train.length, settings.batchSize));
   if (classes.join("\n") !== resumed.classes.join("\n")) {
     throw new InputFileError(`${dir}: classes ${shownList(classes)} differ from the resumed run's ${shownList(resumed.classes)}`);
   }
@@ -323,7 +322,7 @@ export async function prepareResumedRun(
     o.save ??
     (resumeFile.endsWith(".resume.safetensors") ? `${resumeFile.slice(0, -".resume.safetensors".length)}.safetensors` : undefined);
   if (!save) throw new OptionError(`${resumeFile}: pass --save <file> (the checkpoint to write)`);
-  checkWritable(save);
+  for (const orphan of await checkSaveWritable(save)) display.note(`removed ${orphan} (left by an interrupted save)`);
   return { ...resumed, settings, train, val, save, decision: [] };
 }
 

@@ -11,6 +11,7 @@ import { resolveThreads } from "../runtime/session.js";
 import { targetDistribution, trainingGraph } from "../train/training_graph.js";
 import { Trainer } from "../train/trainer.js";
 import { Predictor } from "../inference/predictor.js";
+import { checkBatchFits } from "./batch_memory.js";
 
 export interface BenchOptions {
   batchSize?: number;
@@ -43,6 +44,7 @@ export async function benchInference(model: Model, options: BenchOptions = {}): 
   const resolution = options.resolution ?? model.defaultResolution;
   const runs = options.runs ?? 20;
   const warmup = options.warmup ?? 3;
+  checkBatchFits(model, batchSize, resolution);
   const predictor = await Predictor.create(model, { resolution, threads: options.threads, output: "logits" });
   const shape = [batchSize, 3, resolution, resolution];
   const rng = new Random(1);

@@ -16,6 +16,7 @@ import type { Model } from "../models/model.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { Random } from "../random.js";
 import { Session } from "../runtime/session.js";
+import { checkEpochFinite, checkEpochTrained } from "./epoch_checks.js";
 import { evaluateSamples } from "./evaluate.js";
 import { extractFeatures, type Features } from "./features.js";
 import { targetDistribution } from "./training_graph.js";
@@ -361,7 +362,9 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
           continue;
         }
         if (!Number.isFinite(loss))
-          throw new OptionError(`training diverged: loss is ${loss} at epoch ${epoch + 1}, step ${step + 1} (lower --lr?)`);
+          throw new OptionError(
+            `training diverged: loss is ${loss} at epoch ${epoch + 1}, step ${step + 1}; nothing from this epoch was saved (lower --lr?)`,
+          );
         const logits = trainer.lastLogits;
         for (let i = 0; i < b; i++) if (argmaxRow(logits, k, i) === batch.labels[i]) sums.correct++;
         sums.lossSum += loss * b;
@@ -383,6 +386,7 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
           return { history, bestEpoch, stopped, progress };
         }
       }
+      checkEpochTrained(epoch + 1, sums.seen, o.train.length);
       trainer.writeBack(model);
       const recalibration = {
         batchSize: o.batchSize,
@@ -403,6 +407,7 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
       const val =
         o.val.length === 0 ? null : cached ? await evaluateFeatures(model, cached.val, o.threads) : await evaluate(model, o.val, o);
       if (o.ema) trainer.writeBack(model);
+      checkEpochFinite(model, epoch + 1, val?.loss ?? null);
       const seconds = (performance.now() - t0) / 1000;
       const m: EpochMetrics = {
         epoch: epoch + 1,

@@ -2,14 +2,13 @@
  * Weights files on disk (Node): format detection, reading, and atomic writes (a temp file in the
  * same folder, then rename, so a crash or Ctrl-C never leaves a half-written checkpoint).
  */
-import { randomBytes } from "node:crypto";
 import { open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import { InputFileError, WeightsError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { decodeMetadata, encodeMetadata, type CheckpointMetadata } from "./checkpoint.js";
 import { readPth } from "./pth.js";
 import { readSafetensors, writeSafetensors } from "./safetensors.js";
+import { removeOrphanTemps, tempPathFor } from "./temp_files.js";
 
 export type WeightsFormat = "pth" | "safetensors";
 
@@ -62,9 +61,13 @@ export async function readWeightsFile(path: string): Promise<WeightsFile> {
   return { path, format, tensors: file.tensors, metadata: decodeMetadata(file.metadata, path) };
 }
 
-/** Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename. */
+/**
+ * Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename. Orphaned temp
+ * files of earlier writes of `path` (their process was killed) are removed first (temp_files.ts).
+ */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
+  await removeOrphanTemps(path);
+  const temp = tempPathFor(path);
   try {
     await writeFile(temp, bytes);
     const handle = await open(temp, "r+");

@@ -56,6 +56,7 @@ export function registerEval(program: Command): void {
       const arch = loaded.model.arch;
       if (!meta?.classes && !loaded.entry?.classes) throw noClasses();
       const folder = await readImageFolder(dataDir);
+      for (const problem of folder.unreadable) console.error(`warning: ${printable(problem)}`);
       if (folder.skipped.length)
         console.error(
           `warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} ` +

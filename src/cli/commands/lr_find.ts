@@ -109,6 +109,7 @@ export function registerLrFind(program: Command): void {
       };
       if (opts.report) checkWritable(opts.report);
       const ds = await readDataset({ path: dataDir });
+      for (const problem of ds.unreadable) console.error(`warning: ${printable(problem)}`);
       if (ds.skipped.length)
         console.error(
           `warning: skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${printable(ds.skipped[0])})`,
