@@ -50,3 +50,16 @@ export function shownList(names: readonly string[], max = 12): string {
   const listed = names.slice(0, max).map((n) => shown(n, 40));
   return names.length > max ? `${listed.join(", ")}, … (${names.length})` : listed.join(", ");
 }
+
+/** The characters printable() escapes that JSON.stringify leaves raw: DEL, C1 and the format controls. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const JSON_RAW_CONTROL = /[\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/gu;
+
+/**
+ * JSON.stringify, with the control characters it leaves raw written as `\uXXXX` too (C0 it escapes
+ * itself): the same JSON value, safe on a terminal. They can only occur inside strings, where a
+ * `\u` escape means the same character.
+ */
+export function printableJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(JSON_RAW_CONTROL, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`);
+}

@@ -7,7 +7,7 @@
  */
 import cliProgress from "cli-progress";
 import type { FitEvent } from "../train/fit.js";
-import { printableLines } from "../text.js";
+import { printableJson, printableLines } from "../text.js";
 
 export interface DisplayOptions {
   /** Only progress bars and warnings: no notes, epoch lines or JSON records (the demo prints its own). */
@@ -55,7 +55,7 @@ export class TrainingDisplay {
 
   /** A JSON line on stdout in --json mode. */
   record(type: string, fields: Record<string, unknown>): void {
-    if (this.json && !this.quiet) console.log(JSON.stringify({ type, ...fields }));
+    if (this.json && !this.quiet) console.log(printableJson({ type, ...fields }));
   }
 
   readonly onEvent = (e: FitEvent): void => {

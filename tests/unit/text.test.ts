@@ -1,7 +1,7 @@
 /** Text from files made safe to print (src/text.ts). */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { printable, printableLines, shown, shownList } from "../../src/text.js";
+import { printable, printableJson, printableLines, shown, shownList } from "../../src/text.js";
 
 test("printable: C0, DEL, C1 and bidi/zero-width controls become escapes; other text is kept", () => {
   assert.equal(printable("\x1b[2Jcat"), "\\x1b[2Jcat");
@@ -25,4 +25,11 @@ test("shownList: each name shown, at most 12, then the count", () => {
   assert.equal(shownList(["a\nb", "c"]), "a\\x0ab, c");
   const many = Array.from({ length: 20 }, (_, i) => `c${i}`);
   assert.equal(shownList(many), `${many.slice(0, 12).join(", ")}, … (20)`);
+});
+
+test("printableJson: the same JSON value, with C1 and bidi controls escaped as JSON escapes", () => {
+  const value = { label: "\x1b[2J\u009b31m\u202ecat", n: 1 };
+  const text = printableJson(value);
+  assert.equal(text, '{"label":"\\u001b[2J\\u009b31m\\u202ecat","n":1}');
+  assert.deepEqual(JSON.parse(text), value);
 });

@@ -3,7 +3,7 @@ import { OptionError } from "../../errors.js";
 import { Predictor } from "../../inference/predictor.js";
 import { readFileList } from "../files_from.js";
 import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
-import { printable } from "../../text.js";
+import { printable, printableJson } from "../../text.js";
 
 interface ClassifyOptions extends ArchFlags, WeightsFlags {
   arch?: string;
@@ -41,7 +41,7 @@ export function registerClassify(program: Command): void {
       try {
         const results = await predictor.classifyFiles(images, opts.topk);
         if (opts.json) {
-          console.log(JSON.stringify(results, null, 2));
+          console.log(printableJson(results, 2));
           return;
         }
         for (const r of results) {

@@ -9,7 +9,7 @@ import { writeReport, type ReportEpoch } from "../../run/report.js";
 import type { CheckpointMetadata } from "../../weights/checkpoint.js";
 import { table } from "../format.js";
 import { addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
-import { printable, printableLines } from "../../text.js";
+import { printable, printableJson, printableLines, shown } from "../../text.js";
 
 interface EvalOptions extends WeightsFlags {
   weights?: string;
@@ -91,7 +91,7 @@ export function registerEval(program: Command): void {
         });
       }
       if (opts.json) {
-        console.log(JSON.stringify(jsonResult(evaluation, { checkpoint, data: dataDir, arch, resolution }), null, 2));
+        console.log(printableJson(jsonResult(evaluation, { checkpoint, data: dataDir, arch, resolution }), 2));
       } else {
         console.log(printableLines(summaryText(evaluation, dataDir, arch, resolution)));
       }
@@ -128,7 +128,7 @@ function matchClasses(
   if (unknown.length) {
     throw new InputFileError(
       `${dataDir}: class folder${unknown.length > 1 ? "s" : ""} ` +
-        `${unknown.map((c) => JSON.stringify(c)).join(", ")} ${unknown.length > 1 ? "are" : "is"} not among ` +
+        `${listed(unknown)} ${unknown.length > 1 ? "are" : "is"} not among ` +
         `the ${known.length} classes of ${checkpoint} (${listed(known)})`,
     );
   }
@@ -137,8 +137,8 @@ function matchClasses(
 
 /** Class names for a message: all of a few, the first 20 of many. */
 function listed(names: readonly string[]): string {
-  const shown = names.slice(0, 20).map((c) => JSON.stringify(c));
-  return names.length > 20 ? `${shown.join(", ")}, … ${names.length - 20} more` : shown.join(", ");
+  const quoted = names.slice(0, 20).map((c) => `"${shown(c, 40)}"`);
+  return names.length > 20 ? `${quoted.join(", ")}, … ${names.length - 20} more` : quoted.join(", ");
 }
 
 /** The training history the checkpoint carries: a `history` list, else its last epoch's `metrics`. */
