@@ -147,6 +147,12 @@ describe("train hardening", () => {
       convzoo("train", data, ...FAST, "--save", "/sys/convzoo.safetensors"),
       /cannot write in \/sys \((EACCES|EROFS|EPERM)\)/,
     );
+    // Nothing written: the folder is as it was, and the writability probe left no temp file.
+    assert.deepEqual(readdirSync(asFolder), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.endsWith(".convzoo-tmp")),
+      [],
+    );
 
     // A temp file of a killed save (its process is gone) is removed at the next run's start; a live
     // process's and a file not named by convzoo are kept.

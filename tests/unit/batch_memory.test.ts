@@ -1,0 +1,21 @@
+/** bench infer's memory check (src/tools/batch_memory.ts), with the available memory given. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { createModel } from "../../src/index.js";
+import { checkBatchFits, inferenceBytesPerImage } from "../../src/tools/batch_memory.js";
+
+test("per image: the input plus 3x the largest activation; a batch over the memory given is one clear error", () => {
+  const model = createModel("resnet18");
+  // resnet18 at 224: the stem's 64x112x112 output is the largest activation.
+  assert.equal(inferenceBytesPerImage(model, 224), 4 * (3 * 224 * 224 + 3 * 64 * 112 * 112));
+  const perImage = inferenceBytesPerImage(model, 224);
+  checkBatchFits(model, 100, 224, 100 * perImage);
+  assert.throws(
+    () => checkBatchFits(model, 101, 224, 100 * perImage),
+    (e: Error) =>
+      e.name === "OptionError" &&
+      e.message ===
+        "--batch-size 101: resnet18 at 224x224 needs about 1 GB (10.2 MB per image), more than the 1 GB of memory available; " +
+          "try --batch-size 100 or less",
+  );
+});
