@@ -11,6 +11,7 @@ import { freemem } from "node:os";
 import { OptionError } from "../errors.js";
 import type { Model } from "../models/model.js";
 import { summarize } from "../models/summary.js";
+import { shown } from "../text.js";
 
 const ACTIVATION_FACTOR = 3;
 
@@ -42,4 +43,15 @@ export function checkBatchFits(model: Model, batchSize: number, resolution: numb
       `(${size(perImage)} per image), more than the ${size(available)} of memory available` +
       (fits >= 1 ? `; try --batch-size ${fits.toLocaleString("en-US")} or less` : ""),
   );
+}
+
+/**
+ * An allocation that failed anyway (the estimate is an estimate; other processes take memory too) as
+ * the same kind of one-line error: V8's RangeError for the input array, ONNX Runtime's
+ * "Failed to allocate memory" for the activations. Anything else is returned unchanged.
+ */
+export function asOutOfMemory(e: unknown, batchSize: number): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  if (!/allocat|bad_alloc|out of memory|invalid typed array length/i.test(message)) return e;
+  return new OptionError(`--batch-size ${batchSize}: out of memory (${shown(message.split("\n")[0], 160)}); try a smaller --batch-size`);
 }

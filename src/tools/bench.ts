@@ -11,7 +11,7 @@ import { resolveThreads } from "../runtime/session.js";
 import { targetDistribution, trainingGraph } from "../train/training_graph.js";
 import { Trainer } from "../train/trainer.js";
 import { Predictor } from "../inference/predictor.js";
-import { checkBatchFits } from "./batch_memory.js";
+import { asOutOfMemory, checkBatchFits } from "./batch_memory.js";
 
 export interface BenchOptions {
   batchSize?: number;
@@ -48,11 +48,11 @@ export async function benchInference(model: Model, options: BenchOptions = {}): 
   const predictor = await Predictor.create(model, { resolution, threads: options.threads, output: "logits" });
   const shape = [batchSize, 3, resolution, resolution];
   const rng = new Random(1);
-  const input = float32(
-    shape,
-    Float32Array.from({ length: numel(shape) }, () => rng.normal()),
-  );
   try {
+    const input = float32(
+      shape,
+      Float32Array.from({ length: numel(shape) }, () => rng.normal()),
+    );
     for (let i = 0; i < warmup; i++) await predictor.predict(input);
     const timesMs: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -72,6 +72,8 @@ export async function benchInference(model: Model, options: BenchOptions = {}): 
       imagesPerSecond: (batchSize * 1000) / medianMs,
       timesMs,
     };
+  } catch (e) {
+    throw asOutOfMemory(e, batchSize);
   } finally {
     await predictor.release();
   }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createModel } from "../../src/index.js";
-import { checkBatchFits, inferenceBytesPerImage } from "../../src/tools/batch_memory.js";
+import { asOutOfMemory, checkBatchFits, inferenceBytesPerImage } from "../../src/tools/batch_memory.js";
 
 test("per image: the input plus 3x the largest activation; a batch over the memory given is one clear error", () => {
   const model = createModel("resnet18");
@@ -18,4 +18,16 @@ test("per image: the input plus 3x the largest activation; a batch over the memo
         "--batch-size 101: resnet18 at 224x224 needs about 1 GB (10.2 MB per image), more than the 1 GB of memory available; " +
           "try --batch-size 100 or less",
   );
+});
+
+test("an allocation that fails anyway becomes the same kind of one-line error; other errors pass through", () => {
+  const ort = asOutOfMemory(new Error("Failed to allocate memory for requested buffer of size 123456789\nat ..."), 512) as Error;
+  assert.equal(ort.name, "OptionError");
+  assert.equal(
+    ort.message,
+    "--batch-size 512: out of memory (Failed to allocate memory for requested buffer of size 123456789); try a smaller --batch-size",
+  );
+  assert.equal((asOutOfMemory(new RangeError("Invalid typed array length: 15052800000"), 100000) as Error).name, "OptionError");
+  const other = new Error("something else");
+  assert.equal(asOutOfMemory(other, 1), other);
 });
