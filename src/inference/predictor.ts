@@ -61,7 +61,7 @@ export class Predictor {
    * float32 in and out), fed with the preprocessing its metadata records (or `options.preprocessing`).
    */
   static async fromOnnx(onnx: OnnxModel, options: SessionOptions & { preprocessing?: Preprocessing } = {}): Promise<Predictor> {
-    const session = await Session.create(onnx.bytes, options);
+    const session = await Session.create(onnx.bytes, { ...options, dequantizeWeightsAtLoad: onnx.quantization?.mode === "dynamic" });
     const preprocessing = preprocessingForResolution(options.preprocessing ?? onnx.preprocessing, onnx.resolution);
     return new Predictor(null, onnx.arch, onnx.resolution, onnx.output, onnx.classes, preprocessing, session);
   }
@@ -101,7 +101,8 @@ export class Predictor {
   }
 }
 
-function softmaxRows(t: Tensor<"float32">): Tensor<"float32"> {
+/** Softmax over each row of [N, K] logits. */
+export function softmaxRows(t: Tensor<"float32">): Tensor<"float32"> {
   const [n, k] = t.shape;
   const out = new Float32Array(t.data.length);
   for (let r = 0; r < n; r++) {

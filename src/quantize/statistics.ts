@@ -7,7 +7,8 @@
  * - `entropy`: the clipping threshold minimising the KL divergence between the histogram and its
  *   quantized version (Migacz, "8-bit Inference with TensorRT", GTC 2017; ONNX Runtime's
  *   EntropyCalibrater), on |x| with 2048 bins; 255 quantized levels for a one-signed tensor (uint8
- *   over [0, t]), 128 for a tensor of both signs (TensorRT's half of int8's range).
+ *   over [0, t]), 128 for a tensor of both signs (TensorRT's half of int8's range). Exact zeros are
+ *   not counted (see Histogram.add).
  *
  * Browser-safe.
  */
@@ -62,7 +63,10 @@ export class Histogram {
     const last = this.bins - 1;
     for (let i = 0; i < data.length; i++) {
       const v = data[i];
-      if (a > 0) this.abs[Math.min(last, Math.floor((Math.abs(v) / a) * this.bins))]++;
+      // Exact zeros (ReLU's half of the values) are left out of |x|: zero is exactly representable
+      // whatever the range, and their spike in the first bin would otherwise make every merge of
+      // that bin look costly and push the threshold down to the first candidate.
+      if (a > 0 && v !== 0) this.abs[Math.min(last, Math.floor((Math.abs(v) / a) * this.bins))]++;
       if (span > 0) this.signed[Math.min(last, Math.max(0, Math.floor(((v - this.min) / span) * this.bins)))]++;
     }
     this.count += data.length;
