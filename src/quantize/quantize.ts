@@ -23,7 +23,7 @@ export interface QuantizeOptions extends PlanOptions {
   mode: QuantizeMode;
   /** Input side; the model's default when omitted. */
   resolution?: number;
-  /** Static only: how activation ranges are chosen (default minmax). */
+  /** Static only: how activation ranges are chosen (default percentile: measured best, see the README). */
   method?: CalibrationMethod;
   /** Weight scales per output channel (default true). */
   perChannel?: boolean;
@@ -66,7 +66,7 @@ export async function quantizeModel(model: Model, options: QuantizeOptions): Pro
       const batches = options.calibration ?? [];
       const images = batches.reduce((n, b) => n + b.shape[0], 0);
       if (images === 0) throw new OptionError("static quantization needs calibration images");
-      const method = options.method ?? "minmax";
+      const method = options.method ?? "percentile";
       const plan = planQuantization(graph, options);
       const ranges = await calibrate(graph, plan, batches, { method, threads: options.threads });
       insertStaticQdq(graph, plan, ranges, { perChannel });

@@ -54,7 +54,7 @@ export function registerQuantize(program: Command): void {
     .requiredOption("--weights <file|name>", "the float weights: a convzoo checkpoint, a torchvision .pth, or a name (resnet50.DEFAULT)")
     .option("--calibration <dir>", "images (one sub-folder per class, or a flat folder) for the activation ranges and the comparison")
     .requiredOption("--out <model.onnx>", "output ONNX file")
-    .addOption(new Option("--method <method>", "activation ranges from calibration").choices(CALIBRATION_METHODS).default("minmax"))
+    .addOption(new Option("--method <method>", "activation ranges from calibration").choices(CALIBRATION_METHODS).default("percentile"))
     .option("--samples <N>", "calibration images used (at most)", positiveInt("--samples"), 256)
     .option("--holdout <F>", "fraction of the calibration folder held out for the fp32 vs quantized comparison", fraction, 0.2)
     .option("--per-channel", "int8 weight scales per output channel (the default)", true)
