@@ -8,13 +8,14 @@
  *
  * For resnet18, resnet50, mobilenet_v2, mobilenet_v3_large and efficientnet_b0 at 224x224, batch 1
  * and 16, 2 threads: the float32 model (`convzoo export`'s graph), static int8 (QDQ, per-channel,
- * minmax over 16 calibration images), dynamic (weight-only int8, dequantized once at load as
+ * percentile over 16 calibration images), the same with the depthwise convolutions left in float32, dynamic (weight-only int8, dequantized once at load as
  * Predictor.fromOnnx does) and fp16, each made by
  * `quantizeModel` and run by onnxruntime-node with the session options every command uses
  * (ortSessionOptions), a pre-built input, timing only session.run. Weights are seeded random and the
  * calibration images random normal: speed does not depend on the values (accuracy is measured on
- * trained checkpoints by `convzoo quantize`, see the README). The variants run interleaved in rounds
- * (order rotated each round, each warmed up first); medians over all runs and ratios of medians.
+ * trained checkpoints by `convzoo quantize`, see the README). Each variant is warmed up, then they
+ * run one run each in turn (order rotated) so load changes hit all alike; medians over all runs and
+ * ratios of medians.
  */
 import { availableParallelism, cpus } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -32,7 +33,7 @@ const ALL_ARCHS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large",
 const BATCHES = [1, 16];
 const RESOLUTION = 224;
 const THREADS = 2;
-const VARIANTS = ["fp32", "int8", "dynamic", "fp16"] as const;
+const VARIANTS = ["fp32", "int8", "int8dw", "dynamic", "fp16"] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const args = process.argv.slice(2);
@@ -69,12 +70,13 @@ for (const arch of archs.length ? archs : ALL_ARCHS) {
     fp32: exportOnnx(model, { resolution: RESOLUTION }),
     ...(Object.fromEntries(
       await Promise.all(
-        (["int8", "dynamic", "fp16"] as const).map(async (v) => {
-          const mode: QuantizeMode = v === "int8" ? "static" : v;
-          return [v, (await quantizeModel(model, { mode, resolution: RESOLUTION, calibration, threads: THREADS })).onnx] as const;
+        (["int8", "int8dw", "dynamic", "fp16"] as const).map(async (v) => {
+          const mode: QuantizeMode = v === "int8" || v === "int8dw" ? "static" : v;
+          const options = { mode, resolution: RESOLUTION, calibration, threads: THREADS, fp32Depthwise: v === "int8dw" };
+          return [v, (await quantizeModel(model, options)).onnx] as const;
         }),
       ),
-    ) as Record<"int8" | "dynamic" | "fp16", Uint8Array>),
+    ) as Record<Exclude<Variant, "fp32">, Uint8Array>),
   };
   sizes[arch] = Object.fromEntries(VARIANTS.map((v) => [v, bytes[v].length])) as Record<Variant, number>;
   const sessions = Object.fromEntries(
@@ -90,17 +92,16 @@ for (const arch of archs.length ? archs : ALL_ARCHS) {
   ) as Record<Variant, ort.InferenceSession>;
   for (const batch of BATCHES) {
     const input = new ort.Tensor("float32", randomBatch(batch, 7), [batch, 3, RESOLUTION, RESOLUTION]);
-    const times: Record<Variant, number[]> = { fp32: [], int8: [], dynamic: [], fp16: [] };
+    const times = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
     const { warmup, runs } = plan(batch);
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
-      for (const v of order) {
-        for (let i = 0; i < warmup; i++) await sessions[v].run({ input });
-        for (let i = 0; i < runs; i++) {
-          const t0 = performance.now();
-          await sessions[v].run({ input });
-          times[v].push(performance.now() - t0);
-        }
+    for (const v of VARIANTS) for (let i = 0; i < warmup; i++) await sessions[v].run({ input });
+    // One run of each variant in turn (order rotated), so a change in the machine's load hits all of them alike.
+    for (let i = 0; i < ROUNDS * runs; i++) {
+      for (let k = 0; k < VARIANTS.length; k++) {
+        const v = VARIANTS[(k + i) % VARIANTS.length];
+        const t0 = performance.now();
+        await sessions[v].run({ input });
+        times[v].push(performance.now() - t0);
       }
     }
     const medianMs = Object.fromEntries(VARIANTS.map((v) => [v, median(times[v])])) as Record<Variant, number>;
@@ -116,17 +117,17 @@ for (const arch of archs.length ? archs : ALL_ARCHS) {
 
 const mb = (n: number) => (n / 1e6).toFixed(1);
 const table = [
-  "| arch | batch | fp32 ms | int8 ms (x fp32) | dynamic ms (x) | fp16 ms (x) |",
-  "| --- | --- | --- | --- | --- | --- |",
+  "| arch | batch | fp32 ms | int8 ms (x fp32) | int8, depthwise fp32 ms (x) | dynamic ms (x) | fp16 ms (x) |",
+  "| --- | --- | --- | --- | --- | --- | --- |",
   ...rows.map(
     (r) =>
       `| ${r.arch} | ${r.batchSize} | ${r.medianMs.fp32.toFixed(1)} | ` +
-      (["int8", "dynamic", "fp16"] as const).map((v) => `${r.medianMs[v].toFixed(1)} (${r.speedup[v].toFixed(2)}x)`).join(" | ") +
+      (["int8", "int8dw", "dynamic", "fp16"] as const).map((v) => `${r.medianMs[v].toFixed(1)} (${r.speedup[v].toFixed(2)}x)`).join(" | ") +
       " |",
   ),
   "",
-  "| arch | fp32 MB | int8 MB | dynamic MB | fp16 MB |",
-  "| --- | --- | --- | --- | --- |",
+  "| arch | fp32 MB | int8 MB | int8, depthwise fp32 MB | dynamic MB | fp16 MB |",
+  "| --- | --- | --- | --- | --- | --- |",
   ...Object.entries(sizes).map(([arch, s]) => `| ${arch} | ${VARIANTS.map((v) => mb(s[v])).join(" | ")} |`),
 ];
 const meta = {

@@ -9,7 +9,7 @@
  * each quantized op; an activation (Relu, Clip) right after a Conv/Gemm/Add is quantized after the
  * activation, not before it, so the two fuse. Browser-safe.
  */
-import { attr, type Attr, type Graph, type Node, type Value } from "../graph/ir.js";
+import { attr, intAttr, type Attr, type Graph, type Node, type Value } from "../graph/ir.js";
 import { OptionError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { activationParams, quantizeBias, quantizeWeight } from "./arithmetic.js";
@@ -50,6 +50,8 @@ export interface PlanOptions {
   fp32Ops?: readonly string[];
   /** Node names (or their scope prefixes, e.g. "features.0") left in float32. */
   fp32Nodes?: readonly string[];
+  /** Leave depthwise (grouped) convolutions in float32: int8's known weak spot, measured in bench/quantize.ts. */
+  fp32Depthwise?: boolean;
 }
 
 /** Which activations get Q/DQ: the float inputs of each quantized node and its output (after a fused Relu/Clip). */
@@ -67,6 +69,7 @@ export function planQuantization(g: Graph, options: PlanOptions = {}): Quantizat
   const isActivation = (v: Value | null): v is Value => !!v && v.dtype === "float32" && !g.initializers.has(v.name);
   for (const n of g.nodes) {
     if (!QUANTIZABLE_OPS.includes(n.op) || skipOps.has(n.op) || inScope(n)) continue;
+    if (options.fp32Depthwise && n.op === "Conv" && intAttr(n, "group", 1) > 1) continue;
     nodes.add(n.name);
     const inputs = WEIGHTED_OPS.has(n.op) ? [n.inputs[0]] : n.inputs;
     for (const v of inputs) if (isActivation(v)) chosen.add(v.name);

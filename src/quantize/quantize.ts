@@ -47,6 +47,7 @@ export interface QuantizationRecord {
   /** Op types and node scopes left in float32 on purpose. */
   fp32Ops?: string[];
   fp32Nodes?: string[];
+  fp32Depthwise?: boolean;
   foldedBatchNorms: number;
 }
 
@@ -80,6 +81,7 @@ export async function quantizeModel(model: Model, options: QuantizeOptions): Pro
         weights,
         fp32Ops: [...(options.fp32Ops ?? [])],
         fp32Nodes: [...(options.fp32Nodes ?? [])],
+        fp32Depthwise: options.fp32Depthwise ?? false,
         foldedBatchNorms,
       };
       break;
