@@ -8,7 +8,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { loadImageForEval } from "../data/image.js";
 import { byCodePoint, isImageName, readImageFolder, type Sample } from "../data/folder.js";
-import { InputFileError } from "../errors.js";
+import { InputFileError, OptionError } from "../errors.js";
 import type { Preprocessing } from "../models/preprocessing.js";
 import { Random } from "../random.js";
 import type { Tensor } from "../tensor.js";
@@ -37,6 +37,7 @@ export interface SplitOptions {
 
 /** Lists and splits the folder; errors name it when it is empty or too small. */
 export async function readCalibrationSet(dir: string, o: SplitOptions): Promise<CalibrationSet> {
+  if (o.samples < MIN_CALIBRATION_IMAGES) throw new OptionError(`--samples must be at least ${MIN_CALIBRATION_IMAGES}, got ${o.samples}`);
   let samples: Sample[];
   let classes: string[] | null;
   let skipped: string[] = [];
@@ -78,10 +79,16 @@ export async function readCalibrationSet(dir: string, o: SplitOptions): Promise<
   return { calibration, holdout, classes, skipped };
 }
 
-/** Decodes files into normalised [n, 3, R, R] batches; an undecodable file is an error naming it. */
+/** Decodes files into normalised [n, 3, R, R] batches, all in memory (calibration runs over them twice). */
 export async function loadBatches(files: readonly string[], p: Preprocessing, batchSize: number): Promise<Tensor<"float32">[]> {
-  const r = p.cropSize;
   const batches: Tensor<"float32">[] = [];
+  for await (const batch of streamBatches(files, p, batchSize)) batches.push(batch);
+  return batches;
+}
+
+/** The same batches one at a time (a held-out set may be large); an undecodable file is an error naming it. */
+export async function* streamBatches(files: readonly string[], p: Preprocessing, batchSize: number): AsyncGenerator<Tensor<"float32">> {
+  const r = p.cropSize;
   for (let i = 0; i < files.length; i += batchSize) {
     const chunk = files.slice(i, i + batchSize);
     const data = new Float32Array(chunk.length * 3 * r * r);
@@ -91,7 +98,6 @@ export async function loadBatches(files: readonly string[], p: Preprocessing, ba
       });
       data.set(image, j * 3 * r * r);
     }
-    batches.push({ dtype: "float32", shape: [chunk.length, 3, r, r], data });
+    yield { dtype: "float32", shape: [chunk.length, 3, r, r], data };
   }
-  return batches;
 }

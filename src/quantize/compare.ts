@@ -30,7 +30,7 @@ export function argmaxRows(t: Tensor<"float32">): number[] {
 export async function compareModels(
   reference: Predictor,
   candidate: Predictor,
-  batches: readonly Tensor<"float32">[],
+  batches: Iterable<Tensor<"float32">> | AsyncIterable<Tensor<"float32">>,
   labels: readonly number[] | null,
 ): Promise<Comparison> {
   let images = 0;
@@ -38,7 +38,7 @@ export async function compareModels(
   let rightReference = 0;
   let rightCandidate = 0;
   let maxProbabilityDelta = 0;
-  for (const batch of batches) {
+  for await (const batch of batches) {
     const a = await reference.predict(batch);
     const b = await candidate.predict(batch);
     const [pa, pb] = [argmaxRows(a), argmaxRows(b)];

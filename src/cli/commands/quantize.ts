@@ -4,7 +4,7 @@ import { OptionError, WeightsError } from "../../errors.js";
 import { decodeOnnxModel, QUANTIZED_OPS } from "../../inference/onnx_model.js";
 import { Predictor } from "../../inference/predictor.js";
 import { preprocessingForResolution } from "../../models/preprocessing.js";
-import { loadBatches, readCalibrationSet } from "../../quantize/calibration_set.js";
+import { loadBatches, readCalibrationSet, streamBatches } from "../../quantize/calibration_set.js";
 import { compareModels, type Comparison } from "../../quantize/compare.js";
 import { QUANTIZABLE_OPS } from "../../quantize/qdq.js";
 import { quantizeModel, type QuantizeMode } from "../../quantize/quantize.js";
@@ -112,7 +112,7 @@ export function registerQuantize(program: Command): void {
         });
         const candidate = await Predictor.fromOnnx(decodeOnnxModel(onnx, opts.out), { threads: opts.threads });
         try {
-          const batches = await loadBatches(
+          const batches = streamBatches(
             set.holdout.map((s) => s.path),
             transform,
             opts.batchSize,
