@@ -1,4 +1,4 @@
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { existsSync } from "node:fs";
 import { OptionError, WeightsError } from "../../errors.js";
 import { decodeOnnxModel, QUANTIZED_OPS } from "../../inference/onnx_model.js";
@@ -40,7 +40,7 @@ const list = (text: string) =>
 
 function fraction(text: string): number {
   const v = Number(text);
-  if (!(v >= 0 && v < 1)) throw new OptionError(`--holdout must be a fraction in [0, 1), got ${text}`);
+  if (!(v >= 0 && v < 1)) throw new InvalidArgumentError(`--holdout must be a fraction in [0, 1), got ${text}`);
   return v;
 }
 
@@ -57,7 +57,7 @@ export function registerQuantize(program: Command): void {
     .addOption(new Option("--method <method>", "activation ranges from calibration").choices(CALIBRATION_METHODS).default("percentile"))
     .option("--samples <N>", "calibration images used (at most)", positiveInt("--samples"), 256)
     .option("--holdout <F>", "fraction of the calibration folder held out for the fp32 vs quantized comparison", fraction, 0.2)
-    .option("--per-channel", "int8 weight scales per output channel (the default)", true)
+    .option("--per-channel", "int8 weight scales per output channel", true)
     .option("--no-per-channel", "one int8 weight scale per tensor")
     .option("--dynamic", "weight-only int8: int8 weights, float32 compute, no calibration needed")
     .option("--fp16", "fp16 weights and compute, float32 input and output (for WebGPU, and half the size)")
