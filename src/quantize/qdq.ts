@@ -84,7 +84,8 @@ export function planQuantization(g: Graph, options: PlanOptions = {}): Quantizat
   const shared = new Map<string, string>();
   for (const n of g.nodes) {
     const [x, y] = [n.inputs[0], n.outputs[0]];
-    if (PASS_THROUGH_OPS.has(n.op) && x && chosen.has(x.name) && chosen.has(y.name)) shared.set(y.name, x.name);
+    // Nodes come in topological order, so a chain (MaxPool → MaxPool) resolves to its first input.
+    if (PASS_THROUGH_OPS.has(n.op) && x && chosen.has(x.name) && chosen.has(y.name)) shared.set(y.name, shared.get(x.name) ?? x.name);
   }
   const order = [...g.inputs.map((v) => v.name), ...g.nodes.flatMap((n) => n.outputs.map((o) => o.name))];
   const activations = order.filter((name) => chosen.has(name) && (producers.has(name) || g.inputs.some((v) => v.name === name)));

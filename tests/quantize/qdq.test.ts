@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import * as ort from "onnxruntime-node";
-import type { Graph, Node } from "../../src/graph/ir.js";
+import { Graph, type Node } from "../../src/graph/ir.js";
+import * as ops from "../../src/graph/ops.js";
 import "../../src/models/index.js";
 import { initializeWeights } from "../../src/models/bind.js";
 import { inferenceGraph } from "../../src/models/inference_graph.js";
@@ -242,4 +243,33 @@ test("dynamic (weight-only) and fp16: int8 weights behind DequantizeLinear / fp1
   const diff = Math.max(...reference.map((v, i) => Math.abs(v - out[i])));
   assert.ok(diff < 1e-2 && diff > 0, `fp16 max |Δp| ${diff}`);
   assert.equal(JSON.parse(fromOnnx(half.onnx).metadata.quantization).mode, "fp16");
+});
+
+test("planQuantization: a chain of pass-through ops (MaxPool → MaxPool, as in GoogLeNet) shares the first input's parameters", () => {
+  const g = new Graph("chain");
+  const x = g.addInput("input", "float32", ["N", 3, 16, 16]);
+  const w = (name: string, cout: number, cin: number) =>
+    g.addInitializer(name, { dtype: "float32", shape: [cout, cin, 3, 3], data: new Float32Array(cout * cin * 9).fill(0.01) });
+  const convAttrs = {
+    stride: [1, 1] as [number, number],
+    padding: [1, 1] as [number, number],
+    dilation: [1, 1] as [number, number],
+    groups: 1,
+  };
+  const pool = {
+    kernel: [2, 2] as [number, number],
+    stride: [1, 1] as [number, number],
+    padding: [0, 0] as [number, number],
+    ceilMode: false,
+  };
+  const r = ops.relu(g, ops.conv2d(g, x, w("a.weight", 4, 3), null, convAttrs));
+  const p2 = ops.maxPool2d(g, ops.maxPool2d(g, r, pool), pool);
+  g.markOutput(ops.conv2d(g, p2, w("b.weight", 4, 4), null, convAttrs), "out");
+  const plan = planQuantization(g);
+  const pools = g.nodes.filter((n) => n.op === "MaxPool").map((n) => n.outputs[0].name);
+  assert.deepEqual(
+    pools.map((name) => plan.shared.get(name)),
+    [r.name, r.name],
+  );
+  assert.ok(plan.activations.includes(r.name) && !plan.activations.includes(g.nodes[0].outputs[0].name), "quantized after the ReLU");
 });
