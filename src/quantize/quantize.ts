@@ -19,6 +19,9 @@ import type { CalibrationMethod } from "./statistics.js";
 
 export type QuantizeMode = "static" | "dynamic" | "fp16";
 
+/** Activations ONNX Runtime's CPU provider has no int8 kernel for (they run in float between DQ and Q). */
+const FLOAT_ACTIVATIONS = ["HardSwish", "HardSigmoid"];
+
 export interface QuantizeOptions extends PlanOptions {
   mode: QuantizeMode;
   /** Input side; the model's default when omitted. */
@@ -48,6 +51,8 @@ export interface QuantizationRecord {
   fp32Ops?: string[];
   fp32Nodes?: string[];
   fp32Depthwise?: boolean;
+  /** Activation op types of the graph that have no int8 kernel and run in float between DQ and Q (e.g. HardSwish). */
+  floatActivations?: string[];
   foldedBatchNorms: number;
 }
 
@@ -82,6 +87,7 @@ export async function quantizeModel(model: Model, options: QuantizeOptions): Pro
         fp32Ops: [...(options.fp32Ops ?? [])],
         fp32Nodes: [...(options.fp32Nodes ?? [])],
         fp32Depthwise: options.fp32Depthwise ?? false,
+        floatActivations: [...new Set(graph.nodes.filter((n) => FLOAT_ACTIVATIONS.includes(n.op)).map((n) => n.op))],
         foldedBatchNorms,
       };
       break;
