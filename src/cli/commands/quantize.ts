@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { existsSync } from "node:fs";
+import { IMAGENET_CLASSES, IMAGENET_SYNSETS } from "../../data/imagenet_classes.js";
 import { OptionError, WeightsError } from "../../errors.js";
 import { decodeOnnxModel, QUANTIZED_OPS } from "../../inference/onnx_model.js";
 import { Predictor } from "../../inference/predictor.js";
@@ -192,6 +193,9 @@ function holdoutLabels(
 ): number[] | null {
   if (!folderClasses) return null;
   const index = new Map(modelClasses.map((c, i) => [c, i]));
+  // ImageNet's own layout names its class folders by WordNet id (n01440764 …), as `eval` accepts.
+  if (modelClasses.length === IMAGENET_CLASSES.length && modelClasses.every((c, i) => c === IMAGENET_CLASSES[i]))
+    IMAGENET_SYNSETS.forEach((id, i) => index.set(id, i));
   if (!folderClasses.every((c) => index.has(c))) return null;
   return holdout.map((s) => index.get(folderClasses[s.label])!);
 }
