@@ -21,7 +21,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["data"],
   ["hub"],
   ["inference"],
-  ["train"],
+  ["train", "quantize"],
   ["transfer"],
   ["run"],
   ["tools", "demo"],

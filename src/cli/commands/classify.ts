@@ -1,10 +1,20 @@
+import { OptionError } from "../../errors.js";
 import type { Command } from "commander";
 import { Predictor } from "../../inference/predictor.js";
-import { type ArchFlags, addArchFlags, addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
+import {
+  type ArchFlags,
+  addArchFlags,
+  addWeightsFlags,
+  loadForInference,
+  onnxPredictor,
+  positiveInt,
+  type WeightsFlags,
+} from "../options.js";
 
 interface ClassifyOptions extends ArchFlags, WeightsFlags {
   arch?: string;
-  weights: string;
+  weights?: string;
+  onnx?: string;
   topk: number;
   resolution?: number;
   threads?: number;
@@ -15,10 +25,11 @@ export function registerClassify(program: Command): void {
   addWeightsFlags(addArchFlags(program.command("classify <image...>")))
     .description("classify image files: top-k labels with probabilities")
     .option("--arch <arch>", "architecture (optional for convzoo checkpoints)")
-    .requiredOption(
+    .option(
       "--weights <file|name>",
       "weights: a torchvision .pth or safetensors file, or a name (resnet50.DEFAULT; `convzoo weights list`)",
     )
+    .option("--onnx <model.onnx>", "instead of --weights: an ONNX model from `convzoo export` or `convzoo quantize` (int8, fp16)")
     .option("--topk <K>", "labels per image", positiveInt("--topk"), 5)
     .option(
       "--resolution <N>",
@@ -28,9 +39,7 @@ export function registerClassify(program: Command): void {
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--json", "print JSON")
     .action(async (images: string[], opts: ClassifyOptions) => {
-      const request = { arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi };
-      const { loaded, preprocessing, resolution } = await loadForInference(request, opts, "classify");
-      const predictor = await Predictor.create(loaded.model, { resolution, classes: loaded.classes, preprocessing, threads: opts.threads });
+      const predictor = opts.onnx ? await onnxPredictor(opts.onnx, opts, "classify") : await fromWeights(opts);
       try {
         const results = await predictor.classifyFiles(images, opts.topk);
         if (opts.json) {
@@ -45,4 +54,11 @@ export function registerClassify(program: Command): void {
         await predictor.release();
       }
     });
+}
+
+async function fromWeights(opts: ClassifyOptions): Promise<Predictor> {
+  if (!opts.weights) throw new OptionError("classify needs --weights <file|name> or --onnx <model.onnx>");
+  const request = { arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi };
+  const { loaded, preprocessing, resolution } = await loadForInference(request, opts, "classify");
+  return Predictor.create(loaded.model, { resolution, classes: loaded.classes, preprocessing, threads: opts.threads });
 }
