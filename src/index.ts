@@ -27,6 +27,20 @@ export { exportOnnx, type ExportOnnxOptions } from "./inference/export.js";
 export { readOnnxModel, decodeOnnxModel, type OnnxModel } from "./inference/onnx_model.js";
 export { Session, type SessionOptions } from "./runtime/session.js";
 
+// Serving: the Open Inference Protocol server, its client, model sources, Triton repositories.
+export { InferenceServer, type ServerOptions } from "./serve/server.js";
+export { InferenceClient, type ClientOptions, type TopClass, type ModelMetadata } from "./serve/client.js";
+export {
+  modelSource,
+  predictorSource,
+  onnxFileSource,
+  type ModelSource,
+  type SourceOutput,
+  type CompileOptions,
+} from "./serve/model_source.js";
+export type { BatchingOptions } from "./serve/batcher.js";
+export { tritonConfig, writeTritonRepository, type TritonModelOptions, type InstanceKind } from "./serve/triton.js";
+
 // Weights files.
 export { loadStateDict, stateDict, type LoadResult } from "./weights/load.js";
 export { readWeightsFile, saveCheckpoint, writeFileAtomic, type WeightsFile } from "./weights/files.js";

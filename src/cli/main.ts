@@ -16,6 +16,7 @@ import { registerExport } from "./commands/export.js";
 import { registerLrFind } from "./commands/lr_find.js";
 import { registerModels } from "./commands/models.js";
 import { registerQuantize } from "./commands/quantize.js";
+import { registerServe } from "./commands/serve.js";
 import { registerSummary } from "./commands/summary.js";
 import { registerTrain } from "./commands/train.js";
 import { registerWeights } from "./commands/weights.js";
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerWeights(program);
   registerQuantize(program);
+  registerServe(program);
   oneLineErrors(program);
   return program;
 }

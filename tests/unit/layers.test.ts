@@ -24,7 +24,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["train", "quantize"],
   ["transfer"],
   ["run"],
-  ["tools", "demo"],
+  ["tools", "demo", "serve"],
   ["cli"],
   ["index.ts", "browser.ts"],
 ];
