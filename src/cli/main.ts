@@ -15,6 +15,7 @@ import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerLrFind } from "./commands/lr_find.js";
 import { registerModels } from "./commands/models.js";
+import { registerStudio } from "./commands/studio.js";
 import { registerSummary } from "./commands/summary.js";
 import { registerTrain } from "./commands/train.js";
 import { registerWeights } from "./commands/weights.js";
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerDemo(program);
   registerWeights(program);
+  registerStudio(program);
   oneLineErrors(program);
   return program;
 }
