@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import { unzipSync } from "fflate";
 import puppeteer, { type Browser, type ElementHandle, type Page } from "puppeteer-core";
@@ -28,6 +29,7 @@ import { startStudioServer, type StudioServer } from "../../src/studio/server.js
 import { saveCheckpoint } from "../../src/weights/files.js";
 import { stateDict } from "../../src/weights/load.js";
 import { convzoo } from "../helpers/cli.js";
+import { probePython, runPython } from "../helpers/python.js";
 import { writeSyntheticFolder } from "../helpers/datasets.js";
 
 const CHROMIUM = process.env.CONVZOO_CHROMIUM ?? "/usr/bin/chromium";
@@ -129,7 +131,8 @@ async function trainIn(page: Page, strategy: string, epochs: number, batch: numb
   await waitState(page, "training", 10_000);
   await waitState(page, "trained");
   const status = await page.$eval("#train-status", (e) => e.textContent!);
-  assert.match(status, new RegExp(`^done: ${epochs} epochs of ${strategy}`), status);
+  const chosen = strategy === "auto" ? "(head|partial|full)" : strategy;
+  assert.match(status, new RegExp(`^done: ${epochs} epochs of ${chosen}`), status);
   return Number(await page.$eval("body", (b) => b.dataset.valAccuracy));
 }
 
@@ -262,6 +265,15 @@ test("convzoo studio: classes, head and full training, webcam, export, classify 
   const cli = JSON.parse(r.stdout) as { file: string; top: { label: string }[] }[];
   const mismatches = cli.filter((c) => headTop1.get(basename(c.file)) !== c.top[0].label);
   assert.deepEqual(mismatches, [], "convzoo classify on the exported checkpoint gives the page's top-1");
+  // … and in PyTorch: torchvision's mobilenet_v3_small loads it strictly and gives the same top-1.
+  const torchMissing = probePython("import torch, torchvision");
+  if (torchMissing === null) {
+    const script = fileURLToPath(new URL("torch_classify.py", import.meta.url));
+    const torch = JSON.parse(runPython([script, checkpoint, ...heldOut.map((h) => h.path)])) as { file: string; label: string }[];
+    const differ = torch.filter((c) => headTop1.get(basename(c.file)) !== c.label);
+    assert.deepEqual(differ, [], "torchvision with the exported state_dict gives the page's top-1");
+  } else if (process.env.CONVZOO_REQUIRE_TORCH === "1") assert.fail(`PyTorch is required (CONVZOO_REQUIRE_TORCH=1): ${torchMissing}`);
+  else t.diagnostic(`PyTorch check skipped: ${torchMissing}`);
   await shot(page, "04-tested");
 
   // Full fine-tuning (in the engine worker) of the whole network.
@@ -274,6 +286,25 @@ test("convzoo studio: classes, head and full training, webcam, export, classify 
   t.diagnostic(`full: ${await page.$eval("#train-status", (e) => e.textContent)}`);
   assert.equal(await page.$eval("body", (b) => b.dataset.strategy), "full");
   assert.ok(fullAccuracy >= 0.6, `full accuracy on unseen images ${fullAccuracy} (chance 1/3)`);
+
+  // Partial (the last 2 stages and the head), auto (the CLI's rule, measured in the page), and a cancelled run.
+  await setValue(page, "#unfreeze", "2");
+  await trainIn(page, "partial", 1, 8, 0.002);
+  assert.equal(await page.$eval("body", (b) => b.dataset.strategy), "partial");
+  await trainIn(page, "auto", 2, 8, 0.003);
+  const autoStatus = await page.$eval("#train-status", (e) => e.textContent!);
+  t.diagnostic(`auto: ${autoStatus}`);
+  assert.match(autoStatus, /auto: small \+ (similar|different) \(probe [\d.]+\) → (head|partial)/);
+  await page.select("#strategy", "full");
+  await setValue(page, "#epochs", "50");
+  await page.click("#train");
+  await page.waitForFunction(() => /step 1\//.test(document.getElementById("train-status")!.textContent!), {
+    timeout: 60_000,
+    polling: 50,
+  });
+  await page.click("#cancel");
+  await waitState(page, "trained");
+  assert.match(await page.$eval("#train-status", (e) => e.textContent!), /^cancelled after 1 epochs of full/);
 
   // The fake webcam: hold to record into a class, then the live test.
   await page.click(".class-card:nth-child(1) .webcam-button");
