@@ -44,6 +44,8 @@ import {
   type Tensor,
 } from "../browser.js";
 import type {
+  BenchRequest,
+  BenchResult,
   EngineEvent,
   EngineInfo,
   EngineReply,
@@ -141,6 +143,8 @@ async function handle(r: EngineRequest): Promise<{ result?: unknown; transfer?: 
       const bytes = exportOnnx(t.model, { resolution: t.resolution, classes: t.classes, preprocessing: t.preprocessing });
       return { result: bytes, transfer: [bytes.buffer] };
     }
+    case "bench":
+      return { result: await benchmark(r.bench) };
     case "cancel":
       return {};
   }
@@ -607,4 +611,51 @@ function exportCheckpoint(): Uint8Array {
     valAccuracy: t.valAccuracy,
   };
   return writeSafetensors(stateDict(t.model), encodeMetadata(metadata));
+}
+
+// ---------------------------------------------------------------- measuring (bench/browser.ts)
+
+/** Times the engine's own steps on seeded random inputs (a random-initialised model of the architecture). */
+async function benchmark(b: BenchRequest): Promise<BenchResult> {
+  const model = initializeWeights(createModel(b.arch, { numClasses: 10 }), 0);
+  const rng = new Random(1);
+  const random = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+  const labels = Array.from({ length: b.batchSize }, (_, i) => i % 10);
+  const t0 = performance.now();
+  const stepMs: number[] = [];
+  const time = async (step: () => Promise<unknown>) => {
+    for (let i = 0; i < b.warmup + b.steps; i++) {
+      const s = performance.now();
+      await step();
+      if (i >= b.warmup) stepMs.push(performance.now() - s);
+    }
+  };
+  if (b.mode === "embed") {
+    const s = await session(toOnnx(inferenceGraph(model, { resolution: b.resolution, output: "pooled" })));
+    const setupMs = performance.now() - t0;
+    const input = new ort.Tensor("float32", random(b.batchSize * 3 * b.resolution * b.resolution), [
+      b.batchSize,
+      3,
+      b.resolution,
+      b.resolution,
+    ]);
+    await time(() => s.run({ [s.inputNames[0]]: input }));
+    await s.release();
+    return { setupMs, stepMs, threads: ort.env.wasm.numThreads ?? 1 };
+  }
+  const dims = b.mode === "head" ? featureInfo(model).at(-1)!.channels : undefined;
+  const trainer = await WebTrainer.create(ort as unknown as OrtLike, model, {
+    batchSize: b.batchSize,
+    resolution: b.resolution,
+    frozen: b.mode === "head" ? frozenPrefixes(model, "head") : [],
+    optimizer: { kind: "adamw", weightDecay: 0.01 },
+    featureDims: dims,
+    sessionOptions: SESSION_OPTIONS,
+  });
+  const setupMs = performance.now() - t0;
+  const input = random(b.batchSize * (dims ?? 3 * b.resolution * b.resolution));
+  const target = targetDistribution(labels, 10);
+  await time(() => trainer.step(input, target, 1e-3));
+  await trainer.release();
+  return { setupMs, stepMs, threads: ort.env.wasm.numThreads ?? 1 };
 }

@@ -67,7 +67,29 @@ export type EngineRequest =
   | { type: "exportCheckpoint" }
   | { type: "exportOnnx" }
   | { type: "inspectWeights"; weights: WeightsBytes }
-  | { type: "info" };
+  | { type: "info" }
+  | { type: "bench"; bench: BenchRequest };
+
+/**
+ * A measurement (bench/browser.ts): random inputs through the engine's own paths. `full`: WebTrainer steps of the
+ * whole network on images; `head`: steps of the head on pooled features; `embed`: the frozen backbone's pooled features.
+ */
+export interface BenchRequest {
+  arch: string;
+  mode: "full" | "head" | "embed";
+  resolution: number;
+  batchSize: number;
+  warmup: number;
+  steps: number;
+}
+
+export interface BenchResult {
+  /** Building the graph and creating the session. */
+  setupMs: number;
+  /** Each timed step (or inference batch). */
+  stepMs: number[];
+  threads: number;
+}
 
 /** Progress events the engine sends while training. */
 export type EngineEvent =
