@@ -24,7 +24,8 @@ button, .file-button { font: inherit; padding: 4px 10px; border-radius: 4px; bor
 button.primary { background: #2f6fed; color: #fff; border-color: #2f6fed; }
 button:disabled { opacity: .5; cursor: default; }
 .file-button input { display: none; }
-label.field { display: grid; grid-template-columns: 9em 1fr; align-items: center; gap: 6px; margin: 4px 0; }
+label.field { display: grid; grid-template-columns: 9em minmax(0, 1fr); align-items: center; gap: 6px; margin: 4px 0; }
+label.field select, label.field input { min-width: 0; max-width: 100%; }
 progress { width: 100%; }
 canvas.chart { width: 100%; height: 140px; border: 1px solid #e2e5ec; border-radius: 4px; margin-top: 6px; }
 #messages { position: fixed; bottom: 12px; right: 12px; max-width: 420px; display: flex; flex-direction: column; gap: 6px;

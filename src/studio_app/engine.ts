@@ -100,13 +100,17 @@ scope.onmessage = async (e: MessageEvent<{ id: number; request: EngineRequest }>
     cancelRequested = true;
     return post({ id, ok: true });
   }
-  try {
-    const { result, transfer } = await handle(request);
-    post({ id, ok: true, result }, transfer);
-  } catch (err) {
-    post({ id, ok: false, error: (err as Error).message });
-  }
+  // One request at a time (ONNX Runtime's WebAssembly instance is shared by every session); a cancel jumps the queue.
+  queue = queue.then(async () => {
+    try {
+      const { result, transfer } = await handle(request);
+      post({ id, ok: true, result }, transfer);
+    } catch (err) {
+      post({ id, ok: false, error: (err as Error).message });
+    }
+  });
 };
+let queue: Promise<void> = Promise.resolve();
 
 async function handle(r: EngineRequest): Promise<{ result?: unknown; transfer?: Transferable[] }> {
   switch (r.type) {

@@ -368,6 +368,7 @@ async function train(): Promise<void> {
     val,
     seed: 0,
   };
+  live = false; // the live test's frames would wait behind the training in the engine's queue
   setState("training");
   $<HTMLButtonElement>("train").disabled = true;
   $<HTMLButtonElement>("cancel").disabled = false;
@@ -513,7 +514,7 @@ async function liveTest(): Promise<void> {
     const video = $<HTMLVideoElement>("webcam");
     const frame = await createImageBitmap(video);
     const { probabilities } = await call<{ probabilities: number[] }>({ type: "predict", image: frame }, [frame]);
-    row.replaceChildren(bars(probabilities));
+    row.replaceChildren(Object.assign(document.createElement("span"), { className: "hint", textContent: "webcam" }), bars(probabilities));
     row.dataset.frames = String(++frames);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { buildStudio, ORT_RUNTIME_FILES, type StudioBuild } from "../../src/studio/build.js";
 import { ISOLATION_HEADERS, startStudioServer } from "../../src/studio/server.js";
@@ -81,6 +82,17 @@ describe("studio server", () => {
       await v6.close();
     }
   });
+});
+
+test("the web app imports only convzoo/browser (src/browser.ts) and its own modules", () => {
+  const appDir = fileURLToPath(new URL("../../src/studio_app/", import.meta.url));
+  const outside: string[] = [];
+  for (const file of readdirSync(appDir)) {
+    const text = readFileSync(join(appDir, file), "utf8");
+    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g))
+      if (!m[1].startsWith("./") && m[1] !== "../browser.js") outside.push(`${file}: ${m[1]}`);
+  }
+  assert.deepEqual(outside, []);
 });
 
 describe("convzoo studio", () => {
