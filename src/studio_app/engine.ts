@@ -397,6 +397,11 @@ async function train(r: TrainRequest): Promise<TrainResult> {
     reason = `auto: ${rule.quadrant ?? "no pretrained weights"}${measured} → ${strategy}: ${rule.reason}`;
   } else strategy = r.strategy;
 
+  if (strategy === "head" && !r.weights)
+    notes.push(
+      "head on a random backbone: its frozen features carry almost nothing (a random initialisation's are ~1e-9); " +
+        "choose starting weights, or train full",
+    );
   const frozen = strategy === "full" ? [] : strategy === "head" ? frozenPrefixes(model, "head") : unfreezeStagesPrefixes(model, unfreeze);
   const batchSize = Math.max(2, Math.min(r.batchSize, r.train.length));
   if (r.train.length < 2) throw new Error("training needs at least 2 images");

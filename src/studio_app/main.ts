@@ -24,7 +24,8 @@ interface ServedConfig {
 }
 
 interface PageImage extends StoredImage {
-  thumb: string;
+  /** Object URL of the thumbnail. */
+  thumbUrl: string;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -94,8 +95,8 @@ function addClass(name?: string): StoredClass {
   return c;
 }
 
-/** A small thumbnail (object URL); throws when the browser cannot decode the file. */
-async function thumbnail(blob: Blob): Promise<string> {
+/** A small JPEG thumbnail; throws when the browser cannot decode the file. */
+async function thumbnail(blob: Blob): Promise<Blob> {
   const bitmap = await createImageBitmap(blob);
   const size = 72;
   const scale = size / Math.min(bitmap.width, bitmap.height);
@@ -103,7 +104,7 @@ async function thumbnail(blob: Blob): Promise<string> {
   const ctx = canvas.getContext("2d")!;
   ctx.drawImage(bitmap, (size - bitmap.width * scale) / 2, (size - bitmap.height * scale) / 2, bitmap.width * scale, bitmap.height * scale);
   bitmap.close();
-  return URL.createObjectURL(await canvas.convertToBlob({ type: "image/jpeg", quality: 0.8 }));
+  return canvas.convertToBlob({ type: "image/jpeg", quality: 0.8 });
 }
 
 /** Adds files to a class; a file that is not an image is named in a message and skipped, the rest is kept. */
@@ -115,7 +116,7 @@ async function addFiles(classId: string, files: readonly File[] | readonly { nam
     const name = f.name;
     try {
       const thumb = await thumbnail(blob);
-      added.push({ id: newId(), classId, name, blob, thumb });
+      added.push({ id: newId(), classId, name, blob, thumb, thumbUrl: URL.createObjectURL(thumb) });
     } catch {
       bad.push(name);
     }
@@ -128,7 +129,7 @@ async function addFiles(classId: string, files: readonly File[] | readonly { nam
       true,
     );
   renderClasses();
-  await store?.addImages(added.map(({ thumb: _thumb, ...rest }) => rest));
+  await store?.addImages(added.map(({ thumbUrl: _url, ...rest }) => rest));
   await persistProject();
   return added.length;
 }
@@ -190,7 +191,7 @@ function renderClasses(): void {
     const thumbs = card.querySelector(".thumbs")!;
     for (const i of list.slice(-60)) {
       const img = document.createElement("img");
-      img.src = i.thumb;
+      img.src = i.thumbUrl;
       img.alt = i.name;
       img.title = `${i.name} (double-click to remove)`;
       img.ondblclick = async () => {
@@ -613,13 +614,8 @@ async function start(): Promise<void> {
       classes = project.classes;
       nextId = project.nextId;
       for (const i of stored) {
-        let thumb = "";
-        try {
-          thumb = await thumbnail(i.blob);
-        } catch {
-          /* kept, shown without a thumbnail */
-        }
-        images.set(i.id, { ...i, thumb });
+        // Stored with the image (a reload of 1,000 images does not decode them all again).
+        images.set(i.id, { ...i, thumbUrl: i.thumb ? URL.createObjectURL(i.thumb) : "" });
       }
     }
   } catch (e) {

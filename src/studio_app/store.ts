@@ -14,6 +14,8 @@ export interface StoredImage {
   classId: string;
   name: string;
   blob: Blob;
+  /** A small JPEG for the page's lists. */
+  thumb?: Blob;
 }
 
 export interface StoredProject {
