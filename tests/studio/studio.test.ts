@@ -14,19 +14,21 @@
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import { unzipSync } from "fflate";
 import puppeteer, { type Browser, type ElementHandle, type Page } from "puppeteer-core";
+import * as ort from "onnxruntime-node";
 import { readImageFolder } from "../../src/data/folder.js";
+import { loadImageBatch } from "../../src/data/image.js";
 import { initializeWeights } from "../../src/models/bind.js";
 import { preprocessingForResolution } from "../../src/models/preprocessing.js";
 import { recalibrateBatchNorm } from "../../src/train/recalibrate.js";
 import { createModel } from "../../src/models/index.js";
 import { buildStudio } from "../../src/studio/build.js";
 import { startStudioServer, type StudioServer } from "../../src/studio/server.js";
-import { saveCheckpoint } from "../../src/weights/files.js";
+import { readWeightsFile, saveCheckpoint } from "../../src/weights/files.js";
 import { stateDict } from "../../src/weights/load.js";
 import { convzoo } from "../helpers/cli.js";
 import { probePython, runPython } from "../helpers/python.js";
@@ -276,6 +278,24 @@ test("convzoo studio: classes, head and full training, webcam, export, classify 
   else t.diagnostic(`PyTorch check skipped: ${torchMissing}`);
   await shot(page, "04-tested");
 
+  // The ONNX export: onnxruntime-node on torchvision's eval transform of each file gives the page's top-1 too.
+  await page.click("#export-onnx");
+  const onnxPath = join(downloads, "mobilenet_v3_small-studio.onnx");
+  for (let i = 0; i < 100 && !existsSync(onnxPath); i++) await new Promise((r) => setTimeout(r, 100));
+  const onnx = await ort.InferenceSession.create(onnxPath);
+  const p = (await readWeightsFile(checkpoint)).metadata!.preprocessing!;
+  const batch = await loadImageBatch(
+    heldOut.map((h) => h.path),
+    p,
+  );
+  const probs = (await onnx.run({ input: new ort.Tensor("float32", batch.data, batch.shape) })).probabilities.data as Float32Array;
+  const onnxDiffer = heldOut.filter((h, i) => {
+    const row = [...probs.subarray(i * 3, i * 3 + 3)];
+    return NAMES[row.indexOf(Math.max(...row))] !== headTop1.get(basename(h.path));
+  });
+  assert.deepEqual(onnxDiffer, [], "the exported ONNX model gives the page's top-1");
+  await onnx.release();
+
   // Full fine-tuning (in the engine worker) of the whole network.
   const fullStart = Date.now();
   const fullVal = await trainIn(page, "full", 4, 8, 0.002);
@@ -334,6 +354,19 @@ test("convzoo studio: classes, head and full training, webcam, export, classify 
   const finalCounts = await counts(page);
   for (const [i, name] of NAMES.entries())
     assert.equal(entries.filter((p) => p.startsWith(`${name}/`)).length, finalCounts[i], `zip entries of ${name}: ${entries}`);
+  // Unpacked, it is the folder `convzoo train` reads: the classes in order, every image.
+  const unpacked = join(dir, "project");
+  for (const [path, bytes] of Object.entries(unzipSync(new Uint8Array(readFileSync(zip))))) {
+    if (path.endsWith("/")) continue;
+    mkdirSync(dirname(join(unpacked, path)), { recursive: true });
+    writeFileSync(join(unpacked, path), bytes);
+  }
+  const folder = await readImageFolder(unpacked);
+  assert.deepEqual(folder.classes, NAMES);
+  assert.deepEqual(
+    NAMES.map((_, i) => folder.samples.filter((s) => s.label === i).length),
+    finalCounts,
+  );
 
   // The project survives a reload (IndexedDB).
   await page.reload();
