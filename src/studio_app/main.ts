@@ -4,7 +4,7 @@
  * that computes runs in the engine worker (engine.ts); the project lives in IndexedDB (store.ts).
  * `document.body.dataset.state` (loading, ready, training, trained) and `data-*` attributes let tests read the page.
  */
-import { strToU8, unzipSync, zipSync } from "fflate";
+import { strFromU8, strToU8, unzipSync, zipSync } from "fflate";
 import { drawChart } from "./charts.js";
 import type {
   EngineEvent,
@@ -571,7 +571,17 @@ async function importZip(file: File): Promise<void> {
     byClass.set(parts[0], list);
   }
   if (byClass.size === 0) return message(`${file.name}: no <class>/<image> entries found; the project is unchanged`, true);
-  for (const [name, list] of [...byClass].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  // The class order the zip recorded (convzoo-studio.json), else sorted as convzoo train's folder reader sorts.
+  let order: string[] = [];
+  try {
+    order = (JSON.parse(strFromU8(files["convzoo-studio.json"])) as { classes: string[] }).classes;
+  } catch {
+    order = [];
+  }
+  const rank = (n: string) => (order.includes(n) ? order.indexOf(n) : order.length);
+  // A project of empty classes only (a new one) is replaced rather than extended.
+  if (classes.every((c) => imagesOf(c.id).length === 0)) classes = [];
+  for (const [name, list] of [...byClass].sort(([a], [b]) => rank(a) - rank(b) || (a < b ? -1 : 1))) {
     const c = classes.find((x) => x.name === name) ?? addClass(name);
     await addFiles(c.id, list);
   }

@@ -233,8 +233,7 @@ test("convzoo studio: classes, head and full training, webcam, export, classify 
     },
   );
   assert.equal(await page.$eval("body", (b) => b.dataset.state), "ready");
-  page.once("dialog", (d) => void d.accept());
-  await page.click(".class-card:nth-child(4) .remove-class");
+  await page.click(".class-card:nth-child(4) .remove-class"); // empty: removed without a question
   await page.waitForFunction(() => document.querySelectorAll(".class-card").length === 3);
   assert.deepEqual(await counts(page), [12, 12, 12]);
 
@@ -307,6 +306,30 @@ test("convzoo studio: classes, head and full training, webcam, export, classify 
   assert.equal(await page.$eval("body", (b) => b.dataset.strategy), "full");
   assert.ok(fullAccuracy >= 0.6, `full accuracy on unseen images ${fullAccuracy} (chance 1/3)`);
 
+  // Another architecture: the served mobilenet_v3_small checkpoint is refused for resnet18 (a message, nothing
+  // changes), and resnet18 from random weights builds, embeds and trains in the page (head: cheap; from a random
+  // backbone it learns little, and the page says so).
+  await page.select("#arch", "resnet18");
+  await page.select("#strategy", "full");
+  await page.click("#train");
+  await page.waitForFunction(
+    () => /^failed: .*mobilenet_v3_small checkpoint, but resnet18 is selected/.test(document.getElementById("train-status")!.textContent!),
+    {
+      timeout: 30_000,
+    },
+  );
+  await page.select("#weights-source", "random");
+  await trainIn(page, "head", 1, 8, 0.002);
+  assert.ok(
+    (await page.$$eval("#messages .message", (els) => els.map((e) => e.textContent!))).some((m) =>
+      m.startsWith("head on a random backbone"),
+    ),
+    "head on a random backbone is flagged",
+  );
+  t.diagnostic(`resnet18: ${await page.$eval("#train-status", (e) => e.textContent)}`);
+  await page.select("#arch", "mobilenet_v3_small");
+  await page.select("#weights-source", "served");
+
   // The fake webcam: hold to record into a class, then the live test.
   await page.click(".class-card:nth-child(1) .webcam-button");
   await page.waitForSelector(".class-card:nth-child(1) .hold-button:not([hidden])", { timeout: 10_000 });
@@ -374,6 +397,24 @@ test("convzoo studio: classes, head and full training, webcam, export, classify 
   assert.deepEqual(await counts(page), finalCounts);
   assert.deepEqual(await page.$$eval(".class-name", (els) => els.map((e) => (e as HTMLInputElement).value)), NAMES);
   await shot(page, "07-reloaded");
+
+  // "Clear project", then "Open project" with the zip: the same classes, in order, and every image.
+  page.once("dialog", (d) => void d.accept());
+  await page.click("#clear-project");
+  await page.waitForFunction(() => document.querySelectorAll(".class-card").length === 2);
+  assert.deepEqual(await counts(page), [0, 0]);
+  await ((await page.$("#import-zip")) as ElementHandle<HTMLInputElement>).uploadFile(zip);
+  await page.waitForFunction(
+    (n) =>
+      Array.from(document.querySelectorAll(".class-card .count"))
+        .map((e) => (e as HTMLElement).dataset.count)
+        .join() === n,
+    {
+      timeout: 30_000,
+    },
+    finalCounts.join(),
+  );
+  assert.deepEqual(await page.$$eval(".class-name", (els) => els.map((e) => (e as HTMLInputElement).value)), NAMES);
 
   assert.deepEqual(errors, [], "no uncaught errors in the page");
 
