@@ -17,6 +17,7 @@ import { registerLrFind } from "./commands/lr_find.js";
 import { registerModels } from "./commands/models.js";
 import { registerQuantize } from "./commands/quantize.js";
 import { registerServe } from "./commands/serve.js";
+import { registerStudio } from "./commands/studio.js";
 import { registerSummary } from "./commands/summary.js";
 import { registerTrain } from "./commands/train.js";
 import { registerWeights } from "./commands/weights.js";
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerWeights(program);
   registerQuantize(program);
   registerServe(program);
+  registerStudio(program);
   oneLineErrors(program);
   return program;
 }

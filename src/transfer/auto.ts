@@ -24,22 +24,9 @@ import { Session } from "../runtime/session.js";
 import { extractFeatures } from "../train/features.js";
 import { linearProbe, type ProbeOptions, type ProbeResult } from "./probe.js";
 import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "./strategy.js";
+import { AUTO_THRESHOLDS, decideStrategy, type AutoThresholds, type Quadrant } from "./rule.js";
 
-export interface AutoThresholds {
-  /** Mean training images per class from which a dataset is `large` (see the module comment). */
-  largeImagesPerClass: number;
-  /** Normalised probe accuracy from which the data is `similar`. */
-  similarProbe: number;
-}
-
-/**
- * similarProbe 0.8, checked on bench/small_data.ts (docs/transfer-learning.md#checked-on-the-benchmark):
- * at probes of 0.55–0.60 (the demo, digits at 50 per class) the head alone lost 22–27 points to full fine-tuning.
- */
-export const AUTO_THRESHOLDS: Readonly<AutoThresholds> = { largeImagesPerClass: 1000, similarProbe: 0.8 };
-
-/** `partial` trains the stages at or beyond this stride (see the module comment). */
-export const PARTIAL_FROM_STRIDE = { "large + similar": 8 } as const;
+export { AUTO_THRESHOLDS, PARTIAL_FROM_STRIDE, decideStrategy, type AutoThresholds, type Quadrant, type RuleDecision } from "./rule.js";
 
 /**
  * Images the measurement uses: at most 40 per class and 1000 in all (seeded, the same number from
@@ -49,8 +36,6 @@ export const PARTIAL_FROM_STRIDE = { "large + similar": 8 } as const;
  * per-channel means and variances over 64 × H × W positions are already stable.
  */
 export const AUTO_IMAGES = { perClass: 40, total: 1000, batchNorm: 64 } as const;
-
-export type Quadrant = "small + similar" | "small + different" | "large + similar" | "large + different";
 
 export interface BatchNormShift {
   /** Module path of the BatchNorm layer (`bn1`, `features.0.1`). */
@@ -109,80 +94,6 @@ export interface AutoOptions {
   onBadFile?: (path: string, reason: string) => void;
   /** Progress of the measurement passes ("features": the probe's images; "batchnorm"). */
   onProgress?: (phase: "features" | "batchnorm", done: number, total: number) => void;
-}
-
-/** The rule on given figures (no images): the choice, its quadrant and the reason. */
-export interface RuleDecision {
-  strategy: Strategy;
-  size: "small" | "large";
-  similar: boolean | null;
-  quadrant: Quadrant | null;
-  /** For partial: train the stages at or beyond this stride. */
-  fromStride: number | null;
-  reason: string;
-}
-
-export function decideStrategy(
-  figures: { imagesPerClass: number; probeNormalized: number | null; hasPretrainedWeights: boolean },
-  thresholds: AutoThresholds = AUTO_THRESHOLDS,
-): RuleDecision {
-  const size = figures.imagesPerClass >= thresholds.largeImagesPerClass ? "large" : "small";
-  if (!figures.hasPretrainedWeights) {
-    return {
-      strategy: "full",
-      size,
-      similar: null,
-      quadrant: null,
-      fromStride: null,
-      reason: "no pretrained weights (random initialisation): there is nothing to transfer, so everything trains",
-    };
-  }
-  // Without a probe figure (no class with two images) similarity is unknown: take the "different"
-  // column, which never freezes what might need to change.
-  const similar = figures.probeNormalized === null ? null : figures.probeNormalized >= thresholds.similarProbe;
-  const quadrant: Quadrant = `${size} + ${similar ? "similar" : "different"}`;
-  switch (quadrant) {
-    case "small + similar":
-      return {
-        strategy: "head",
-        size,
-        similar,
-        quadrant,
-        fromStride: null,
-        reason: "little data, and the frozen features already separate it: training more than the classifier would overfit",
-      };
-    case "large + different":
-      return {
-        strategy: "full",
-        size,
-        similar,
-        quadrant,
-        fromStride: null,
-        reason: "enough data, and features that do not fit it: train everything, from the pretrained start",
-      };
-    case "small + different":
-      // The lecture trains the deep stages only; measured on bench/small_data.ts, training everything
-      // beat that on every task (docs/transfer-learning.md#checked-on-the-benchmark).
-      return {
-        strategy: "full",
-        size,
-        similar,
-        quadrant,
-        fromStride: null,
-        reason:
-          "the hard case: the features must adapt and the data is small — the lecture trains the deep stages only, " +
-          "but training everything measured 4–9 points better on convzoo's small-data benchmark",
-      };
-    case "large + similar":
-      return {
-        strategy: "partial",
-        size,
-        similar,
-        quadrant,
-        fromStride: PARTIAL_FROM_STRIDE[quadrant],
-        reason: "good features and enough data to refine them: train all but the stem and the earliest stage",
-      };
-  }
 }
 
 /** Measures size and similarity on the training samples and applies the rule (see the module comment). */

@@ -24,9 +24,10 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["train", "quantize"],
   ["transfer"],
   ["run"],
-  ["tools", "demo", "serve"],
+  ["tools", "demo", "serve", "studio"],
   ["cli"],
   ["index.ts", "browser.ts"],
+  ["studio_app"],
 ];
 
 /** Cycles that may stay: a type-only pair (the module tree and the context its forward receives). */
