@@ -5,6 +5,7 @@
  *   node --import tsx bench/small_data.ts --quick                      # one task, one seed (a few minutes)
  *   node --import tsx bench/small_data.ts --search                     # the flag search: rewrites bench/small_data_flags.json
  *   node --import tsx bench/small_data.ts --tasks mnist@5,shapes@30 --seeds 2 --methods default,torch
+ *   node --import tsx bench/small_data.ts --from-results ad673af       # the table of a (stopped) run's recorded rows
  *
  * Tasks on data that ships or is generated (bench/small_data_sets.ts), all mobilenet_v3_small at 32 px:
  *   mnist@N       MNIST digits 5–9 from N images per digit (N = 5, 10, 20, 50), starting from a checkpoint
@@ -167,6 +168,8 @@ interface Args {
   methods: Method[];
   work: string;
   json: boolean;
+  /** Tabulate results.jsonl's rows of this convzoo commit instead of measuring. */
+  fromResults?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -194,6 +197,7 @@ function parseArgs(argv: string[]): Args {
     methods,
     work: value("--work") ?? join(cache, "convzoo", "bench-small-data"),
     json: argv.includes("--json"),
+    fromResults: value("--from-results"),
   };
 }
 
@@ -694,11 +698,18 @@ async function main() {
   }
 
   const t0 = performance.now();
-  const rows = await measure(args, data, pretrained, commit);
+  // --from-results C: the table of the rows results.jsonl recorded for convzoo commit C (a run stopped
+  // part-way still gives its finished rows), instead of measuring.
+  const rows = args.fromResults
+    ? await recordedRows(join(args.work, "results.jsonl"), args.fromResults)
+    : await measure(args, data, pretrained, commit);
   const summary = summarise(rows, args.tasks, args.methods);
   const minutes = (performance.now() - t0) / 60000;
+  const seedsSeen = [...new Set(rows.map((r) => r.seed))].join(",");
   const text = [
-    `small-data bench, ${started.toISOString().slice(0, 16)}Z, convzoo ${commit}, seeds ${args.seeds.join(",")}, ${minutes.toFixed(1)} min`,
+    args.fromResults
+      ? `small-data bench, the rows recorded for convzoo ${args.fromResults} (seeds ${seedsSeen}), tabulated ${started.toISOString().slice(0, 16)}Z`
+      : `small-data bench, ${started.toISOString().slice(0, 16)}Z, convzoo ${commit}, seeds ${args.seeds.join(",")}, ${minutes.toFixed(1)} min`,
     "",
     table(summary, args.tasks, args.methods),
     "",
@@ -712,6 +723,13 @@ async function main() {
   } else {
     console.log(text);
   }
+}
+
+async function recordedRows(file: string, commit: string): Promise<Row[]> {
+  const lines = (await readFile(file, "utf8")).split("\n").filter(Boolean);
+  const rows = lines.map((l) => JSON.parse(l) as Row & { commit: string }).filter((r) => r.commit === commit);
+  if (!rows.length) throw new Error(`${file}: no rows for convzoo ${commit}`);
+  return rows;
 }
 
 async function newestMtime(dir: string): Promise<number> {

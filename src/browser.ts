@@ -13,6 +13,7 @@ export { summarize, type ModelSummary, type LayerSummary, type BlockSummary } fr
 export {
   featureInfo,
   inferenceGraph,
+  headInferenceGraph,
   traceModel,
   FEATURE_STRIDES,
   type FeatureInfo,
@@ -21,12 +22,13 @@ export {
 } from "./models/inference_graph.js";
 export { bindModel, initializeWeights, underPrefix, type BindOptions, type BoundModel } from "./models/bind.js";
 export { exportOnnx, type ExportOnnxOptions } from "./inference/export.js";
+export { decodeOnnxModel, type OnnxModel } from "./inference/onnx_metadata.js";
 export { loadStateDict, stateDict, stripModulePrefix, type LoadResult } from "./weights/load.js";
 export { readSafetensors, writeSafetensors } from "./weights/safetensors.js";
 export { readPth } from "./weights/pth.js";
 export { decodeMetadata, encodeMetadata, type CheckpointMetadata } from "./weights/checkpoint.js";
 export { IMAGENET_EVAL, preprocessingForResolution, type Preprocessing } from "./models/preprocessing.js";
-export { evalTransformRGB, normalizeHWCToCHW } from "./data/preprocess.js";
+export { centerCropOffsets, evalTransformRGB, normalizeHWCToCHW, resizedSize, resizeRGB } from "./data/preprocess.js";
 export { IMAGENET_CLASSES } from "./data/imagenet_classes.js";
 export { toOnnx, fromOnnx } from "./onnx/serialize.js";
 export {
@@ -39,6 +41,10 @@ export {
 export { resolveOptimizer, type AdamWOptions, type OptimizerOptions, type ResolvedOptimizer, type SgdOptions } from "./train/optimizers.js";
 export { TrainingState } from "./train/state.js";
 export { WebTrainer, type OrtLike, type OrtSessionLike, type OrtTensorLike, type WebTrainerOptions } from "./train/web_trainer.js";
+export { frozenPrefixes, unfreezeStagesPrefixes, STRATEGIES, type Strategy } from "./transfer/strategy.js";
+export { linearProbe, type ProbeResult } from "./transfer/probe.js";
+export { decideStrategy, type RuleDecision } from "./transfer/rule.js";
+export { classificationMetrics, type ClassificationMetrics } from "./train/metrics.js";
 export { Graph, type Value, type Node, type Dim } from "./graph/ir.js";
 export { Module } from "./nn/module.js";
 export { ForwardContext } from "./nn/context.js";

@@ -24,7 +24,22 @@ export { IMAGENET_EVAL, preprocessingForResolution, type Interpolation, type Pre
 export { loadModel, defaultClassNames, type LoadModelOptions, type LoadedModel } from "./inference/load.js";
 export { Predictor, type PredictorOptions, type Prediction, type Classification } from "./inference/predictor.js";
 export { exportOnnx, type ExportOnnxOptions } from "./inference/export.js";
+export { readOnnxModel, decodeOnnxModel, type OnnxModel } from "./inference/onnx_model.js";
 export { Session, type SessionOptions } from "./runtime/session.js";
+
+// Serving: the Open Inference Protocol server, its client, model sources, Triton repositories.
+export { InferenceServer, type ServerOptions } from "./serve/server.js";
+export { InferenceClient, type ClientOptions, type TopClass, type ModelMetadata } from "./serve/client.js";
+export {
+  modelSource,
+  predictorSource,
+  onnxFileSource,
+  type ModelSource,
+  type SourceOutput,
+  type CompileOptions,
+} from "./serve/model_source.js";
+export type { BatchingOptions } from "./serve/batcher.js";
+export { tritonConfig, writeTritonRepository, type TritonModelOptions, type InstanceKind } from "./serve/triton.js";
 
 // Weights files.
 export { loadStateDict, stateDict, type LoadResult } from "./weights/load.js";
@@ -71,7 +86,19 @@ export {
 export { recalibrateBatchNorm, type RecalibrateOptions } from "./train/recalibrate.js";
 export { lrFind, type LrFindOptions, type LrFindResult, type LrSuggestions } from "./train/lr_find.js";
 export { extractFeatures, type Features, type FeatureOptions } from "./train/features.js";
-export { evaluateSamples, type EvaluateOptions, type Evaluation } from "./train/evaluate.js";
+export { evaluateSamples, evaluatePredictor, type EvaluateOptions, type Evaluation } from "./train/evaluate.js";
+
+// Quantization: int8 (static QDQ, calibrated), weight-only int8, fp16.
+export {
+  quantizeModel,
+  type QuantizeMode,
+  type QuantizeOptions,
+  type QuantizationRecord,
+  type QuantizedModel,
+} from "./quantize/quantize.js";
+export { readCalibrationSet, loadBatches, type CalibrationSet } from "./quantize/calibration_set.js";
+export { compareModels, type Comparison } from "./quantize/compare.js";
+export { CALIBRATION_METHODS, type CalibrationMethod } from "./quantize/statistics.js";
 export { classificationMetrics, type ClassificationMetrics, type ClassMetrics, type Misclassified } from "./train/metrics.js";
 
 // Transfer learning: the strategies and auto's measured choice.
@@ -95,6 +122,7 @@ export { writeReport, type ReportData } from "./run/report.js";
 // Measuring and the demo.
 export {
   benchInference,
+  benchPredictor,
   benchTraining,
   type BenchOptions,
   type BenchResult,

@@ -15,6 +15,9 @@ import { registerEval } from "./commands/eval.js";
 import { registerExport } from "./commands/export.js";
 import { registerLrFind } from "./commands/lr_find.js";
 import { registerModels } from "./commands/models.js";
+import { registerQuantize } from "./commands/quantize.js";
+import { registerServe } from "./commands/serve.js";
+import { registerStudio } from "./commands/studio.js";
 import { registerSummary } from "./commands/summary.js";
 import { registerTrain } from "./commands/train.js";
 import { registerWeights } from "./commands/weights.js";
@@ -37,6 +40,9 @@ export function buildProgram(): Command {
   registerBench(program);
   registerDemo(program);
   registerWeights(program);
+  registerQuantize(program);
+  registerServe(program);
+  registerStudio(program);
   oneLineErrors(program);
   return program;
 }

@@ -9,6 +9,8 @@ import type { FetchOptions } from "../hub/download.js";
 import type { WeightsEntry } from "../hub/entry.js";
 import { findWeights } from "../hub/registry.js";
 import { loadModel, type LoadedModel, type LoadModelOptions } from "../inference/load.js";
+import { readOnnxModel, type OnnxModel } from "../inference/onnx_model.js";
+import { Predictor } from "../inference/predictor.js";
 import { INTERPOLATIONS, type Interpolation, type Preprocessing } from "../models/preprocessing.js";
 import { downloadDisplay } from "./download_progress.js";
 import { parseValue, runOption, type RunOption, type ValueKind } from "../run/settings.js";
@@ -154,4 +156,33 @@ export function requireClassifier(e: WeightsEntry | null, command: string): void
         `\`convzoo export --weights ${e.name} --features\``,
     );
   }
+}
+
+/** The weights-only flags make no sense with `--onnx` (the model carries its weights, arch and transform). */
+const WEIGHTS_ONLY_FLAGS = ["weights", "arch", "widthMult", "phi", "resolution", "cropSize"] as const;
+
+/**
+ * `--onnx model.onnx` (from `convzoo export` or `quantize`): checks that no weights flag was given,
+ * reads the model and its metadata, prints its transform on stderr; `--interpolation --mean --std` still override.
+ */
+export async function readOnnxFlag(path: string, flags: WeightsFlags): Promise<OnnxModel> {
+  const clash = WEIGHTS_ONLY_FLAGS.filter((k) => (flags as Record<string, unknown>)[k] !== undefined);
+  if (clash.length) throw new OptionError(`--onnx takes the model with its weights, architecture and input size: drop ${flagNames(clash)}`);
+  const onnx = await readOnnxModel(path);
+  onnx.preprocessing = withOverrides(onnx.preprocessing, flags);
+  const kind = onnx.quantization ? `, ${String(onnx.quantization.mode)}` : "";
+  console.error(describePreprocessing(onnx.preprocessing, `${path}${kind}`));
+  return onnx;
+}
+
+/** A predictor for `--onnx`; it must output class scores (`probabilities` or `logits`) to `purpose`. */
+export async function onnxPredictor(path: string, flags: WeightsFlags & { threads?: number }, purpose: string): Promise<Predictor> {
+  const onnx = await readOnnxFlag(path, flags);
+  if (!onnx.classes.length) throw new OptionError(`${path} has no class names, so it cannot ${purpose}`);
+  return Predictor.fromOnnx(onnx, { threads: flags.threads });
+}
+
+/** ["widthMult", "phi"] → "--width-mult, --phi". */
+export function flagNames(keys: readonly string[]): string {
+  return keys.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ");
 }

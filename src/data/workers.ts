@@ -55,7 +55,7 @@ export function workerEntry(): URL {
  * Node 20 tsx registers its hooks on the main thread only (newer Node runs them in workers too), so
  * when the first import fails for the ".ts" extension the bootstrap registers tsx's API and retries.
  */
-function tsBootstrap(entry: URL): string {
+export function tsBootstrap(entry: URL): string {
   let tsxApi: string | null = null;
   try {
     tsxApi = import.meta.resolve("tsx/esm/api");

@@ -14,7 +14,12 @@ export interface ExportOnnxOptions {
 export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8Array {
   const resolution = options.resolution ?? model.defaultResolution;
   const graph = inferenceGraph(model, { resolution, output: options.output });
-  // Metadata so a consumer knows how to feed the model and read its output.
+  return toOnnx(graph, { metadata: onnxMetadata(model, options), docString: `convzoo ${model.arch} at ${resolution}x${resolution}` });
+}
+
+/** Metadata so a consumer knows how to feed the model and read its output (also kept by quantized models). */
+export function onnxMetadata(model: Model, options: ExportOnnxOptions = {}): Record<string, string> {
+  const resolution = options.resolution ?? model.defaultResolution;
   const metadata: Record<string, string> = {
     arch: model.arch,
     options: JSON.stringify(model.options),
@@ -24,5 +29,5 @@ export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8
   };
   if (options.classes && (metadata.output === "probabilities" || metadata.output === "logits"))
     metadata.classes = JSON.stringify(options.classes);
-  return toOnnx(graph, { metadata, docString: `convzoo ${model.arch} at ${resolution}x${resolution}` });
+  return metadata;
 }

@@ -7,6 +7,7 @@ import { preprocessingForResolution, type Preprocessing } from "../models/prepro
 import { OptionError, ShapeError } from "../errors.js";
 import { inferenceGraph, type InferenceOutput } from "../models/inference_graph.js";
 import type { Model } from "../models/model.js";
+import type { OnnxModel } from "./onnx_model.js";
 import { toOnnx } from "../onnx/serialize.js";
 import { Session, type SessionOptions } from "../runtime/session.js";
 import type { Tensor } from "../tensor.js";
@@ -32,7 +33,9 @@ export interface Classification {
 
 export class Predictor {
   private constructor(
-    readonly model: Model,
+    /** The model, or null for a predictor made from an ONNX file (`fromOnnx`). */
+    readonly model: Model | null,
+    readonly arch: string,
     readonly resolution: number,
     readonly output: InferenceOutput,
     readonly classes: readonly string[],
@@ -50,7 +53,17 @@ export class Predictor {
       throw new OptionError(`${classes.length} class names given for a ${model.options.numClasses}-class model`);
     }
     const preprocessing = preprocessingForResolution(options.preprocessing ?? model.preprocessing, resolution);
-    return new Predictor(model, resolution, output, classes, preprocessing, session);
+    return new Predictor(model, model.arch, resolution, output, classes, preprocessing, session);
+  }
+
+  /**
+   * A predictor for an ONNX model convzoo wrote (`export`, `quantize`: float32, int8 or fp16 inside,
+   * float32 in and out), fed with the preprocessing its metadata records (or `options.preprocessing`).
+   */
+  static async fromOnnx(onnx: OnnxModel, options: SessionOptions & { preprocessing?: Preprocessing } = {}): Promise<Predictor> {
+    const session = await Session.create(onnx.bytes, { ...options, dequantizeWeightsAtLoad: onnx.quantization?.mode === "dynamic" });
+    const preprocessing = preprocessingForResolution(options.preprocessing ?? onnx.preprocessing, onnx.resolution);
+    return new Predictor(null, onnx.arch, onnx.resolution, onnx.output, onnx.classes, preprocessing, session);
   }
 
   /** Intra-op threads of the underlying ONNX Runtime session. */
@@ -63,7 +76,7 @@ export class Predictor {
     const r = this.resolution;
     const s = batch.shape;
     if (s.length !== 4 || s[1] !== 3 || s[2] !== r || s[3] !== r) {
-      throw new ShapeError(`${this.model.arch} expects input [N, 3, ${r}, ${r}], got ${formatShape(s)}`);
+      throw new ShapeError(`${this.arch} expects input [N, 3, ${r}, ${r}], got ${formatShape(s)}`);
     }
     const out = await this.session.run({ input: batch });
     return out[this.output];
@@ -88,7 +101,8 @@ export class Predictor {
   }
 }
 
-function softmaxRows(t: Tensor<"float32">): Tensor<"float32"> {
+/** Softmax over each row of [N, K] logits. */
+export function softmaxRows(t: Tensor<"float32">): Tensor<"float32"> {
   const [n, k] = t.shape;
   const out = new Float32Array(t.data.length);
   for (let r = 0; r < n; r++) {

@@ -21,7 +21,15 @@ import { checkResumeStep } from "./resume_schema.js";
 import { checkSaveWritable, checkTrainableData } from "./checks.js";
 import { readResumeFile, saveResumeFile, saveRunCheckpoint, siblingPath, type RunDescription } from "./files.js";
 import { withDefaults, type RunRequest, type RunSettings } from "./settings.js";
-import { chooseBatchSize, chooseEpochs, chooseRecalibration, chooseValSplit, type Choice } from "./sizing.js";
+import {
+  chooseAugmentation,
+  chooseBatchSize,
+  chooseEpochs,
+  chooseOptimizer,
+  chooseRecalibration,
+  chooseValSplit,
+  type Choice,
+} from "./sizing.js";
 import { underPrefix } from "../models/bind.js";
 import { BatchNorm2d } from "../nn/layers.js";
 import { balancedClassWeights } from "../train/training_graph.js";
@@ -68,7 +76,7 @@ async function readSplit(
   if (ds.skipped.length)
     display.warn(`skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${ds.skipped[0]})`);
   display.note(ds.description);
-  const fraction = ds.val ? 0 : (valSplit ?? sizedBy(chooseValSplit(ds.train.length), sized));
+  const fraction = ds.val ? 0 : (valSplit ?? sizedBy(chooseValSplit(ds.train.length, ds.classes.length), sized));
   const split = ds.val ? { train: ds.train, val: ds.val } : stratifiedSplit(ds.train, fraction, seed);
   return { classes: ds.classes, ...split, valSource: ds.valSource, valSplit: fraction };
 }
@@ -194,7 +202,13 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   const batchSize = req.batchSize ?? sizedBy(chooseBatchSize(data.train.length), sized);
   const epochs = req.epochs ?? sizedBy(chooseEpochs(data.train.length, batchSize), sized);
   const totalSteps = epochs * Math.ceil(data.train.length / batchSize);
-  const imagesVary = req.augment || (req.autoAugment ?? "none") !== "none" || !!req.randomErasing || !!req.mixup || !!req.cutmix;
+  const fromWeights = req.weights !== undefined;
+  const optimizerKind = req.optimizer ?? sizedBy(chooseOptimizer(fromWeights), sized);
+  const augment = req.augment ?? sizedBy(chooseAugmentation(resolution), sized);
+  const headEpochs = req.headEpochs ?? 0;
+  if (headEpochs > 0 && strategy === "head")
+    throw new OptionError("--head-epochs warms the head up before unfreezing: not with --strategy head");
+  const imagesVary = augment || (req.autoAugment ?? "none") !== "none" || !!req.randomErasing || !!req.mixup || !!req.cutmix;
   // The head alone trains on features computed once when nothing varies between epochs.
   const cacheFeatures = strategy === "head" && !imagesVary;
   const momentum = cacheFeatures ? null : slowestTrainingBatchNorm(model, frozen);
@@ -214,12 +228,12 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     );
   }
   const optimizer: OptimizerOptions =
-    req.optimizer === "adamw"
+    optimizerKind === "adamw"
       ? { kind: "adamw", weightDecay: req.weightDecay ?? 0.01 }
       : { kind: "sgd", momentum: req.momentum ?? 0.9, nesterov: req.nesterov ?? false, weightDecay: req.weightDecay ?? 1e-4 };
   const classWeights = req.classWeights === "balanced" ? balancedClassWeights(classCounts(data.train, data.classes.length)) : null;
   const lrMultipliers = req.layerDecay !== undefined ? layerwiseLrMultipliers(model, { decay: req.layerDecay }) : null;
-  const defaultLr = req.optimizer === "adamw" ? 1e-3 : 0.01;
+  const defaultLr = optimizerKind === "adamw" ? 1e-3 : 0.01;
   let lr = typeof req.lr === "number" ? req.lr : defaultLr;
   if (req.lr === "auto") {
     // fastai's learning-rate range test on the training images, with this run's strategy and settings.
@@ -229,7 +243,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
       preprocessing,
       frozen,
       optimizer,
-      augment: req.augment,
+      augment,
       labelSmoothing: req.labelSmoothing,
       classWeights,
       lrMultipliers,
@@ -253,6 +267,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     strategy: req.strategy === "auto" ? `auto: ${strategy}` : strategy,
     frozen,
     cacheFeatures,
+    headEpochs,
     epochs,
     batchSize,
     resolution,
@@ -262,7 +277,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     warmupEpochs: req.warmupEpochs ?? 0,
     labelSmoothing: req.labelSmoothing ?? 0,
     dropout: req.dropout ?? null,
-    augment: req.augment,
+    augment,
     colorJitter: req.colorJitter ?? null,
     shuffle: req.shuffle,
     seed: req.seed,
@@ -345,6 +360,8 @@ export async function executeRun(
   for (const line of run.decision) o.display.note(line);
   if (run.decision.length) o.display.record("decision", { strategy: s.strategy, frozen: s.frozen, lines: run.decision });
   let savedCheckpoint = run.progress !== null && existsSync(run.save);
+  // A fresh run warms the head up first; a resumed one is past that (its weights hold the warm-up).
+  if ((s.headEpochs ?? 0) > 0 && run.progress === null) await warmUpHead(run, o);
   const result = await fit(run.model, {
     ...s,
     train: run.train,
@@ -381,6 +398,49 @@ export async function executeRun(
       });
   }
   return { result, checkpoint: run.save, resume };
+}
+
+/**
+ * fastai's fine_tune first phase: the new head trains alone for `headEpochs` epochs (on features
+ * computed once when nothing varies the images, so it costs one pass of the backbone), with the
+ * run's optimizer and rate on a cosine schedule of its own; nothing is saved. The run's own epochs
+ * then start from these weights with a fresh optimizer state and schedule.
+ */
+export async function warmUpHead(run: PreparedRun, o: { display: RunDisplay; threads?: number; signal?: AbortSignal }): Promise<void> {
+  const s = run.settings;
+  const imagesVary = s.augment || !!s.autoAugment || !!s.randomErasing || !!s.mixup;
+  const epochs = s.headEpochs ?? 0;
+  o.display.note(`head warm-up: ${epochs} epoch${epochs > 1 ? "s" : ""} of ${run.model.head} alone, then ${s.strategy}`);
+  await fit(run.model, {
+    ...s,
+    epochs,
+    frozen: frozenPrefixes(run.model, "head"),
+    cacheFeatures: !imagesVary,
+    schedule: "cosine",
+    warmupEpochs: 0,
+    patience: null,
+    recalibrateBatchNorm: false,
+    ema: null,
+    accumulate: null,
+    lrMultipliers: null,
+    stepEpochs: null,
+    gamma: null,
+    train: run.train,
+    val: run.val,
+    threads: o.threads,
+    preprocessing: run.preprocessing,
+    signal: o.signal,
+    // Its epochs are not the run's: recorded as "head-epoch", so the run's history and JSON stay the run's own.
+    onEvent: (e) => {
+      if (e.type === "start") return;
+      if (e.type !== "epoch") return o.display.onEvent(e);
+      o.display.stopBar?.();
+      const { type: _, ...fields } = e;
+      o.display.record("head-epoch", fields);
+      const val = e.valAccuracy === null ? "" : `, val acc ${(e.valAccuracy * 100).toFixed(1)}%`;
+      o.display.note(`head warm-up ${e.epoch}/${epochs}: loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAccuracy * 100).toFixed(1)}%${val}`);
+    },
+  });
 }
 
 /**

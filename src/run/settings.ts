@@ -33,6 +33,11 @@ export interface RunRequest {
   freeze?: string[];
   /** partial: train the last K stages of the feature info (and the head), freeze the rest. */
   unfreezeStages?: number;
+  /**
+   * Train the new head alone for this many epochs first, then what the strategy trains (fastai's
+   * fine_tune freeze_epochs); 0: no warm-up.
+   */
+  headEpochs?: number;
   epochs?: number;
   batchSize?: number;
   optimizer?: "sgd" | "adamw";
@@ -92,6 +97,8 @@ export interface RunSettings extends LoopSettings {
   /** The strategy that ran (`auto: partial` when auto chose it). */
   strategy: string;
   frozen: string[];
+  /** Epochs of the head alone before the run's own epochs (absent in runs saved before it existed: 0). */
+  headEpochs?: number;
   initialWeights: string | null;
 }
 
@@ -177,6 +184,15 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     help: "partial: the last K stages (listed by convzoo summary) and the head train; the rest stays fixed",
   },
   {
+    field: "headEpochs",
+    flag: "--head-epochs <K>",
+    kind: "nonNegativeInt",
+    fixedOnResume: true,
+    help:
+      "train the new classifier alone for K epochs first, then what --strategy trains " +
+      "(fastai's fine_tune; on cached features when no augmentation varies the images; default 0)",
+  },
+  {
     field: "epochs",
     flag: "--epochs <E>",
     kind: "positiveInt",
@@ -194,9 +210,8 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     field: "optimizer",
     flag: "--optimizer <o>",
     kind: { choices: ["sgd", "adamw"] },
-    default: "sgd",
     fixedOnResume: true,
-    help: "optimizer",
+    help: "optimizer (default: adamw to fine-tune from weights, sgd from scratch)",
   },
   {
     field: "lr",
@@ -349,9 +364,15 @@ export const RUN_OPTIONS: readonly RunOption[] = [
   },
   {
     field: "augment",
+    flag: "--augment",
+    kind: "boolean",
+    fixedOnResume: true,
+    help: "random resized crops and flips on training images (default: above 64 px)",
+  },
+  {
+    field: "augment",
     flag: "--no-augment",
     kind: "negatable",
-    default: true,
     fixedOnResume: true,
     help: "no random crops or flips: resize the shorter side to R and centre-crop",
   },
@@ -407,6 +428,13 @@ export function runOption(field: RunOption["field"]): RunOption {
   const row = RUN_OPTIONS.find((o) => o.field === field);
   if (!row) throw new Error(`no run option "${field}"`);
   return row;
+}
+
+/** Every row of a field: a boolean sized from the data has its flag and its negation (--augment, --no-augment). */
+export function runOptionRows(field: RunOption["field"]): RunOption[] {
+  const rows = RUN_OPTIONS.filter((o) => o.field === field);
+  if (!rows.length) throw new Error(`no run option "${field}"`);
+  return rows;
 }
 
 /** `--batch-size <B>` → `--batch-size`. */
@@ -487,12 +515,7 @@ function parseColorJitter(text: string, fail: (message: string) => Error): Color
 
 /** A request with the table's defaults filled in where the caller gave nothing. */
 export type CompleteRequest = RunRequest &
-  Required<
-    Pick<
-      RunRequest,
-      "strategy" | "optimizer" | "momentum" | "schedule" | "warmupEpochs" | "labelSmoothing" | "augment" | "shuffle" | "seed"
-    >
-  >;
+  Required<Pick<RunRequest, "strategy" | "momentum" | "schedule" | "warmupEpochs" | "labelSmoothing" | "shuffle" | "seed">>;
 
 export function withDefaults(req: RunRequest): CompleteRequest {
   const out: Record<string, unknown> = { ...req };

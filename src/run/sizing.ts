@@ -1,18 +1,38 @@
 /**
  * Run settings sized from the data when the user leaves them out: the validation split, the batch
- * size, the number of epochs and whether BatchNorm statistics are recalibrated. Each choice comes
+ * size, the number of epochs, the optimizer, the augmentation and whether
+ * BatchNorm statistics are recalibrated. Each choice comes
  * with the reason the start of a run prints ("150 images → 38 epochs of 10 steps, batch 16 …").
  * Pure functions of a few counts, so the rules are testable on small, medium and large folders.
  */
 
-/** Images per class below which a class is "small": a fifth of them are held out for validation. */
+// The constants below were chosen on bench/small_data.ts (its flag search, bench/small_data_search.json,
+// runs on its own draws and validation images, never the test images the table reports).
+
+/** Images below which a set is "small": a fifth of each class is held out for validation. */
 const SMALL_SET = 1000;
+/**
+ * Images per class (on average) below which nothing is held out: 2–3 validation images per class
+ * pick a "best epoch" by noise, and the images are worth more as training data (the search: +4 to
+ * +5 points at 5 and 10 images per class).
+ */
+const TINY_PER_CLASS = 15;
 /** Steps a short run is sized to; a long one gets at least LONG_RUN_EPOCHS epochs. */
 const SMALL_DATA_STEPS = 400;
+/** Below this many training images twice the steps: the search's best runs at 5–20 per class were twice as long. */
+const TINY_DATA_IMAGES = 100;
+const TINY_DATA_STEPS = 800;
 const MIN_STEPS_PER_EPOCH = 8;
 const MAX_BATCH = 32;
 const MIN_BATCH = 4;
+const MAX_SMALL_EPOCHS = 120;
 const MAX_EPOCHS = 60;
+/**
+ * Input side at or below which random crops and flips are off by default: RandomResizedCrop's
+ * scale down to 8% leaves a few pixels of a 32 px image (the search: −10 to −26 points at 32 px on
+ * every task, digits and shapes, fine-tuned and from scratch).
+ */
+const SMALL_IMAGE = 64;
 const LONG_RUN_EPOCHS = 10;
 const LONG_RUN_STEPS = 2000;
 /**
@@ -31,7 +51,15 @@ export interface Choice<T> {
  * The share of each class held out when there is no separate validation set: a fifth of a small
  * set (so a handful of images per class still gives a usable estimate), a tenth of a large one.
  */
-export function chooseValSplit(totalImages: number): Choice<number> {
+export function chooseValSplit(totalImages: number, numClasses: number): Choice<number> {
+  if (totalImages < TINY_PER_CLASS * numClasses) {
+    return {
+      value: 0,
+      reason:
+        `${totalImages} images in ${numClasses} classes (< ${TINY_PER_CLASS} per class): all of them train, none held out ` +
+        "(the last epoch is saved; --val-split holds some out)",
+    };
+  }
   if (totalImages < SMALL_SET)
     return { value: 0.2, reason: `${totalImages} images (< ${SMALL_SET}): a fifth of each class held out for validation` };
   return { value: 0.1, reason: `${totalImages} images: a tenth of each class held out for validation` };
@@ -47,14 +75,16 @@ export function chooseBatchSize(trainImages: number): Choice<number> {
 
 /**
  * Epochs for a sensible number of optimizer steps: small sets get ~400 steps (the small-data
- * recipes reach their best after a few hundred AdamW steps; 10 epochs of 2–5 steps do not), capped
- * at 60 epochs; larger ones 2000 steps, within 10–60 epochs.
+ * recipes reach their best after a few hundred AdamW steps; 10 epochs of 2–5 steps do not), tiny
+ * ones (< 100 training images) ~800, capped at 120 epochs; larger sets 2000 steps, within 10–60 epochs.
  */
 export function chooseEpochs(trainImages: number, batchSize: number): Choice<number> {
   const steps = Math.ceil(trainImages / batchSize);
   const small = trainImages < SMALL_SET;
-  const target = small ? SMALL_DATA_STEPS : LONG_RUN_STEPS;
-  const epochs = Math.max(small ? 1 : LONG_RUN_EPOCHS, Math.min(MAX_EPOCHS, Math.ceil(target / steps)));
+  const target = !small ? LONG_RUN_STEPS : trainImages < TINY_DATA_IMAGES ? TINY_DATA_STEPS : SMALL_DATA_STEPS;
+  const epochs = small
+    ? Math.max(1, Math.min(MAX_SMALL_EPOCHS, Math.ceil(target / steps)))
+    : Math.max(LONG_RUN_EPOCHS, Math.min(MAX_EPOCHS, Math.ceil(target / steps)));
   return { value: epochs, reason: `${epochs} epochs of ${steps} steps (${epochs * steps} steps; aiming at ~${target})` };
 }
 
@@ -75,4 +105,22 @@ export function chooseRecalibration(slowestMomentum: number | null, totalSteps: 
     };
   }
   return { value: false, reason: `BatchNorm running statistics converge over ${totalSteps} steps (momentum ${slowestMomentum})` };
+}
+
+/**
+ * AdamW (1e-3, decoupled weight decay 0.01) to fine-tune from weights, as fastai's fine_tune does;
+ * SGD with momentum (0.01) from scratch. The search: AdamW +0 to +11 points fine-tuning at 32 px,
+ * SGD +12 points training mobilenet_v3_small from scratch on 250 digits.
+ */
+export function chooseOptimizer(fromWeights: boolean): Choice<"sgd" | "adamw"> {
+  return fromWeights
+    ? { value: "adamw", reason: "AdamW at 1e-3: fine-tuning from weights" }
+    : { value: "sgd", reason: "SGD at 0.01 with momentum 0.9: training from scratch" };
+}
+
+/** Random crops and flips (torchvision's RandomResizedCrop + flip) above 64 px; none at or below. */
+export function chooseAugmentation(resolution: number): Choice<boolean> {
+  if (resolution <= SMALL_IMAGE)
+    return { value: false, reason: `no random crops or flips at ${resolution} px (≤ ${SMALL_IMAGE}: a crop of a few pixels says nothing)` };
+  return { value: true, reason: `random resized crops and flips at ${resolution} px` };
 }

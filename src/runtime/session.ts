@@ -16,6 +16,12 @@ export interface SessionOptions {
    * 2.09 GB for no measurable speed (bench/README.md, `ab_train.ts` findings, "Memory").
    */
   memoryPattern?: boolean;
+  /**
+   * Fold DequantizeLinear of constant weights into float weights at load (ONNX Runtime's
+   * `session.disable_quant_qdq`, which also turns off its int8 QDQ fusions): for weight-only int8
+   * models, whose compute is float32 anyway; without it every run dequantizes every weight again.
+   */
+  dequantizeWeightsAtLoad?: boolean;
 }
 
 export function resolveThreads(threads: number | undefined): number {
@@ -32,6 +38,7 @@ export function ortSessionOptions(options: SessionOptions = {}): ort.InferenceSe
     executionMode: "sequential",
     graphOptimizationLevel: "all",
     ...(options.memoryPattern === false ? { enableMemPattern: false } : {}),
+    ...(options.dequantizeWeightsAtLoad ? { extra: { session: { disable_quant_qdq: "1" } } } : {}),
   };
 }
 

@@ -40,43 +40,55 @@ export function median(values: readonly number[]): number {
 }
 
 export async function benchInference(model: Model, options: BenchOptions = {}): Promise<BenchResult> {
-  const batchSize = options.batchSize ?? 1;
   const resolution = options.resolution ?? model.defaultResolution;
+  checkBatchFits(model, options.batchSize ?? 1, resolution);
+  const predictor = await Predictor.create(model, { resolution, threads: options.threads, output: "logits" });
+  try {
+    return await benchPredictor(predictor, options);
+  } finally {
+    await predictor.release();
+  }
+}
+
+/**
+ * The timing loop on any predictor (a model's, or an ONNX model's from `Predictor.fromOnnx`: float,
+ * int8 or fp16), at its own resolution; the predictor is not released.
+ */
+export async function benchPredictor(predictor: Predictor, options: BenchOptions = {}): Promise<BenchResult> {
+  const batchSize = options.batchSize ?? 1;
+  const resolution = predictor.resolution;
   const runs = options.runs ?? 20;
   const warmup = options.warmup ?? 3;
-  checkBatchFits(model, batchSize, resolution);
-  const predictor = await Predictor.create(model, { resolution, threads: options.threads, output: "logits" });
-  const shape = [batchSize, 3, resolution, resolution];
-  const rng = new Random(1);
+  const timesMs: number[] = [];
   try {
+    const shape = [batchSize, 3, resolution, resolution];
+    const rng = new Random(1);
     const input = float32(
       shape,
       Float32Array.from({ length: numel(shape) }, () => rng.normal()),
     );
     for (let i = 0; i < warmup; i++) await predictor.predict(input);
-    const timesMs: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
       await predictor.predict(input);
       timesMs.push(performance.now() - t0);
     }
-    const medianMs = median(timesMs);
-    return {
-      arch: model.arch,
-      batchSize,
-      resolution,
-      threads: predictor.threads,
-      runs,
-      medianMs,
-      minMs: Math.min(...timesMs),
-      imagesPerSecond: (batchSize * 1000) / medianMs,
-      timesMs,
-    };
   } catch (e) {
+    // A batch too large for memory: one line with a size that fits (tools/batch_memory.ts).
     throw asOutOfMemory(e, batchSize);
-  } finally {
-    await predictor.release();
   }
+  const medianMs = median(timesMs);
+  return {
+    arch: predictor.arch,
+    batchSize,
+    resolution,
+    threads: predictor.threads,
+    runs,
+    medianMs,
+    minMs: Math.min(...timesMs),
+    imagesPerSecond: (batchSize * 1000) / medianMs,
+    timesMs,
+  };
 }
 
 export interface TrainBenchOptions extends BenchOptions {

@@ -1,10 +1,10 @@
 /**
  * `--strategy auto` (Node): the lecture's transfer-learning rule (CS231n's transfer-learning table) with both
- * inputs measured on the data: small+similar → head, small+different → partial (stride-16/32 stages),
+ * inputs measured on the data: small+similar → head, small+different → full (the lecture: partial; see below),
  * large+similar → partial (from stride 8), large+different → full; no pretrained weights → full.
  *   - size: mean training images per class, `large` from 1000 (ImageNet-1k has ≈1,281; Yosinski et al. 2014 §4);
  *   - similarity: a linear probe's held-out accuracy on frozen features (probe.ts), (acc − chance) / (1 − chance),
- *     `similar` from 0.5 (Kornblith, Shlens & Le 2019); BatchNorm-statistic shift is reported, not used.
+ *     `similar` from 0.8 (Kornblith, Shlens & Le 2019; the cut checked on bench/small_data.ts); BatchNorm shift is reported only.
  * Reasoning and sources: docs/transfer-learning.md#auto
  */
 import { performance } from "node:perf_hooks";
@@ -24,18 +24,9 @@ import { Session } from "../runtime/session.js";
 import { extractFeatures } from "../train/features.js";
 import { linearProbe, type ProbeOptions, type ProbeResult } from "./probe.js";
 import { frozenPrefixes, unfreezeStagesPrefixes, type Strategy } from "./strategy.js";
+import { AUTO_THRESHOLDS, decideStrategy, type AutoThresholds, type Quadrant } from "./rule.js";
 
-export interface AutoThresholds {
-  /** Mean training images per class from which a dataset is `large` (see the module comment). */
-  largeImagesPerClass: number;
-  /** Normalised probe accuracy from which the data is `similar`. */
-  similarProbe: number;
-}
-
-export const AUTO_THRESHOLDS: Readonly<AutoThresholds> = { largeImagesPerClass: 1000, similarProbe: 0.5 };
-
-/** `partial` trains the stages at or beyond this stride (see the module comment). */
-export const PARTIAL_FROM_STRIDE = { "large + similar": 8, "small + different": 16 } as const;
+export { AUTO_THRESHOLDS, PARTIAL_FROM_STRIDE, decideStrategy, type AutoThresholds, type Quadrant, type RuleDecision } from "./rule.js";
 
 /**
  * Images the measurement uses: at most 40 per class and 1000 in all (seeded, the same number from
@@ -45,8 +36,6 @@ export const PARTIAL_FROM_STRIDE = { "large + similar": 8, "small + different": 
  * per-channel means and variances over 64 × H × W positions are already stable.
  */
 export const AUTO_IMAGES = { perClass: 40, total: 1000, batchNorm: 64 } as const;
-
-export type Quadrant = "small + similar" | "small + different" | "large + similar" | "large + different";
 
 export interface BatchNormShift {
   /** Module path of the BatchNorm layer (`bn1`, `features.0.1`). */
@@ -105,76 +94,6 @@ export interface AutoOptions {
   onBadFile?: (path: string, reason: string) => void;
   /** Progress of the measurement passes ("features": the probe's images; "batchnorm"). */
   onProgress?: (phase: "features" | "batchnorm", done: number, total: number) => void;
-}
-
-/** The rule on given figures (no images): the choice, its quadrant and the reason. */
-export interface RuleDecision {
-  strategy: Strategy;
-  size: "small" | "large";
-  similar: boolean | null;
-  quadrant: Quadrant | null;
-  /** For partial: train the stages at or beyond this stride. */
-  fromStride: number | null;
-  reason: string;
-}
-
-export function decideStrategy(
-  figures: { imagesPerClass: number; probeNormalized: number | null; hasPretrainedWeights: boolean },
-  thresholds: AutoThresholds = AUTO_THRESHOLDS,
-): RuleDecision {
-  const size = figures.imagesPerClass >= thresholds.largeImagesPerClass ? "large" : "small";
-  if (!figures.hasPretrainedWeights) {
-    return {
-      strategy: "full",
-      size,
-      similar: null,
-      quadrant: null,
-      fromStride: null,
-      reason: "no pretrained weights (random initialisation): there is nothing to transfer, so everything trains",
-    };
-  }
-  // Without a probe figure (no class with two images) similarity is unknown: take the "different"
-  // column, which never freezes what might need to change.
-  const similar = figures.probeNormalized === null ? null : figures.probeNormalized >= thresholds.similarProbe;
-  const quadrant: Quadrant = `${size} + ${similar ? "similar" : "different"}`;
-  switch (quadrant) {
-    case "small + similar":
-      return {
-        strategy: "head",
-        size,
-        similar,
-        quadrant,
-        fromStride: null,
-        reason: "little data, and the frozen features already separate it: training more than the classifier would overfit",
-      };
-    case "large + different":
-      return {
-        strategy: "full",
-        size,
-        similar,
-        quadrant,
-        fromStride: null,
-        reason: "enough data, and features that do not fit it: train everything, from the pretrained start",
-      };
-    case "small + different":
-      return {
-        strategy: "partial",
-        size,
-        similar,
-        quadrant,
-        fromStride: PARTIAL_FROM_STRIDE[quadrant],
-        reason: "the hard case: the deep, task-specific stages must adapt, but there is too little data to retrain the general early ones",
-      };
-    case "large + similar":
-      return {
-        strategy: "partial",
-        size,
-        similar,
-        quadrant,
-        fromStride: PARTIAL_FROM_STRIDE[quadrant],
-        reason: "good features and enough data to refine them: train all but the stem and the earliest stage",
-      };
-  }
 }
 
 /** Measures size and similarity on the training samples and applies the rule (see the module comment). */

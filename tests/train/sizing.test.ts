@@ -1,13 +1,25 @@
 /** The data-sized defaults of a run on small, medium and large folders. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chooseBatchSize, chooseEpochs, chooseRecalibration, chooseValSplit } from "../../src/run/sizing.js";
+import {
+  chooseAugmentation,
+  chooseBatchSize,
+  chooseEpochs,
+  chooseOptimizer,
+  chooseRecalibration,
+  chooseValSplit,
+} from "../../src/run/sizing.js";
 
-test("validation split: a fifth of a small set, a tenth of a large one", () => {
-  assert.equal(chooseValSplit(150).value, 0.2);
-  assert.equal(chooseValSplit(999).value, 0.2);
-  assert.equal(chooseValSplit(1000).value, 0.1);
-  assert.match(chooseValSplit(150).reason, /150 images/);
+test("validation split: none for a tiny set, a fifth of a small set, a tenth of a large one", () => {
+  assert.equal(chooseValSplit(25, 5).value, 0, "5 per class: all train");
+  assert.equal(chooseValSplit(74, 5).value, 0, "14.8 per class: all train");
+  assert.match(chooseValSplit(25, 5).reason, /25 images in 5 classes \(< 15 per class\): all of them train/);
+  assert.equal(chooseValSplit(75, 5).value, 0.2, "15 per class: a fifth held out");
+  assert.equal(chooseValSplit(150, 5).value, 0.2);
+  assert.equal(chooseValSplit(999, 2).value, 0.2);
+  assert.equal(chooseValSplit(1000, 10).value, 0.1);
+  assert.equal(chooseValSplit(1000, 100).value, 0, "1000 images in 100 classes is 10 per class");
+  assert.match(chooseValSplit(150, 5).reason, /150 images/);
 });
 
 test("batch size: the largest power of two up to 32 leaving 8 steps per epoch, at least 4", () => {
@@ -27,11 +39,13 @@ test("batch size: the largest power of two up to 32 leaving 8 steps per epoch, a
   }
 });
 
-test("epochs: ~400 steps for a small set (at most 60 epochs), ~2000 for a large one (10-60 epochs)", () => {
+test("epochs: ~800 steps below 100 images, ~400 for a small set (at most 120 epochs), ~2000 for a large one (10-60)", () => {
   assert.equal(chooseEpochs(120, 16).value, 50, "8 steps per epoch → 50 epochs = 400 steps");
   assert.equal(chooseEpochs(150, 16).value, 40, "10 steps per epoch → 40 epochs");
   assert.match(chooseEpochs(150, 16).reason, /40 epochs of 10 steps \(400 steps/);
-  assert.equal(chooseEpochs(10, 4).value, 60, "3 steps per epoch: capped at 60 epochs");
+  assert.equal(chooseEpochs(80, 8).value, 80, "80 images: 10 steps per epoch → 80 epochs = 800 steps");
+  assert.equal(chooseEpochs(25, 4).value, 115, "25 images: 7 steps per epoch → 115 epochs ≈ 800 steps");
+  assert.equal(chooseEpochs(10, 4).value, 120, "3 steps per epoch: capped at 120 epochs");
   assert.equal(chooseEpochs(5000, 32).value, 13, "157 steps per epoch → 13 epochs ≈ 2000 steps");
   assert.equal(chooseEpochs(100_000, 32).value, 10, "a large set gets at least 10 epochs");
 });
@@ -43,4 +57,18 @@ test("BatchNorm recalibration: where (1 − m)^steps leaves more than 1% of the 
   assert.equal(chooseRecalibration(0.1, 400).value, false);
   assert.equal(chooseRecalibration(null, 10).value, false, "no BatchNorm trains (head on cached features)");
   assert.match(chooseRecalibration(0.01, 400).reason, /1\.8% of the start/);
+});
+
+test("optimizer: AdamW to fine-tune from weights, SGD from scratch", () => {
+  assert.equal(chooseOptimizer(true).value, "adamw");
+  assert.equal(chooseOptimizer(false).value, "sgd");
+  assert.match(chooseOptimizer(true).reason, /fine-tuning/);
+});
+
+test("augmentation: random crops and flips above 64 px only", () => {
+  assert.equal(chooseAugmentation(32).value, false);
+  assert.equal(chooseAugmentation(64).value, false);
+  assert.equal(chooseAugmentation(96).value, true);
+  assert.equal(chooseAugmentation(224).value, true);
+  assert.match(chooseAugmentation(32).reason, /no random crops or flips at 32 px/);
 });

@@ -21,12 +21,13 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["data"],
   ["hub"],
   ["inference"],
-  ["train"],
+  ["train", "quantize"],
   ["transfer"],
   ["run"],
-  ["tools", "demo"],
+  ["tools", "demo", "serve", "studio"],
   ["cli"],
   ["index.ts", "browser.ts"],
+  ["studio_app"],
 ];
 
 /** Cycles that may stay: a type-only pair (the module tree and the context its forward receives). */

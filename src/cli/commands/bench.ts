@@ -1,10 +1,13 @@
 import { Option, type Command } from "commander";
-import { benchInference, benchTraining } from "../../tools/bench.js";
+import { OptionError } from "../../errors.js";
+import { readOnnxModel } from "../../inference/onnx_model.js";
+import { Predictor } from "../../inference/predictor.js";
+import { benchInference, benchPredictor, benchTraining } from "../../tools/bench.js";
 import { loadModel } from "../../inference/load.js";
-import { type ArchFlags, addArchFlags, positiveInt } from "../options.js";
+import { type ArchFlags, addArchFlags, flagNames, positiveInt } from "../options.js";
 
 interface BenchOptionsBase extends ArchFlags {
-  arch: string;
+  arch?: string;
   weights?: string;
   batchSize: number;
   resolution?: number;
@@ -14,7 +17,9 @@ interface BenchOptionsBase extends ArchFlags {
   json?: boolean;
 }
 
-type BenchInferOptions = BenchOptionsBase;
+interface BenchInferOptions extends BenchOptionsBase {
+  onnx?: string;
+}
 
 interface BenchTrainOptions extends BenchOptionsBase {
   numClasses: number;
@@ -26,8 +31,9 @@ export function registerBench(program: Command): void {
   const bench = program.command("bench").description("measure speed on this machine");
   addArchFlags(bench.command("infer"))
     .description("inference latency and throughput (median of several runs)")
-    .requiredOption("--arch <arch>", "architecture")
+    .option("--arch <arch>", "architecture (required unless --onnx)")
     .option("--weights <file|name>", "weights: a file or a name (default: seeded random init; speed does not depend on values)")
+    .option("--onnx <model.onnx>", "instead of --arch: an ONNX model from `convzoo export` or `convzoo quantize` (int8, fp16)")
     .option("--batch-size <B>", "images per run", positiveInt("--batch-size"), 1)
     .option("--resolution <N>", "input side (default: the architecture's)", positiveInt("--resolution"))
     .option("--runs <R>", "timed runs", positiveInt("--runs"), 20)
@@ -35,8 +41,7 @@ export function registerBench(program: Command): void {
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--json", "print JSON")
     .action(async (opts: BenchInferOptions) => {
-      const { model } = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi });
-      const r = await benchInference(model, opts);
+      const r = opts.onnx ? await benchOnnx(opts.onnx, opts) : await benchModel(opts);
       if (opts.json) console.log(JSON.stringify(r));
       else
         console.log(
@@ -47,7 +52,7 @@ export function registerBench(program: Command): void {
     });
   addArchFlags(bench.command("train"))
     .description("training step time and throughput: SGD (momentum 0.9) on a random batch, the whole network trained")
-    .requiredOption("--arch <arch>", "architecture")
+    .option("--arch <arch>", "architecture")
     .option("--weights <file|name>", "weights: a file or a name (default: seeded random init; speed does not depend on values)")
     .option("--num-classes <K>", "classifier outputs", positiveInt("--num-classes"), 1000)
     .addOption(new Option("--classes <K>", "the same as --num-classes").argParser(positiveInt("--classes")).hideHelp())
@@ -58,6 +63,7 @@ export function registerBench(program: Command): void {
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--json", "print JSON")
     .action(async (opts: BenchTrainOptions) => {
+      if (!opts.arch) throw new OptionError("required option '--arch <arch>' not specified");
       const { model } = await loadModel({
         arch: opts.arch,
         weights: opts.weights,
@@ -80,4 +86,21 @@ export function registerBench(program: Command): void {
         );
       }
     });
+}
+
+async function benchModel(opts: BenchInferOptions) {
+  if (!opts.arch) throw new OptionError("bench infer needs --arch <arch> or --onnx <model.onnx>");
+  const { model } = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi });
+  return benchInference(model, opts);
+}
+
+async function benchOnnx(path: string, opts: BenchInferOptions) {
+  const clash = (["arch", "weights", "widthMult", "phi", "resolution"] as const).filter((k) => opts[k] !== undefined);
+  if (clash.length) throw new OptionError(`--onnx takes the model as it is: drop ${flagNames(clash)}`);
+  const predictor = await Predictor.fromOnnx(await readOnnxModel(path), { threads: opts.threads });
+  try {
+    return await benchPredictor(predictor, opts);
+  } finally {
+    await predictor.release();
+  }
 }

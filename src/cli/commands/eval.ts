@@ -4,15 +4,17 @@ import { IMAGENET_CLASSES, IMAGENET_SYNSETS } from "../../data/imagenet_classes.
 import { readImageFolder, type Sample } from "../../data/folder.js";
 import { skippedFileMessage } from "../../data/loader.js";
 import { InputFileError, OptionError, WeightsError } from "../../errors.js";
-import { evaluateSamples, type Evaluation } from "../../train/evaluate.js";
+import { Predictor } from "../../inference/predictor.js";
+import { evaluatePredictor, evaluateSamples, type Evaluation } from "../../train/evaluate.js";
 import { writeReport, type ReportEpoch } from "../../run/report.js";
 import type { CheckpointMetadata } from "../../weights/checkpoint.js";
 import { table } from "../format.js";
-import { addWeightsFlags, loadForInference, positiveInt, type WeightsFlags } from "../options.js";
+import { addWeightsFlags, loadForInference, positiveInt, readOnnxFlag, type WeightsFlags } from "../options.js";
 import { printable, printableJson, printableLines, shown } from "../../text.js";
 
 interface EvalOptions extends WeightsFlags {
   weights?: string;
+  onnx?: string;
   /** The old name of --weights. */
   checkpoint?: string;
   batchSize: number;
@@ -34,12 +36,18 @@ export function registerEval(program: Command): void {
     )
     .option("--weights <file|name>", "a convzoo checkpoint (from convzoo train), or named ImageNet weights (resnet50.DEFAULT); required")
     .addOption(new Option("--checkpoint <file>", "the same as --weights").hideHelp())
+    .option(
+      "--onnx <model.onnx>",
+      "evaluate an ONNX model from `convzoo export` or `convzoo quantize` (int8, fp16); with --weights too, both are " +
+        "evaluated and compared",
+    )
     .option("--batch-size <B>", "images per inference run", positiveInt("--batch-size"), 32)
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
     .option("--resolution <R>", "input side (default: the checkpoint's)", positiveInt("--resolution"))
     .option("--report <file>", "also write an HTML report (per-class figures, confusion matrix, mistakes)")
     .option("--json", "print one JSON object")
     .action(async (dataDir: string, opts: EvalOptions) => {
+      if (opts.onnx) return evalOnnx(dataDir, opts);
       const checkpoint = weightsFlag(opts);
       const noClasses = () =>
         new WeightsError(
@@ -97,6 +105,76 @@ export function registerEval(program: Command): void {
       }
       if (opts.report) console.error(`wrote ${opts.report}`);
     });
+}
+
+/**
+ * `eval --onnx`: the ONNX model (float, int8 or fp16) scored on the folder; with `--weights` (or
+ * `--checkpoint`) the float model too, on the same images, and their top-1 agreement.
+ */
+async function evalOnnx(dataDir: string, opts: EvalOptions): Promise<void> {
+  const reference = opts.weights || opts.checkpoint ? weightsFlag(opts) : undefined;
+  const onnx = await readOnnxFlag(opts.onnx!, { ...opts, weights: undefined, checkpoint: undefined } as EvalOptions);
+  const folder = await readImageFolder(dataDir);
+  if (folder.skipped.length)
+    console.error(
+      `warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`,
+    );
+  const samples = matchClasses(folder.classes, folder.samples, onnx.classes, dataDir, opts.onnx!);
+  const live = process.stderr.isTTY && !opts.json;
+  const run = async (predictor: Predictor, label: string) => {
+    try {
+      return await evaluatePredictor(predictor, samples, {
+        resolution: predictor.resolution,
+        preprocessing: predictor.preprocessing,
+        batchSize: opts.batchSize,
+        onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${skippedFileMessage(path, reason)}`),
+        onProgress: live ? (done, total) => process.stderr.write(`\revaluating ${label} ${done}/${total}`) : undefined,
+      });
+    } finally {
+      if (live) process.stderr.write("\r\x1b[K");
+      await predictor.release();
+    }
+  };
+  const evaluation = await run(await Predictor.fromOnnx(onnx, { threads: opts.threads, preprocessing: onnx.preprocessing }), opts.onnx!);
+  let comparison: { weights: string; top1: number; agreement: number; images: number } | null = null;
+  if (reference) {
+    const { loaded } = await loadForInference({ weights: reference }, { ...opts, resolution: onnx.resolution }, "be evaluated");
+    if (loaded.classes.join("\n") !== onnx.classes.join("\n"))
+      throw new WeightsError(`${reference} and ${opts.onnx} have different classes: they cannot be compared`);
+    const predictor = await Predictor.create(loaded.model, {
+      resolution: onnx.resolution,
+      classes: loaded.classes,
+      preprocessing: onnx.preprocessing,
+      threads: opts.threads,
+    });
+    const base = await run(predictor, reference);
+    const byPath = new Map(base.paths.map((p, i) => [p, base.predictions?.[i]]));
+    const common = evaluation.paths.filter((p) => byPath.has(p));
+    const same = evaluation.paths.filter((p, i) => byPath.get(p) === evaluation.predictions?.[i]).length;
+    comparison = { weights: reference, top1: base.top1, agreement: common.length ? same / common.length : 0, images: common.length };
+  }
+  const head = { onnx: opts.onnx!, data: dataDir, arch: onnx.arch, resolution: onnx.resolution, quantization: onnx.quantization };
+  if (opts.json) {
+    const { checkpoint: _unused, ...rest } = jsonResult(evaluation, {
+      checkpoint: opts.onnx!,
+      data: dataDir,
+      arch: onnx.arch,
+      resolution: onnx.resolution,
+    });
+    console.log(printableJson({ ...head, ...rest, comparison }, 2));
+    return;
+  }
+  const kind = onnx.quantization ? ` (${String(onnx.quantization.mode)})` : "";
+  console.log(printableLines(summaryText(evaluation, dataDir, `${onnx.arch}${kind}`, onnx.resolution)));
+  if (comparison) {
+    console.log("");
+    console.log(
+      `compared on the same ${comparison.images} images: ${printable(comparison.weights)} top-1 ${pct(comparison.top1)}, ` +
+        `${printable(opts.onnx!)} ` +
+        `top-1 ${pct(evaluation.top1)} (${((evaluation.top1 - comparison.top1) * 100).toFixed(2)} points), ` +
+        `agreement ${pct(comparison.agreement)}`,
+    );
+  }
 }
 
 /** --weights, or its old name --checkpoint. */

@@ -12,8 +12,8 @@ import { InputFileError, OptionError } from "../../errors.js";
 import { loadModel } from "../../inference/load.js";
 import { preprocessingForResolution, type Preprocessing } from "../../models/preprocessing.js";
 import { escapeHtml } from "../../run/report.js";
-import { runOption } from "../../run/settings.js";
-import { chooseBatchSize } from "../../run/sizing.js";
+import { runOption, runOptionRows } from "../../run/settings.js";
+import { chooseAugmentation, chooseBatchSize, chooseOptimizer } from "../../run/sizing.js";
 import {
   LR_FIND_DEFAULTS,
   LR_SUGGESTION_METHODS,
@@ -39,12 +39,12 @@ interface LrFindFlags {
   unfreezeStages?: number;
   batchSize?: number;
   resolution?: number;
-  optimizer: "sgd" | "adamw";
+  optimizer?: "sgd" | "adamw";
   momentum: number;
   nesterov?: boolean;
   weightDecay?: number;
   labelSmoothing: number;
-  augment: boolean;
+  augment?: boolean;
   seed: number;
   startLr: number;
   endLr: number;
@@ -93,8 +93,9 @@ export function registerLrFind(program: Command): void {
     .addOption(optionFrom(runOption("nesterov")))
     .addOption(optionFrom(runOption("weightDecay")))
     .addOption(optionFrom(runOption("labelSmoothing")))
-    .addOption(optionFrom(runOption("augment")))
     .addOption(optionFrom(runOption("seed")))
+    .addOption(optionFrom(runOptionRows("augment")[0]))
+    .addOption(optionFrom(runOptionRows("augment")[1]))
     .option("--start-lr <lr>", "first learning rate", positiveNumber("--start-lr"), LR_FIND_DEFAULTS.startLr)
     .option("--end-lr <lr>", "the rate the exponential schedule heads for", positiveNumber("--end-lr"), LR_FIND_DEFAULTS.endLr)
     .option("--iterations <N>", "training steps (at least 6)", positiveInt("--iterations"), LR_FIND_DEFAULTS.iterations)
@@ -140,13 +141,17 @@ export function registerLrFind(program: Command): void {
           ? unfreezeStagesPrefixes(model, opts.unfreezeStages)
           : frozenPrefixes(model, opts.strategy, opts.freeze ?? []);
       const batchSize = opts.batchSize ?? chooseBatchSize(ds.train.length).value;
+      // Sized as `convzoo train` sizes them (run/sizing.ts) when not given.
+      const optimizerKind = opts.optimizer ?? chooseOptimizer(opts.weights !== undefined).value;
+      const augment = opts.augment ?? chooseAugmentation(resolution).value;
       const optimizer: OptimizerOptions =
-        opts.optimizer === "adamw"
+        optimizerKind === "adamw"
           ? { kind: "adamw", weightDecay: opts.weightDecay ?? 0.01 }
           : { kind: "sgd", momentum: opts.momentum, nesterov: opts.nesterov ?? false, weightDecay: opts.weightDecay ?? 1e-4 };
       const trained = opts.strategy === "partial" ? `partial (frozen: ${frozen.join(", ")})` : opts.strategy;
       say(
-        `lr-find: ${model.arch}, ${ds.train.length} images, batch ${batchSize} at ${resolution} px, ${trained}, ${opts.optimizer}; ` +
+        `lr-find: ${model.arch}, ${ds.train.length} images, batch ${batchSize} at ${resolution} px, ${trained}, ` +
+          `${optimizerKind}${augment ? ", augmented" : ""}; ` +
           `lr ${fmt(opts.startLr)} → ${fmt(opts.endLr)} over ${Math.max(6, opts.iterations)} steps`,
       );
 
@@ -169,7 +174,7 @@ export function registerLrFind(program: Command): void {
           endLr: opts.endLr,
           iterations: opts.iterations,
           stopOnDivergence: opts.stopDiv,
-          augment: opts.augment,
+          augment,
           labelSmoothing: opts.labelSmoothing,
           seed: opts.seed,
           threads: opts.threads,
