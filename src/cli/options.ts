@@ -10,6 +10,7 @@ import type { WeightsEntry } from "../hub/entry.js";
 import { findWeights } from "../hub/registry.js";
 import { loadModel, type LoadedModel, type LoadModelOptions } from "../inference/load.js";
 import { INTERPOLATIONS, type Interpolation, type Preprocessing } from "../models/preprocessing.js";
+import { DEFAULT_MAX_IMAGE_PIXELS, setMaxImagePixels } from "../data/image.js";
 import { downloadDisplay } from "./download_progress.js";
 import { parseValue, runOption, type RunOption, type ValueKind } from "../run/settings.js";
 
@@ -41,6 +42,23 @@ export interface ArchFlags {
 
 export function addArchFlags(command: Command): Command {
   return command.addOption(optionFrom(runOption("widthMult"))).addOption(optionFrom(runOption("phi")));
+}
+
+/**
+ * `--max-image-pixels N`, a program-wide flag (before or after the command): images declaring more decoded
+ * pixels are refused before decoding (data/image.ts); the limit reaches the data worker threads too.
+ */
+export function addImageLimitFlag(program: Command): Command {
+  return program
+    .option(
+      "--max-image-pixels <N>",
+      `refuse images of more than N decoded pixels (width × height; default ${DEFAULT_MAX_IMAGE_PIXELS}, also CONVZOO_MAX_IMAGE_PIXELS)`,
+      positiveInt("--max-image-pixels"),
+    )
+    .hook("preAction", (command) => {
+      const pixels = command.opts<{ maxImagePixels?: number }>().maxImagePixels;
+      if (pixels !== undefined) setMaxImagePixels(pixels);
+    });
 }
 
 /** The flags every command that takes `--weights` shares: offline, and the transform's overrides. */

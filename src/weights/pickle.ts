@@ -208,6 +208,9 @@ const OP = {
   BYTEARRAY8: 0x96, // protocol 5
 } as const;
 
+/** Longest integer accepted, in bytes (LONG1 allows 255): BigInt decoding of longer ones is quadratic. */
+const MAX_LONG_BYTES = 256;
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const latin1 = new TextDecoder("latin1");
 
@@ -421,6 +424,8 @@ class Unpickler {
       case OP.LONG4: {
         const n = this.i32(op, at);
         if (n < 0) this.fail(`corrupt pickle: LONG4 at byte ${at} has negative length ${n}`);
+        // Decoding is quadratic in the length; torch.save's integers fit in 8 bytes.
+        if (n > MAX_LONG_BYTES) this.fail(`unsupported pickle: LONG4 at byte ${at} is a ${n}-byte integer (at most ${MAX_LONG_BYTES})`);
         return this.push(decodeLong(this.take(n, op, at)));
       }
       case OP.BINFLOAT: {
@@ -604,6 +609,11 @@ class Unpickler {
   }
 
   private parseInt(s: string, op: number, at: number): number | bigint {
+    if (s.length > MAX_LONG_BYTES * 3) {
+      this.fail(
+        `unsupported pickle: opcode 0x${op.toString(16)} at byte ${at} is a ${s.length}-digit integer (at most ${MAX_LONG_BYTES * 3})`,
+      );
+    }
     if (!/^[+-]?\d+$/.test(s.trim()))
       this.fail(`corrupt pickle: opcode 0x${op.toString(16)} at byte ${at} expected an integer, found "${s}"`);
     const b = BigInt(s.trim());
