@@ -69,6 +69,7 @@ export interface WeightsFlags {
   interpolation?: Interpolation;
   mean?: [number, number, number];
   std?: [number, number, number];
+  allowNonFinite?: boolean;
 }
 
 function rgb(flag: string, kind: "rgb" | "positiveRgb") {
@@ -87,7 +88,8 @@ export function addWeightsFlags(command: Command): Command {
     .option("--crop-size <N>", "override the weights' centre-crop size", positiveInt("--crop-size"))
     .addOption(new Option("--interpolation <mode>", "override the weights' resize interpolation").choices(INTERPOLATIONS))
     .option("--mean <r,g,b>", "override the weights' normalisation mean", rgb("--mean", "rgb"))
-    .option("--std <r,g,b>", "override the weights' normalisation std", rgb("--std", "positiveRgb"));
+    .option("--std <r,g,b>", "override the weights' normalisation std", rgb("--std", "positiveRgb"))
+    .option("--allow-non-finite", "load weights holding NaN or infinite values (refused by default: they predict NaN)");
 }
 
 /** The weights' transform with the flags' overrides applied (and checked as a whole). */
@@ -146,7 +148,11 @@ export async function loadForInference(
   // Before any download: weights without a classifier cannot classify.
   const named = request.weights && !existsSync(request.weights) ? findWeights(request.weights, request.arch) : undefined;
   if (named && needsClassifierTo) requireClassifier(named, needsClassifierTo);
-  const loaded = await loadModel({ ...request, download: downloadOptions(flags, request.weights) });
+  const loaded = await loadModel({
+    ...request,
+    allowNonFinite: flags.allowNonFinite ?? request.allowNonFinite,
+    download: downloadOptions(flags, request.weights),
+  });
   if (needsClassifierTo) requireClassifier(loaded.entry, needsClassifierTo);
   for (const note of loaded.notes) console.error(`note: ${note}`);
   const overridden = [flags.resizeSize, flags.cropSize, flags.interpolation, flags.mean, flags.std].some((v) => v !== undefined);

@@ -6,6 +6,7 @@
 import { validatePreprocessing, type Preprocessing } from "../models/preprocessing.js";
 import { WeightsError } from "../errors.js";
 import type { ResolvedOptions } from "../models/model.js";
+import type { Tensor } from "../tensor.js";
 
 export const METADATA_KEY = "convzoo";
 
@@ -53,4 +54,26 @@ export function decodeMetadata(raw: Record<string, string>, source: string): Che
   }
   const preprocessing = m.preprocessing === undefined ? undefined : validatePreprocessing(m.preprocessing, source);
   return { ...(m as CheckpointMetadata), preprocessing };
+}
+
+/**
+ * A checkpoint's metadata must agree with its own classifier: a model is built for the metadata's class
+ * count before the tensors are checked, and a classifier that disagrees would be re-initialised (the
+ * transfer-learning case) at that count, so a few bytes of JSON declaring millions of classes would allocate
+ * GBs. `classifier` is the model's classifier prefix (`fc`, `classifier.3`).
+ */
+export function checkMetadataClassifier(
+  meta: CheckpointMetadata,
+  tensors: ReadonlyMap<string, Tensor>,
+  classifier: string,
+  source: string,
+): void {
+  const weight = tensors.get(`${classifier}.weight`);
+  if (weight === undefined) return; // loadStateDict lists it as missing
+  if (weight.shape[0] !== meta.options.numClasses) {
+    throw new WeightsError(
+      `${source}: metadata declares ${meta.options.numClasses} classes, but its classifier ${classifier}.weight has ` +
+        `${weight.shape[0]} outputs (shape [${weight.shape.join(", ")}])`,
+    );
+  }
 }

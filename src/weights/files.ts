@@ -94,7 +94,18 @@ export async function readWeightsFile(path: string): Promise<WeightsFile> {
   const format = detectFormat(bytes, path);
   if (format === "pth") return { path, format, tensors: readPth(bytes, path), metadata: null };
   const file = readSafetensors(bytes, path);
-  return { path, format, tensors: file.tensors, metadata: decodeMetadata(file.metadata, path) };
+  const metadata = decodeMetadata(file.metadata, path);
+  // A model is built from the metadata's class count before any tensor is checked against it: bound it by
+  // what the file holds (a classifier for N classes has at least N values), or 2 KB of JSON could ask for GBs.
+  let values = 0;
+  for (const t of file.tensors.values()) values += t.data.length;
+  if (metadata && metadata.options.numClasses > values) {
+    throw new WeightsError(
+      `${path}: metadata declares ${metadata.options.numClasses} classes, but the file's tensors hold only ${values} values ` +
+        `(a classifier for N classes has at least N)`,
+    );
+  }
+  return { path, format, tensors: file.tensors, metadata };
 }
 
 /** Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename. */
