@@ -29,6 +29,18 @@ export function encodeMetadata(meta: CheckpointMetadata): Record<string, string>
   return { [METADATA_KEY]: JSON.stringify(meta), format: "pt" };
 }
 
+/** ResolvedOptions' numeric fields besides numClasses. */
+const NUMERIC_OPTIONS = ["widthMult", "dropout", "phi", "dropPath"] as const;
+
+/** A JSON value's kind for messages, with short values shown (a long one would flood the terminal). */
+function jsonType(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") return "an object";
+  const text = JSON.stringify(v);
+  return `${typeof v} ${text.length > 40 ? `${text.slice(0, 40)}…` : text}`;
+}
+
 /** Parses and checks the convzoo entry of a safetensors header; null when the file has none. */
 export function decodeMetadata(raw: Record<string, string>, source: string): CheckpointMetadata | null {
   const text = raw[METADATA_KEY];
@@ -51,6 +63,19 @@ export function decodeMetadata(raw: Record<string, string>, source: string): Che
     (!Array.isArray(m.classes) || m.classes.length !== m.options.numClasses || m.classes.some((c) => typeof c !== "string"))
   ) {
     throw new WeightsError(`${source}: metadata "classes" must be ${m.options.numClasses} strings`);
+  }
+  // Values are typed here, once: createModel and the commands trust ResolvedOptions' types.
+  const options = m.options as unknown as Record<string, unknown>;
+  for (const key of NUMERIC_OPTIONS) {
+    if (options[key] !== undefined && typeof options[key] !== "number") {
+      throw new WeightsError(`${source}: metadata "options.${key}" must be a number, found ${jsonType(options[key])}`);
+    }
+  }
+  if (options.padding !== undefined && options.padding !== "symmetric" && options.padding !== "tf") {
+    throw new WeightsError(`${source}: metadata "options.padding" must be "symmetric" or "tf", found ${jsonType(options.padding)}`);
+  }
+  if (m.resolution !== undefined && !(Number.isInteger(m.resolution) && (m.resolution as number) > 0)) {
+    throw new WeightsError(`${source}: metadata "resolution" must be a positive integer, found ${jsonType(m.resolution)}`);
   }
   const preprocessing = m.preprocessing === undefined ? undefined : validatePreprocessing(m.preprocessing, source);
   return { ...(m as CheckpointMetadata), preprocessing };
