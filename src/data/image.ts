@@ -61,7 +61,8 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string): Promise
     // makes truncated files fail instead of decoding with a grey bottom.
     const limit = maxImagePixels();
     const input = () => sharp(bytes, { ignoreIcc: true, limitInputPixels: limit }).autoOrient();
-    const meta = await input().metadata();
+    // The header only (no pixels are decoded), read without sharp's limit so the message can give the size.
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     // The header's size, checked before anything is decoded (sharp checks it again while decoding).
     const pixels = (meta.width ?? 0) * (meta.height ?? 0);
     if (pixels > limit) {
