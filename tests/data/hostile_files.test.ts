@@ -12,12 +12,18 @@ import { after, afterEach, test } from "node:test";
 import { zlibSync } from "fflate";
 import sharp from "sharp";
 import { readCsvList } from "../../src/data/csv.js";
+import { closeDataWorkers, epochBatches } from "../../src/data/loader.js";
+import { IMAGENET_EVAL } from "../../src/models/preprocessing.js";
+import { Random } from "../../src/random.js";
 import { DEFAULT_MAX_IMAGE_PIXELS, decodeImageRGB, maxImagePixels, setMaxImagePixels } from "../../src/data/image.js";
 import { InputFileError } from "../../src/errors.js";
 import { crc32 } from "../../src/weights/zip.js";
 
 const dir = mkdtempSync(join(tmpdir(), "convzoo-hostile-data-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(async () => {
+  await closeDataWorkers();
+  rmSync(dir, { recursive: true, force: true });
+});
 afterEach(() => {
   delete process.env.CONVZOO_MAX_IMAGE_PIXELS;
 });
@@ -116,4 +122,46 @@ test("CSV lists: a FIFO as the list itself, or named by a row, is refused naming
     readCsvList(csv),
     `${csv}: 2 problems: line 2: ${rowFifo} is a FIFO (named pipe), not an image file; line 3: no such file /dev/null.jpg`,
   );
+});
+
+test("training data: a FIFO, /dev/zero and a huge-header PNG are skipped with their reason, on this thread and in workers", async () => {
+  const good = join(dir, "good.png");
+  await sharp({ create: { width: 64, height: 48, channels: 3, background: "#a0a0a0" } })
+    .png()
+    .toFile(good);
+  const fifo = join(dir, "train-fifo.jpg");
+  execFileSync("mkfifo", [fifo]);
+  const huge = join(dir, "train-huge.png");
+  writeFileSync(huge, pngHeader(16000, 16000));
+  const samples = [good, fifo, "/dev/zero", huge, good].map((path, i) => ({ path, label: i % 2 }));
+  const transform = { resolution: 32, augment: false, preprocessing: IMAGENET_EVAL };
+  const run = async (workers: number) => {
+    const bad: string[] = [];
+    let images = 0;
+    const o = {
+      batchSize: 8,
+      shuffle: false,
+      transform,
+      workers,
+      rng: new Random(1),
+      onBadFile: (p: string, why: string) => bad.push(`${p}: ${why}`),
+    };
+    for await (const b of epochBatches(samples, o)) images += b.labels.length;
+    return { images, bad };
+  };
+  for (const workers of [0, 1]) {
+    const { images, bad } = await run(workers);
+    assert.equal(images, 2, `workers ${workers}`);
+    assert.equal(bad.length, 3);
+    assert.match(bad[0], /train-fifo\.jpg: .*is a FIFO \(named pipe\), not a regular file; expected an image$/);
+    assert.match(bad[1], /^\/dev\/zero: .*is a character device, not a regular file; expected an image$/);
+    assert.match(bad[2], /train-huge\.png: .*image too large: 16000×16000 = 256000000 pixels/);
+  }
+  // The limit reaches worker threads started after it is set (through CONVZOO_MAX_IMAGE_PIXELS).
+  await closeDataWorkers();
+  setMaxImagePixels(100);
+  const limited = await run(1);
+  assert.equal(limited.images, 0);
+  assert.match(limited.bad[0], /good\.png: .*image too large: 64×48 = 3072 pixels, more than the limit of 100 /);
+  await closeDataWorkers();
 });
