@@ -18,6 +18,7 @@ import { fromOnnx } from "../../src/onnx/serialize.js";
 import type { Tensor } from "../../src/tensor.js";
 import { readWeightsFile, saveCheckpoint } from "../../src/weights/files.js";
 import { nonFiniteTensors } from "../../src/weights/finite.js";
+import { readKerasH5 } from "../../src/weights/keras.js";
 import { stateDict } from "../../src/weights/load.js";
 import { readPth } from "../../src/weights/pth.js";
 import { writeSafetensors } from "../../src/weights/safetensors.js";
@@ -252,6 +253,13 @@ test("a weights file that is a FIFO or a character device is refused without ope
   await assert.rejects(
     readWeightsFile("/dev/zero"),
     (e: unknown) => e instanceof InputFileError && e.message === "/dev/zero: is a character device, not a regular file; expected a file",
+  );
+  const h5 = join(dir, "keras.h5");
+  execFileSync("mkfifo", [h5]);
+  await assert.rejects(
+    readKerasH5(h5),
+    (e: unknown) =>
+      e instanceof InputFileError && e.message === `${h5}: is a FIFO (named pipe), not a regular file; expected a Keras .h5 file`,
   );
   assert.ok(performance.now() - start < 2000);
 });
