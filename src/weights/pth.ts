@@ -197,8 +197,9 @@ function materialize(
 
 function rawArray(dtype: StorageDType, bytes: Uint8Array): RawArray {
   const n = Math.floor(bytes.length / STORAGE_DTYPE_BYTES[dtype]);
-  // fflate gives each entry its own buffer, so it is aligned; copy defensively if it is not.
-  const b = bytes.byteOffset % STORAGE_DTYPE_BYTES[dtype] === 0 ? bytes : bytes.slice();
+  // Stored records are views into the file: torch aligns them to 64 bytes, other zip writers may not, so a
+  // misaligned one is copied (new Uint8Array(x) always copies; a Node Buffer's slice() would not).
+  const b = bytes.byteOffset % STORAGE_DTYPE_BYTES[dtype] === 0 ? bytes : new Uint8Array(bytes);
   switch (dtype) {
     case "float32":
       return new Float32Array(b.buffer, b.byteOffset, n);

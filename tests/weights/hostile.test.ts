@@ -284,3 +284,14 @@ test("a safetensors header of 1000 tensors of shape [2^40, 0] holds nothing and 
   writeFileSync(join(dir, "empty-shapes.safetensors"), bytes);
   return readWeightsFile(join(dir, "empty-shapes.safetensors")).then((f) => assert.equal(f.tensors.size, 1000));
 });
+
+test("stored records at any alignment read the same, from a Uint8Array or a Node Buffer", () => {
+  const pkl = viewArchiveEntries().pkl;
+  for (let pad = 0; pad < 4; pad++) {
+    // An empty entry with a name of `pad` more bytes shifts the storage record's offset by `pad`.
+    const files = { "a/data.pkl": pkl, [`a/${"x".repeat(pad + 1)}`]: new Uint8Array(0), "a/data/0": f32([1, 2, 3, 4]) };
+    const zip = zipSync(files, { level: 0 });
+    for (const bytes of [zip, Buffer.from(zip)])
+      assert.deepEqual(readPth(bytes, "aligned.pth").get("w")?.data, Float32Array.from([1, 2, 3, 4]));
+  }
+});
