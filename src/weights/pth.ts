@@ -16,7 +16,7 @@ import {
   type StorageDType,
   type TorchTensorRef,
 } from "./pickle.js";
-import { ZipArchive } from "./zip.js";
+import { ZipArchive, type Crc32 } from "./zip.js";
 
 /** Where training scripts commonly nest the state dict inside a bigger checkpoint dict. */
 const WRAPPER_KEYS = ["state_dict", "model_state_dict", "model"];
@@ -29,13 +29,14 @@ const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20
  * the caller); values that are not tensors (`_metadata`, epoch counters, …) are skipped. If the
  * top level is a dict whose `state_dict`, `model_state_dict` or `model` entry is a dict of tensors,
  * that inner dict is returned. Floating tensors keep their dtype, except bfloat16 which becomes
- * float32; int16 becomes int32.
+ * float32; int16 becomes int32. `options.crc32` replaces the portable CRC-32 used to check every entry read
+ * (files.ts passes Node's native zlib.crc32).
  */
-export function readPth(bytes: Uint8Array, source: string): Map<string, Tensor> {
+export function readPth(bytes: Uint8Array, source: string, options: { crc32?: Crc32 } = {}): Map<string, Tensor> {
   const fail: (what: string) => never = (what) => {
     throw new WeightsError(`${source}: ${what}`);
   };
-  const zip = openZip(bytes, source);
+  const zip = openZip(bytes, source, options.crc32);
   const names = [...zip.entries.keys()];
 
   const pickles = names.filter((n) => /^[^/]+\/data\.pkl$/.test(n));
@@ -93,7 +94,7 @@ export function readPth(bytes: Uint8Array, source: string): Map<string, Tensor> 
 const MAX_TENSOR_BYTES_PER_FILE_BYTE = 4;
 const TENSOR_SLACK_BYTES = 1 << 20;
 
-function openZip(bytes: Uint8Array, source: string): ZipArchive {
+function openZip(bytes: Uint8Array, source: string, crc32: Crc32 | undefined): ZipArchive {
   const fail: (what: string) => never = (what) => {
     throw new WeightsError(`${source}: ${what}`);
   };
@@ -112,7 +113,7 @@ function openZip(bytes: Uint8Array, source: string): ZipArchive {
         `${bytes.length === 0 ? "an empty file" : `bytes ${head}`}`,
     );
   }
-  return new ZipArchive(bytes, source);
+  return new ZipArchive(bytes, source, crc32);
 }
 
 /** The state dict inside `top`: itself, or the dict of tensors under a wrapper key. */

@@ -37,6 +37,9 @@ const ZIP64_EOCD = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 
+/** A CRC-32 implementation: ours (portable) or a native one (Node's zlib.crc32, ~5x faster). */
+export type Crc32 = (bytes: Uint8Array) => number;
+
 export class ZipArchive {
   readonly entries = new Map<string, ZipEntry>();
   private inflated = 0;
@@ -45,6 +48,7 @@ export class ZipArchive {
   constructor(
     private readonly bytes: Uint8Array,
     private readonly source: string,
+    private readonly checksum: Crc32 = crc32,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.readCentralDirectory();
@@ -155,7 +159,7 @@ export class ZipArchive {
     } else {
       this.fail(`${what} uses compression method ${e.method}; only stored (0) and deflate (8) are read`);
     }
-    const actual = crc32(out);
+    const actual = this.checksum(out);
     if (actual !== e.crc32) {
       this.fail(
         `corrupt checkpoint: ${what} fails its CRC-32 check (stored 0x${hex(e.crc32)}, computed 0x${hex(actual)}); ` +
