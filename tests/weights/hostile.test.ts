@@ -138,7 +138,7 @@ function findCentralEntry(zip: Uint8Array, name: string): number {
   throw new Error(`no central entry ${name}`);
 }
 
-test("a stored record whose bytes changed fails its CRC-32 (torch would load it silently)", () => {
+test("a stored record whose bytes changed fails its CRC-32 (torch would load it silently)", async () => {
   const zip = viewArchive([4], [1]);
   assert.deepEqual(readPth(zip, "ok.pth").get("w")?.data, Float32Array.from([1, 2, 3, 4]));
   // Flip one bit of the first float (1.0f = 00 00 80 3f) inside the stored record.
@@ -147,6 +147,14 @@ test("a stored record whose bytes changed fails its CRC-32 (torch would load it 
   assertWeightsError(
     () => readPth(zip, "flipped.pth"),
     /^flipped\.pth: corrupt checkpoint: zip entry "a\/data\/0" fails its CRC-32 check \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\); the file is damaged$/,
+  );
+  // The same through readWeightsFile (Node's native zlib.crc32).
+  const path = join(dir, "flipped.pth");
+  writeFileSync(path, zip);
+  await assert.rejects(
+    readWeightsFile(path),
+    (e: unknown) =>
+      e instanceof WeightsError && e.message.startsWith(`${path}: corrupt checkpoint: zip entry "a/data/0" fails its CRC-32 check`),
   );
 });
 
