@@ -23,7 +23,7 @@ import { stateDict } from "../../src/weights/load.js";
 import { readPth } from "../../src/weights/pth.js";
 import { writeSafetensors } from "../../src/weights/safetensors.js";
 import { crc32 } from "../../src/weights/zip.js";
-import { assertWeightsError, orderedDict, P, pickle, tensorRecord } from "./helpers.js";
+import { assertWeightsError, orderedDict, P, pickle, tensorRecord, type Op } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "convzoo-hostile-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -302,4 +302,41 @@ test("stored records at any alignment read the same, from a Uint8Array or a Node
     for (const bytes of [zip, Buffer.from(zip)])
       assert.deepEqual(readPth(bytes, "aligned.pth").get("w")?.data, Float32Array.from([1, 2, 3, 4]));
   }
+});
+
+test("tensor rebuilds nested through a list that contains itself, or 10,000 deep, are refused (no stack overflow)", () => {
+  const rebuild = P.global("torch._tensor", "_rebuild_from_type_v2");
+  const tensorType = P.global("torch", "Tensor");
+  // args = L where L = [rebuild, Tensor, L, None]: each call would rebuild from L again, forever.
+  const cyclic = pickle(
+    P.proto(2),
+    P.emptyDict(),
+    P.str("w"),
+    rebuild,
+    P.emptyList(),
+    P.put(0),
+    P.mark(),
+    rebuild,
+    tensorType,
+    P.get(0),
+    P.none(),
+    P.appends(),
+    P.reduce(),
+    P.setitem(),
+    P.stop(),
+  );
+  assertWeightsError(
+    () => readPth(zipSync({ "a/data.pkl": cyclic }, { level: 0 }), "cyclic.pth"),
+    /^cyclic\.pth: corrupt pickle: torch\._tensor\._rebuild_from_type_v2 at byte \d+ called with a list of 4 instead of an argument tuple$/,
+  );
+  // (rebuild, Tensor, (rebuild, Tensor, (… 10,000 levels …), None), None) as nested tuples.
+  const deep: Op[] = [P.proto(2), P.emptyDict(), P.str("w"), rebuild];
+  for (let i = 0; i < 10_000; i++) deep.push(P.mark(), rebuild, tensorType);
+  deep.push(P.emptyTuple());
+  for (let i = 0; i < 10_000; i++) deep.push(P.none(), P.tuple());
+  deep.push(P.reduce(), P.setitem(), P.stop());
+  assertWeightsError(
+    () => readPth(zipSync({ "a/data.pkl": pickle(...deep) }, { level: 0 }), "deep.pth"),
+    /^deep\.pth: corrupt pickle: REDUCE at byte \d+ nests tensor rebuilds more than 4 deep$/,
+  );
 });
