@@ -21,7 +21,8 @@ import { nonFiniteTensors } from "../../src/weights/finite.js";
 import { readKerasH5 } from "../../src/weights/keras.js";
 import { stateDict } from "../../src/weights/load.js";
 import { readPth } from "../../src/weights/pth.js";
-import { writeSafetensors } from "../../src/weights/safetensors.js";
+import { readSafetensors, writeSafetensors } from "../../src/weights/safetensors.js";
+import { decodeMetadata } from "../../src/weights/checkpoint.js";
 import { crc32 } from "../../src/weights/zip.js";
 import { assertWeightsError, orderedDict, P, pickle, tensorRecord, type Op } from "./helpers.js";
 
@@ -338,5 +339,28 @@ test("tensor rebuilds nested through a list that contains itself, or 10,000 deep
   assertWeightsError(
     () => readPth(zipSync({ "a/data.pkl": pickle(...deep) }, { level: 0 }), "deep.pth"),
     /^deep\.pth: corrupt pickle: REDUCE at byte \d+ nests tensor rebuilds more than 4 deep$/,
+  );
+});
+
+test("values nested 200,000 deep in a safetensors header or in metadata are refused with a short preview (no stack overflow)", () => {
+  const deep = `${"[".repeat(200_000)}${"]".repeat(200_000)}`;
+  const file = (header: string) => {
+    const h = new TextEncoder().encode(header);
+    const b = new Uint8Array(8 + h.length);
+    new DataView(b.buffer).setBigUint64(0, BigInt(h.length), true);
+    b.set(h, 8);
+    return b;
+  };
+  assertWeightsError(
+    () => readSafetensors(file(`{"t":{"dtype":"F32","shape":${deep},"data_offsets":[0,0]}}`), "deep.safetensors"),
+    /^deep\.safetensors: corrupt header: tensor "t" shape should be a list of non-negative integers, found \[\[\[…\]\]\]$/,
+  );
+  assertWeightsError(
+    () => readSafetensors(file(`{"__metadata__":{"a":${deep}}}`), "deep.safetensors"),
+    /^deep\.safetensors: corrupt header: __metadata__\["a"\] should be a string, found \[\[\[…\]\]\]$/,
+  );
+  assertWeightsError(
+    () => decodeMetadata({ convzoo: `{"arch":"resnet18","options":{"numClasses":1},"preprocessing":${deep}}` }, "deep.safetensors"),
+    /^deep\.safetensors: invalid preprocessing metadata: expected an object, got \[\[\[…\]\]\]$/,
   );
 });
