@@ -76,7 +76,7 @@ const kindOf = (message: string) =>
 // --- child: run one reader from `start` to `end` -------------------------------------------------
 
 interface ChildReport {
-  kind: "done";
+  kind: "counts" | "done";
   ok: number;
   refused: number;
   refusalKinds: string[];
@@ -111,6 +111,9 @@ async function child(reader: Reader, seed: number, start: number, end: number, i
         outcome = { error };
       }
       const ms = performance.now() - t0;
+      // Not busy: generating the next chunk of inputs is not this input's time.
+      slot.writeUInt32LE(0, 4);
+      writeSync(fd, slot, 0, 8, 0);
       if (ms > report.slowestMs) {
         report.slowestMs = ms;
         report.slowestIndex = index;
@@ -123,6 +126,11 @@ async function child(reader: Reader, seed: number, start: number, end: number, i
         kinds.add(kindOf((outcome.error as Error).message));
       } else report.ok++;
     }
+    // Counts after every chunk, so a child killed on a hang loses none.
+    report.refusalKinds = [...kinds];
+    process.send?.({ ...report, kind: "counts" });
+    kinds.clear();
+    Object.assign(report, { ok: 0, refused: 0, refusalKinds: [], slowestMs: 0, largestInput: 0 });
   }
   closeSync(fd);
   rmSync(dir, { recursive: true, force: true });

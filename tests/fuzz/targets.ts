@@ -101,9 +101,14 @@ export function applyEdits(seed: Uint8Array, edits: readonly Edit[]): Uint8Array
         b = out;
         break;
       }
-      case "delete":
-        b = Uint8Array.from([...b.subarray(0, at), ...b.subarray(at + e.length)]);
+      case "delete": {
+        const tail = b.subarray(Math.min(b.length, at + e.length));
+        const out = new Uint8Array(at + tail.length);
+        out.set(b.subarray(0, at));
+        out.set(tail, at);
+        b = out;
         break;
+      }
       case "truncate":
         b = new Uint8Array(b.subarray(0, at));
         break;
