@@ -50,6 +50,8 @@ export type { CheckpointMetadata } from "./weights/checkpoint.js";
 
 // Images and labelled data.
 export { loadImageBatch, loadImageForEval, decodeImageRGB } from "./data/image.js";
+export { DEFAULT_MAX_IMAGE_PIXELS, maxImagePixels, setMaxImagePixels } from "./data/image.js";
+export { nonFiniteTensors, refuseNonFinite } from "./weights/finite.js";
 export { IMAGENET_CLASSES } from "./data/imagenet_classes.js";
 export { readImageFolder, stratifiedSplit, IMAGE_EXTENSIONS, type ImageFolder, type Sample } from "./data/folder.js";
 export { readCsvList } from "./data/csv.js";

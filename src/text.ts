@@ -52,7 +52,6 @@ export function shownList(names: readonly string[], max = 12): string {
 }
 
 /** The characters printable() escapes that JSON.stringify leaves raw: DEL, C1 and the format controls. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const JSON_RAW_CONTROL = /[\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/gu;
 
 /**

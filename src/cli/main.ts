@@ -22,6 +22,7 @@ import { registerSummary } from "./commands/summary.js";
 import { registerTrain } from "./commands/train.js";
 import { registerWeights } from "./commands/weights.js";
 import { printable, printableLines } from "../text.js";
+import { addImageLimitFlag } from "./options.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   const program = new Command("convzoo")
     .description("Build, inspect, run, train and transfer-learn classic convolutional image classifiers")
     .version(version);
+  addImageLimitFlag(program);
   registerModels(program);
   registerSummary(program);
   registerClassify(program);

@@ -12,6 +12,7 @@ import { loadModel, type LoadedModel, type LoadModelOptions } from "../inference
 import { readOnnxModel, type OnnxModel } from "../inference/onnx_model.js";
 import { Predictor } from "../inference/predictor.js";
 import { INTERPOLATIONS, type Interpolation, type Preprocessing } from "../models/preprocessing.js";
+import { DEFAULT_MAX_IMAGE_PIXELS, setMaxImagePixels } from "../data/image.js";
 import { downloadDisplay } from "./download_progress.js";
 import { parseValue, runOption, type RunOption, type ValueKind } from "../run/settings.js";
 import { printableLines } from "../text.js";
@@ -46,6 +47,23 @@ export function addArchFlags(command: Command): Command {
   return command.addOption(optionFrom(runOption("widthMult"))).addOption(optionFrom(runOption("phi")));
 }
 
+/**
+ * `--max-image-pixels N`, a program-wide flag (before or after the command): images declaring more decoded
+ * pixels are refused before decoding (data/image.ts); the limit reaches the data worker threads too.
+ */
+export function addImageLimitFlag(program: Command): Command {
+  return program
+    .option(
+      "--max-image-pixels <N>",
+      `refuse images of more than N decoded pixels (width × height; default ${DEFAULT_MAX_IMAGE_PIXELS}, also CONVZOO_MAX_IMAGE_PIXELS)`,
+      positiveInt("--max-image-pixels"),
+    )
+    .hook("preAction", (command) => {
+      const pixels = command.opts<{ maxImagePixels?: number }>().maxImagePixels;
+      if (pixels !== undefined) setMaxImagePixels(pixels);
+    });
+}
+
 /** The flags every command that takes `--weights` shares: offline, and the transform's overrides. */
 export interface WeightsFlags {
   offline?: boolean;
@@ -54,6 +72,7 @@ export interface WeightsFlags {
   interpolation?: Interpolation;
   mean?: [number, number, number];
   std?: [number, number, number];
+  allowNonFinite?: boolean;
 }
 
 function rgb(flag: string, kind: "rgb" | "positiveRgb") {
@@ -72,7 +91,8 @@ export function addWeightsFlags(command: Command): Command {
     .option("--crop-size <N>", "override the weights' centre-crop size", positiveInt("--crop-size"))
     .addOption(new Option("--interpolation <mode>", "override the weights' resize interpolation").choices(INTERPOLATIONS))
     .option("--mean <r,g,b>", "override the weights' normalisation mean", rgb("--mean", "rgb"))
-    .option("--std <r,g,b>", "override the weights' normalisation std", rgb("--std", "positiveRgb"));
+    .option("--std <r,g,b>", "override the weights' normalisation std", rgb("--std", "positiveRgb"))
+    .option("--allow-non-finite", "load weights holding NaN or infinite values (refused by default: they predict NaN)");
 }
 
 /** The weights' transform with the flags' overrides applied (and checked as a whole). */
@@ -131,7 +151,11 @@ export async function loadForInference(
   // Before any download: weights without a classifier cannot classify.
   const named = request.weights && !existsSync(request.weights) ? findWeights(request.weights, request.arch) : undefined;
   if (named && needsClassifierTo) requireClassifier(named, needsClassifierTo);
-  const loaded = await loadModel({ ...request, download: downloadOptions(flags, request.weights) });
+  const loaded = await loadModel({
+    ...request,
+    allowNonFinite: flags.allowNonFinite ?? request.allowNonFinite,
+    download: downloadOptions(flags, request.weights),
+  });
   if (needsClassifierTo) requireClassifier(loaded.entry, needsClassifierTo);
   for (const note of loaded.notes) console.error(`note: ${printableLines(note)}`);
   const overridden = [flags.resizeSize, flags.cropSize, flags.interpolation, flags.mean, flags.std].some((v) => v !== undefined);

@@ -3,9 +3,10 @@
  * in ImageFolder's sorted order, samples in row order, non-images in `skipped`). RFC 4180 fields, optional
  * `path`/`label` header (else path then label), paths relative to the CSV's folder. Format: docs/data.md#csv
  */
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { InputFileError } from "../errors.js";
+import { fileKind, readInputFile } from "../weights/files.js";
 import { byCodePoint, IMAGE_EXTENSIONS, isImageName, type ImageFolder, type Sample } from "./folder.js";
 
 export interface CsvRecord {
@@ -86,12 +87,16 @@ export function parseCsv(text: string, file: string): CsvRecord[] {
   return records;
 }
 
-async function kindOf(path: string): Promise<"file" | "directory" | "missing"> {
+/** What a row's path is: a regular file, a folder, missing, or another kind (a FIFO, a device) to refuse. */
+async function kindOf(path: string): Promise<"file" | "directory" | "missing" | { other: string }> {
+  let info;
   try {
-    return (await stat(path)).isDirectory() ? "directory" : "file";
+    info = await stat(path);
   } catch {
     return "missing";
   }
+  if (info.isDirectory()) return "directory";
+  return info.isFile() ? "file" : { other: fileKind(info) };
 }
 
 /** Stats in parallel, a bounded number at a time. */
@@ -116,12 +121,13 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, f: (x: T) =>
 export async function readCsvList(csvPath: string): Promise<ImageFolder> {
   let text: string;
   try {
-    text = await readFile(csvPath, "utf8");
+    // Regular files only (weights/files.ts): a FIFO or /dev/zero named as the list would hang or fill memory.
+    text = new TextDecoder().decode(await readInputFile(csvPath, "a CSV list"));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new InputFileError(`${csvPath}: no such file (expected a CSV list of path,label rows)`);
-    if (code === "EISDIR") throw new InputFileError(`${csvPath}: is a folder, not a CSV list`);
-    throw new InputFileError(`${csvPath}: cannot be read (${(e as Error).message})`);
+    if (e instanceof InputFileError && e.message === `${csvPath}: no such file`) {
+      throw new InputFileError(`${csvPath}: no such file (expected a CSV list of path,label rows)`);
+    }
+    throw e;
   }
   const records = parseCsv(text, csvPath);
   const root = dirname(csvPath);
@@ -162,6 +168,7 @@ export async function readCsvList(csvPath: string): Promise<ImageFolder> {
   images.forEach((r, k) => {
     if (kinds[k] === "missing") problems.push(`line ${r.line}: no such file ${resolved[k]}`);
     else if (kinds[k] === "directory") problems.push(`line ${r.line}: ${resolved[k]} is a folder, not an image`);
+    else if (typeof kinds[k] === "object") problems.push(`line ${r.line}: ${resolved[k]} is ${kinds[k].other}, not an image file`);
   });
   const withImages = new Set(images.map((r) => r.label));
   const empty = classes.filter((c) => !withImages.has(c));

@@ -6,11 +6,11 @@
  * from torchvision, 120 when enlarging; the Pillow port in preprocess.ts is bit-identical at ~5-20 ms per photo.
  * Decoding rules and the measurements: docs/images.md#decoding, docs/images.md#resizing
  */
-import { readFile } from "node:fs/promises";
 import sharp from "sharp";
 import { InputFileError } from "../errors.js";
 import { float32, type Tensor } from "../tensor.js";
 import { evalTransformRGB } from "./preprocess.js";
+import { readInputFile } from "../weights/files.js";
 import { type Preprocessing } from "../models/preprocessing.js";
 
 export interface RGBImage {
@@ -18,6 +18,34 @@ export interface RGBImage {
   data: Uint8Array;
   width: number;
   height: number;
+}
+
+/**
+ * Decoded pixels (width × height) an image may have before it is refused without being decoded: a 746 KB
+ * PNG or a 123-byte SVG can declare 16000² (768 MB of RGB, more in libvips's intermediates). 100 M pixels
+ * (~10000², 300 MB of RGB) passes every camera photo up to 100 MP; `--max-image-pixels` raises it.
+ * sharp's own default (limitInputPixels, 0x3FFF² ≈ 268 M) lets 16000² through.
+ */
+export const DEFAULT_MAX_IMAGE_PIXELS = 100_000_000;
+
+/**
+ * The limit lives in the environment (CONVZOO_MAX_IMAGE_PIXELS) so the data worker threads, which get a
+ * copy of process.env when they start, decode under the same limit as the main thread.
+ */
+const LIMIT_VARIABLE = "CONVZOO_MAX_IMAGE_PIXELS";
+
+/** The decoded-pixel limit in force: CONVZOO_MAX_IMAGE_PIXELS when set to a positive integer, else the default. */
+export function maxImagePixels(): number {
+  const raw = process.env[LIMIT_VARIABLE];
+  const n = raw === undefined ? NaN : Number(raw);
+  return Number.isSafeInteger(n) && n > 0 ? n : DEFAULT_MAX_IMAGE_PIXELS;
+}
+
+/** Sets the decoded-pixel limit for this process and the worker threads it starts from now on. */
+export function setMaxImagePixels(pixels: number): void {
+  if (!(Number.isSafeInteger(pixels) && pixels > 0))
+    throw new InputFileError(`the image pixel limit must be a positive integer, got ${pixels}`);
+  process.env[LIMIT_VARIABLE] = String(pixels);
 }
 
 /** Reads and decodes an image file to 8-bit RGB; errors are InputFileErrors naming the path. */
@@ -31,8 +59,18 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string): Promise
   try {
     // ignoreIcc: PIL does no colour management, so neither do we. The default failOn ("warning")
     // makes truncated files fail instead of decoding with a grey bottom.
-    const input = () => sharp(bytes, { ignoreIcc: true }).autoOrient();
-    const meta = await input().metadata();
+    const limit = maxImagePixels();
+    const input = () => sharp(bytes, { ignoreIcc: true, limitInputPixels: limit }).autoOrient();
+    // The header only (no pixels are decoded), read without sharp's limit so the message can give the size.
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    // The header's size, checked before anything is decoded (sharp checks it again while decoding).
+    const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+    if (pixels > limit) {
+      throw new InputFileError(
+        `${name}: image too large: ${meta.width}×${meta.height} = ${pixels} pixels, more than the limit of ${limit} ` +
+          `(raise it with --max-image-pixels N or CONVZOO_MAX_IMAGE_PIXELS=N)`,
+      );
+    }
     if (meta.space === "cmyk") {
       // Left to itself libvips converts CMYK through a colour profile; PIL uses a plain formula.
       const { data, info } = await input().pipelineColourspace("cmyk").toColourspace("cmyk").raw().toBuffer({ resolveWithObject: true });
@@ -47,7 +85,7 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string): Promise
     const rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     return { data: rgb, width: info.width, height: info.height };
   } catch (e) {
-    throw decodeError(name, e);
+    throw e instanceof InputFileError ? e : decodeError(name, e);
   }
 }
 
@@ -86,16 +124,9 @@ export async function loadImageBatch(paths: readonly string[], p: Preprocessing)
   return float32([paths.length, 3, p.cropSize, p.cropSize], out);
 }
 
-async function readImageFile(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") throw new InputFileError(`${path}: no such file`);
-    if (code === "EISDIR") throw new InputFileError(`${path}: is a directory, not an image`);
-    if (code === "EACCES" || code === "EPERM") throw new InputFileError(`${path}: permission denied`);
-    throw new InputFileError(`${path}: cannot be read (${(e as Error).message})`);
-  }
+/** Only regular files: a FIFO or /dev/zero named as an image would hang or fill memory (weights/files.ts). */
+function readImageFile(path: string): Promise<Uint8Array> {
+  return readInputFile(path, "an image");
 }
 
 function decodeError(name: string, e: unknown): InputFileError {
@@ -104,7 +135,7 @@ function decodeError(name: string, e: unknown): InputFileError {
   const what = /unsupported image format/i.test(reason)
     ? "not an image"
     : /pixel limit/i.test(reason)
-      ? "image too large"
+      ? `image too large for the limit of ${maxImagePixels()} pixels (raise it with --max-image-pixels N)`
       : "truncated or corrupt image";
   return new InputFileError(`${name}: ${what} (sharp could not decode it: ${reason})`);
 }

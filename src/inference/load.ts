@@ -13,8 +13,9 @@ import { OptionError, WeightsError } from "../errors.js";
 import { initializeWeights } from "../models/bind.js";
 import { createModel } from "../models/registry.js";
 import type { Model, ModelOptions } from "../models/model.js";
-import type { CheckpointMetadata } from "../weights/checkpoint.js";
+import { checkMetadataClassifier, type CheckpointMetadata } from "../weights/checkpoint.js";
 import { readWeightsFile } from "../weights/files.js";
+import { refuseNonFinite } from "../weights/finite.js";
 import { readKerasMobileNetV1 } from "../weights/keras.js";
 import { loadStateDict, stripModulePrefix } from "../weights/load.js";
 import { shown } from "../text.js";
@@ -34,6 +35,8 @@ export interface LoadModelOptions extends ModelOptions {
   seed?: number;
   /** How named weights are fetched: offline, a mirror, progress (hub/download.ts). */
   download?: FetchOptions;
+  /** Load weights holding NaN or ±Inf instead of refusing them (weights/finite.ts); default false. */
+  allowNonFinite?: boolean;
 }
 
 export interface LoadedModel {
@@ -87,6 +90,7 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   if (!arch) throw new OptionError(`${file.path} has no convzoo metadata naming its architecture: pass --arch`);
 
   const tensors = stripModulePrefix(file.tensors);
+  if (!options.allowNonFinite) refuseNonFinite(tensors, file.path, "--allow-non-finite loads them anyway");
   const base: ModelOptions = { ...entry?.modelOptions, ...meta?.options, ...definedOnly(options) };
   if (base.numClasses === undefined && entry?.numClasses) base.numClasses = entry.numClasses;
   if (base.numClasses === undefined) {
@@ -97,6 +101,7 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
     if (w) base.numClasses = w.shape[0];
   }
   const model = createModel(arch, base);
+  if (meta && options.numClasses === undefined) checkMetadataClassifier(meta, tensors, model.classifier, file.path);
   // Weights without a trained classifier (vgg16.IMAGENET1K_FEATURES): the whole head starts afresh.
   const reinitialize = entry && entry.numClasses === null ? model.head : [];
   const result = loadStateDict(model, tensors, file.path, { reinitialize });

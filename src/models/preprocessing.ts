@@ -4,7 +4,7 @@
  * with its interpolation. Weights carry their own (checkpoint metadata); an architecture has a
  * default. The pixel arithmetic that applies it is data/preprocess.ts.
  */
-import { WeightsError } from "../errors.js";
+import { previewValue, WeightsError } from "../errors.js";
 
 export type Interpolation = "bilinear" | "bicubic" | "nearest";
 
@@ -79,12 +79,7 @@ export function validatePreprocessing(p: unknown, source: string): Preprocessing
   return { resizeSize, cropSize, mean, std, interpolation: interpolation as Interpolation };
 }
 
+/** Bounded (a deeply nested value from a file would overflow JSON.stringify's recursion). */
 function describe(v: unknown): string {
-  if (v === undefined) return "nothing";
-  try {
-    const s = JSON.stringify(v);
-    return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-  } catch {
-    return String(v);
-  }
+  return v === undefined ? "nothing" : previewValue(v);
 }

@@ -1,8 +1,8 @@
 /** Graph → ONNX ModelProto bytes, and ONNX bytes → initializer tensors. Browser-safe. */
 import type { Attr, Graph, Value } from "../graph/ir.js";
 import { ONNX_DTYPE, OPSET } from "../graph/ops.js";
-import type { DType, Tensor } from "../tensor.js";
-import { typedArrayFromBytes } from "../tensor.js";
+import { WeightsError } from "../errors.js";
+import { DTYPE_BYTES, typedArrayFromBytes, type DType, type Tensor } from "../tensor.js";
 import { IR_VERSION, ModelProto } from "./schema.js";
 
 export interface ExportOptions {
@@ -95,33 +95,65 @@ export interface DecodedOnnx {
 
 const DTYPE_BY_CODE = new Map<number, DType>(Object.entries(ONNX_DTYPE).map(([k, v]) => [v, k as DType]));
 
-/** Reads back what convzoo writes: metadata, raw_data initializers, input/output names, op types. */
-export function fromOnnx(bytes: Uint8Array): DecodedOnnx {
-  const m = ModelProto.toObject(ModelProto.decode(bytes), {
-    longs: Number,
-    bytes: Uint8Array as unknown as typeof String,
-    defaults: false,
-  }) as {
-    metadataProps?: { key: string; value: string }[];
-    graph: {
-      node?: { opType: string }[];
-      initializer?: { name: string; dims?: number[]; dataType: number; rawData?: Uint8Array; floatData?: number[] }[];
-      input?: { name: string }[];
-      output?: { name: string }[];
-    };
+/**
+ * Reads back what convzoo writes: metadata, raw_data initializers, input/output names, op types. Any
+ * malformed input (not protobuf, no graph, an initializer whose bytes do not match its dims and type) is a
+ * WeightsError naming `source`; nothing is allocated beyond the decoded message (bounded by `bytes`).
+ */
+export function fromOnnx(bytes: Uint8Array, source = "ONNX model"): DecodedOnnx {
+  const fail: (what: string) => never = (what) => {
+    throw new WeightsError(`${source}: ${what}`);
   };
+  let m: OnnxObject;
+  try {
+    m = ModelProto.toObject(ModelProto.decode(bytes), {
+      longs: Number,
+      bytes: Uint8Array as unknown as typeof String,
+      defaults: false,
+    }) as OnnxObject;
+  } catch (e) {
+    // protobufjs throws RangeError ("index out of range") or Error ("invalid wire type") on bad bytes.
+    return fail(`not an ONNX model or truncated (${(e as Error).message})`);
+  }
+  if (!m.graph) return fail("not an ONNX model: it has no graph");
   const initializers = new Map<string, Tensor>();
   for (const t of m.graph.initializer ?? []) {
-    const dtype = DTYPE_BY_CODE.get(t.dataType);
-    if (!dtype) throw new Error(`ONNX initializer ${t.name}: unsupported data type ${t.dataType}`);
-    const data = t.rawData ? typedArrayFromBytes(dtype, t.rawData) : Float32Array.from(t.floatData ?? []);
-    initializers.set(t.name, { dtype, shape: t.dims ?? [], data } as Tensor);
+    const name = t.name ?? "";
+    const dtype = DTYPE_BY_CODE.get(t.dataType ?? 0);
+    if (!dtype) fail(`initializer "${name}": unsupported data type ${t.dataType}`);
+    const dims = t.dims ?? [];
+    if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`initializer "${name}": dims [${dims.join(", ")}] are not sizes`);
+    const count = dims.reduce((a, d) => a * d, 1);
+    let data: Tensor["data"];
+    if (t.rawData) {
+      const needed = count * DTYPE_BYTES[dtype];
+      if (t.rawData.length !== needed)
+        fail(`initializer "${name}" [${dims.join(", ")}] (${dtype}) needs ${needed} bytes, has ${t.rawData.length}`);
+      data = typedArrayFromBytes(dtype, t.rawData);
+    } else {
+      if (dtype !== "float32") fail(`initializer "${name}": ${dtype} values outside raw_data are not read`);
+      const values = t.floatData ?? [];
+      if (values.length !== count) fail(`initializer "${name}" of dims [${dims.join(", ")}] needs ${count} values, has ${values.length}`);
+      data = Float32Array.from(values);
+    }
+    initializers.set(name, { dtype, shape: dims, data } as Tensor);
   }
   return {
-    metadata: Object.fromEntries((m.metadataProps ?? []).map((p) => [p.key, p.value])),
+    metadata: Object.fromEntries((m.metadataProps ?? []).map((p) => [p.key ?? "", p.value ?? ""])),
     initializers,
-    inputs: (m.graph.input ?? []).map((v) => v.name),
-    outputs: (m.graph.output ?? []).map((v) => v.name),
-    opTypes: (m.graph.node ?? []).map((n) => n.opType),
+    inputs: (m.graph.input ?? []).map((v) => v.name ?? ""),
+    outputs: (m.graph.output ?? []).map((v) => v.name ?? ""),
+    opTypes: (m.graph.node ?? []).map((n) => n.opType ?? ""),
+  };
+}
+
+/** The parts of a decoded ModelProto read above; every field may be absent in a hostile file. */
+interface OnnxObject {
+  metadataProps?: { key?: string; value?: string }[];
+  graph?: {
+    node?: { opType?: string }[];
+    initializer?: { name?: string; dims?: number[]; dataType?: number; rawData?: Uint8Array; floatData?: number[] }[];
+    input?: { name?: string }[];
+    output?: { name?: string }[];
   };
 }

@@ -10,7 +10,7 @@ import type { Model, ResolvedOptions } from "../models/model.js";
 import type { Preprocessing } from "../models/preprocessing.js";
 import { WeightsError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
-import type { CheckpointMetadata } from "../weights/checkpoint.js";
+import { checkMetadataClassifier, type CheckpointMetadata } from "../weights/checkpoint.js";
 import { readWeightsFile, saveCheckpoint } from "../weights/files.js";
 import { loadStateDict, stateDict } from "../weights/load.js";
 import type { EpochMetrics, FitProgress } from "../train/fit.js";
@@ -85,6 +85,7 @@ export async function readResumeFile(path: string): Promise<ResumedRun> {
     else weights.set(key, t);
   }
   const model = createModel(meta.arch, meta.options as ResolvedOptions);
+  checkMetadataClassifier(meta, weights, model.classifier, path);
   loadStateDict(model, weights, path);
   // Anything the file lacks (GoogLeNet's optional auxiliary heads) gets seed 0's values, as at load.
   initializeWeights(model);

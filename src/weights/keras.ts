@@ -9,10 +9,12 @@
  * have that at the root, `model.save` files under `/model_weights`. Long attributes may be split into
  * `layer_names0`, `layer_names1` … (HDF5's 64 KiB object-header limit), as Keras reads them.
  */
+import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { resolve } from "node:path";
 import { InputFileError, WeightsError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
+import { fileKind } from "./files.js";
 
 /** layer name → weight name without the layer prefix and `:0` (`kernel`, `gamma` …) → tensor, in file order. */
 export type KerasLayers = Map<string, Map<string, Tensor>>;
@@ -40,13 +42,16 @@ const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 async function checkHdf5File(path: string): Promise<void> {
   let handle;
   try {
-    handle = await open(path, "r");
+    // Non-blocking, so a FIFO named as weights cannot hang the open; only regular files are read (files.ts).
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputFileError(code === "ENOENT" ? `${path}: no such file` : `${path}: cannot read (${code ?? (e as Error).message})`);
   }
   try {
-    const { size } = await handle.stat();
+    const info = await handle.stat();
+    if (!info.isFile()) throw new InputFileError(`${path}: is ${fileKind(info)}, not a regular file; expected a Keras .h5 file`);
+    const { size } = info;
     const buf = Buffer.alloc(8);
     for (let at = 0; at + 8 <= size; at = at === 0 ? 512 : at * 2) {
       await handle.read(buf, 0, 8, at);

@@ -208,6 +208,12 @@ const OP = {
   BYTEARRAY8: 0x96, // protocol 5
 } as const;
 
+/** Longest integer accepted, in bytes (LONG1 allows 255): BigInt decoding of longer ones is quadratic. */
+const MAX_LONG_BYTES = 256;
+
+/** `_rebuild_from_type_v2` inside another, at most this deep (torch writes one level). */
+const MAX_REBUILD_NESTING = 4;
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const latin1 = new TextDecoder("latin1");
 
@@ -421,6 +427,8 @@ class Unpickler {
       case OP.LONG4: {
         const n = this.i32(op, at);
         if (n < 0) this.fail(`corrupt pickle: LONG4 at byte ${at} has negative length ${n}`);
+        // Decoding is quadratic in the length; torch.save's integers fit in 8 bytes.
+        if (n > MAX_LONG_BYTES) this.fail(`unsupported pickle: LONG4 at byte ${at} is a ${n}-byte integer (at most ${MAX_LONG_BYTES})`);
         return this.push(decodeLong(this.take(n, op, at)));
       }
       case OP.BINFLOAT: {
@@ -604,6 +612,11 @@ class Unpickler {
   }
 
   private parseInt(s: string, op: number, at: number): number | bigint {
+    if (s.length > MAX_LONG_BYTES * 3) {
+      this.fail(
+        `unsupported pickle: opcode 0x${op.toString(16)} at byte ${at} is a ${s.length}-digit integer (at most ${MAX_LONG_BYTES * 3})`,
+      );
+    }
     if (!/^[+-]?\d+$/.test(s.trim()))
       this.fail(`corrupt pickle: opcode 0x${op.toString(16)} at byte ${at} expected an integer, found "${s}"`);
     const b = BigInt(s.trim());
@@ -623,8 +636,12 @@ class Unpickler {
   }
 
   /** REDUCE: build our own value for an allowed callable. */
-  private call(callable: PickleValue, argsValue: PickleValue, at: number): PickleValue {
+  private call(callable: PickleValue, argsValue: PickleValue, at: number, depth = 0): PickleValue {
     if (!isGlobal(callable)) this.fail(`corrupt pickle: REDUCE at byte ${at} calls ${describe(callable)}, not a global`);
+    // torch nests one _rebuild_from_type_v2 in another at most once; a deep (or, through a list that
+    // contains itself, endless) nesting would overflow the stack.
+    if (depth > MAX_REBUILD_NESTING)
+      this.fail(`corrupt pickle: REDUCE at byte ${at} nests tensor rebuilds more than ${MAX_REBUILD_NESTING} deep`);
     const args = this.args(argsValue, callable.name, at);
     switch (callable.name) {
       case "collections.OrderedDict": {
@@ -666,7 +683,7 @@ class Unpickler {
         if (!isGlobal(type) || !MARKER_TYPES.has(type.name)) {
           this.fail(`refusing to load: it rebuilds a tensor subclass ${describe(type)}; only tensors and ordered dicts are allowed`);
         }
-        return this.call(func, innerArgs, at);
+        return this.call(func, innerArgs, at, depth + 1);
       }
       case "torch.device": {
         const [spec, index] = args;
@@ -689,7 +706,10 @@ class Unpickler {
   }
 
   private args(v: PickleValue, name: string, at: number): readonly PickleValue[] {
-    if (!Array.isArray(v)) this.fail(`corrupt pickle: ${name} at byte ${at} called with ${describe(v)} instead of an argument tuple`);
+    // A tuple, as torch.save writes: a list could contain itself (APPEND of its own memo entry).
+    if (!Array.isArray(v) || !Object.isFrozen(v)) {
+      this.fail(`corrupt pickle: ${name} at byte ${at} called with ${describe(v)} instead of an argument tuple`);
+    }
     return v;
   }
 

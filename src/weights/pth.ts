@@ -5,9 +5,8 @@
  * The pickle is decoded by our restricted unpickler (./pickle.ts): nothing in it is executed.
  * Layout: docs/weight-formats.md#pytorch-checkpoints
  */
-import { unzipSync } from "fflate";
 import { WeightsError } from "../errors.js";
-import type { DType, Tensor, TensorData } from "../tensor.js";
+import { DTYPE_BYTES, type DType, type Tensor, type TensorData } from "../tensor.js";
 import {
   describe,
   isTensorRef,
@@ -17,6 +16,7 @@ import {
   type StorageDType,
   type TorchTensorRef,
 } from "./pickle.js";
+import { ZipArchive, type Crc32 } from "./zip.js";
 
 /** Where training scripts commonly nest the state dict inside a bigger checkpoint dict. */
 const WRAPPER_KEYS = ["state_dict", "model_state_dict", "model"];
@@ -29,14 +29,15 @@ const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20
  * the caller); values that are not tensors (`_metadata`, epoch counters, …) are skipped. If the
  * top level is a dict whose `state_dict`, `model_state_dict` or `model` entry is a dict of tensors,
  * that inner dict is returned. Floating tensors keep their dtype, except bfloat16 which becomes
- * float32; int16 becomes int32.
+ * float32; int16 becomes int32. `options.crc32` replaces the portable CRC-32 used to check every entry read
+ * (files.ts passes Node's native zlib.crc32).
  */
-export function readPth(bytes: Uint8Array, source: string): Map<string, Tensor> {
+export function readPth(bytes: Uint8Array, source: string, options: { crc32?: Crc32 } = {}): Map<string, Tensor> {
   const fail: (what: string) => never = (what) => {
     throw new WeightsError(`${source}: ${what}`);
   };
-  const entries = openZip(bytes, source);
-  const names = Object.keys(entries);
+  const zip = openZip(bytes, source, options.crc32);
+  const names = [...zip.entries.keys()];
 
   const pickles = names.filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length === 0) {
@@ -45,10 +46,10 @@ export function readPth(bytes: Uint8Array, source: string): Map<string, Tensor> 
   }
   if (pickles.length > 1) fail(`ambiguous PyTorch checkpoint: expected one <root>/data.pkl, found ${pickles.join(", ")}`);
   const root = pickles[0].slice(0, -"/data.pkl".length);
-  if (names.some((n) => n.startsWith(`${root}/code/`)) || `${root}/constants.pkl` in entries) {
+  if (names.some((n) => n.startsWith(`${root}/code/`)) || zip.entries.has(`${root}/constants.pkl`)) {
     fail(`this is a TorchScript archive (torch.jit.save); expected a state dict saved with torch.save(model.state_dict(), path)`);
   }
-  const byteorder = entries[`${root}/byteorder`];
+  const byteorder = zip.entries.has(`${root}/byteorder`) ? zip.read(`${root}/byteorder`) : undefined;
   if (byteorder !== undefined && new TextDecoder().decode(byteorder).trim() !== "little") {
     fail(
       `tensors are stored big-endian (byteorder "${new TextDecoder().decode(byteorder).trim()}"); only ` +
@@ -56,7 +57,7 @@ export function readPth(bytes: Uint8Array, source: string): Map<string, Tensor> 
     );
   }
 
-  const top = unpickle(entries[pickles[0]], source);
+  const top = unpickle(zip.read(pickles[0]), source);
   const stateDict = pickStateDict(top);
   if (stateDict === null) {
     fail(`expected a state dict (a dict of parameter names to tensors) at the top level, found ${describe(top)}`);
@@ -66,21 +67,34 @@ export function readPth(bytes: Uint8Array, source: string): Map<string, Tensor> 
   const uses = new Map<string, number>();
   for (const v of stateDict.values()) if (isTensorRef(v)) uses.set(v.storage.key, (uses.get(v.storage.key) ?? 0) + 1);
 
+  // Only the records the state dict uses are read (and each once): an unused entry costs nothing.
+  const records = new Map<string, Uint8Array>();
+  const budget = { left: MAX_TENSOR_BYTES_PER_FILE_BYTE * bytes.length + TENSOR_SLACK_BYTES, file: bytes.length };
   const out = new Map<string, Tensor>();
   for (const [key, value] of stateDict) {
     if (typeof key !== "string" || !isTensorRef(value)) continue;
     const recordName = `${root}/data/${value.storage.key}`;
-    const record = entries[recordName];
-    if (record === undefined) {
+    if (!zip.entries.has(recordName)) {
       fail(`corrupt checkpoint: tensor "${key}" needs storage record ${recordName}, which is missing from the archive`);
     }
-    out.set(key, materialize(value, record, (uses.get(value.storage.key) ?? 0) > 1, `tensor "${key}" (${recordName})`, fail));
+    let record = records.get(recordName);
+    if (record === undefined) records.set(recordName, (record = zip.read(recordName)));
+    const shared = (uses.get(value.storage.key) ?? 0) > 1;
+    out.set(key, materialize(value, record, shared, `tensor "${key}" (${recordName})`, budget, fail));
   }
   if (out.size === 0) fail(`expected a state dict with tensors, found a dict of ${stateDict.size} entries and none of them is a tensor`);
   return out;
 }
 
-function openZip(bytes: Uint8Array, source: string): Record<string, Uint8Array> {
+/**
+ * The tensors of one file may take at most this many bytes per byte of the file (plus a little): a dense
+ * state dict takes ~1 (2 for bfloat16 or int16, widened), shared storages are copied once per tensor. Views
+ * with zero strides or one storage repeated under many keys are how a small file would otherwise claim GBs.
+ */
+const MAX_TENSOR_BYTES_PER_FILE_BYTE = 4;
+const TENSOR_SLACK_BYTES = 1 << 20;
+
+function openZip(bytes: Uint8Array, source: string, crc32: Crc32 | undefined): ZipArchive {
   const fail: (what: string) => never = (what) => {
     throw new WeightsError(`${source}: ${what}`);
   };
@@ -99,11 +113,7 @@ function openZip(bytes: Uint8Array, source: string): Record<string, Uint8Array> 
         `${bytes.length === 0 ? "an empty file" : `bytes ${head}`}`,
     );
   }
-  try {
-    return unzipSync(bytes);
-  } catch (e) {
-    return fail(`truncated or corrupt zip archive (${(e as Error).message}); the file is ${bytes.length} bytes`);
-  }
+  return new ZipArchive(bytes, source, crc32);
 }
 
 /** The state dict inside `top`: itself, or the dict of tensors under a wrapper key. */
@@ -133,7 +143,14 @@ const RESULT_DTYPE: Record<StorageDType, DType> = {
 type RawArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint16Array | Uint8Array;
 
 /** Copies the strided window `ref` out of its storage bytes into a dense row-major tensor. */
-function materialize(ref: TorchTensorRef, record: Uint8Array, shared: boolean, what: string, fail: (m: string) => never): Tensor {
+function materialize(
+  ref: TorchTensorRef,
+  record: Uint8Array,
+  shared: boolean,
+  what: string,
+  budget: { left: number; file: number },
+  fail: (m: string) => never,
+): Tensor {
   const { storage, dtype, storageOffset, size, stride } = ref;
   const storageBytes = storage.numel * STORAGE_DTYPE_BYTES[storage.dtype];
   if (record.length !== storageBytes) {
@@ -157,6 +174,17 @@ function materialize(ref: TorchTensorRef, record: Uint8Array, shared: boolean, w
     );
   }
 
+  // A view needs no new memory; a copy (strided, shared or widened) is paid from the file's budget.
+  const copies = !isContiguous(size, stride) || shared || dtype === "bfloat16" || dtype === "int16";
+  const cost = copies ? count * DTYPE_BYTES[RESULT_DTYPE[dtype]] : 0;
+  if (cost > budget.left) {
+    fail(
+      `corrupt or crafted checkpoint: ${what} of shape [${size.join(", ")}] and stride [${stride.join(", ")}] would take ` +
+        `${cost} bytes; the tensors of this ${budget.file}-byte file may take at most ${MAX_TENSOR_BYTES_PER_FILE_BYTE}× its size`,
+    );
+  }
+  budget.left -= cost;
+
   const src = rawArray(dtype, record);
   let data: RawArray;
   if (isContiguous(size, stride)) {
@@ -170,8 +198,9 @@ function materialize(ref: TorchTensorRef, record: Uint8Array, shared: boolean, w
 
 function rawArray(dtype: StorageDType, bytes: Uint8Array): RawArray {
   const n = Math.floor(bytes.length / STORAGE_DTYPE_BYTES[dtype]);
-  // fflate gives each entry its own buffer, so it is aligned; copy defensively if it is not.
-  const b = bytes.byteOffset % STORAGE_DTYPE_BYTES[dtype] === 0 ? bytes : bytes.slice();
+  // Stored records are views into the file: torch aligns them to 64 bytes, other zip writers may not, so a
+  // misaligned one is copied (new Uint8Array(x) always copies; a Node Buffer's slice() would not).
+  const b = bytes.byteOffset % STORAGE_DTYPE_BYTES[dtype] === 0 ? bytes : new Uint8Array(bytes);
   switch (dtype) {
     case "float32":
       return new Float32Array(b.buffer, b.byteOffset, n);

@@ -4,7 +4,7 @@
  * space-padded), then the buffer, which the tensors must cover exactly (the reference `Metadata::validate`
  * checks). Details: docs/weight-formats.md#safetensors
  */
-import { WeightsError } from "../errors.js";
+import { previewValue, WeightsError } from "../errors.js";
 import { DTYPE_BYTES, numel, typedArrayFromBytes, type DType, type Tensor } from "../tensor.js";
 
 export interface SafetensorsFile {
@@ -84,21 +84,20 @@ export function readSafetensors(bytes: Uint8Array, source: string): SafetensorsF
       if (typeof raw !== "object" || raw === null || Array.isArray(raw))
         fail(`corrupt header: __metadata__ should be an object of strings`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== "string") fail(`corrupt header: __metadata__["${k}"] should be a string, found ${JSON.stringify(v)}`);
+        if (typeof v !== "string") fail(`corrupt header: __metadata__["${k}"] should be a string, found ${previewValue(v)}`);
         metadata[k] = v;
       }
       continue;
     }
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
-    if (typeof info !== "object" || info === null)
-      fail(`corrupt header: tensor "${name}" should be an object, found ${JSON.stringify(raw)}`);
+    if (typeof info !== "object" || info === null) fail(`corrupt header: tensor "${name}" should be an object, found ${previewValue(raw)}`);
     const { dtype, shape, data_offsets: offsets } = info;
     if (typeof dtype !== "string") fail(`corrupt header: tensor "${name}" has no dtype string`);
     if (!Array.isArray(shape) || !shape.every(isCount)) {
-      fail(`corrupt header: tensor "${name}" shape should be a list of non-negative integers, found ${JSON.stringify(shape)}`);
+      fail(`corrupt header: tensor "${name}" shape should be a list of non-negative integers, found ${previewValue(shape)}`);
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-      fail(`corrupt header: tensor "${name}" data_offsets should be [begin, end], found ${JSON.stringify(offsets)}`);
+      fail(`corrupt header: tensor "${name}" data_offsets should be [begin, end], found ${previewValue(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
     if (end < begin) fail(`corrupt header: tensor "${name}" data_offsets [${begin}, ${end}] end before they begin`);
