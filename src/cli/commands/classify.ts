@@ -72,7 +72,9 @@ export function registerClassify(program: Command): void {
 
 async function fromWeights(opts: ClassifyOptions): Promise<Predictor> {
   if (!opts.weights)
-    throw new OptionError("classify needs --weights <file|name> or --onnx <model.onnx> (or classify on a server: --server URL --model M)");
+    throw new OptionError(
+      "required option '--weights <file|name>' not specified (or --onnx <model.onnx>, or classify on a server: --server URL --model M)",
+    );
   const request = { arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi };
   const { loaded, preprocessing, resolution } = await loadForInference(request, opts, "classify");
   return Predictor.create(loaded.model, { resolution, classes: loaded.classes, preprocessing, threads: opts.threads });
