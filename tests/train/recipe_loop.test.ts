@@ -66,11 +66,13 @@ function options(m: Model, extra: Partial<FitOptions> = {}): FitOptions {
   };
 }
 
+/** The run a resume file records: this test's loop settings as run.ts would save them (the resume reader validates every field). */
 function run(m: Model): RunDescription {
+  const { train: _train, val: _val, threads: _threads, preprocessing: _preprocessing, ...loop } = options(m);
   return {
     classes: ["c0", "c1", "c2"],
     preprocessing: m.preprocessing,
-    settings: { data: "data" } as unknown as RunDescription["settings"],
+    settings: { ...loop, frozen: [], data: "data", valData: null, valSplit: 0.25, strategy: "full", initialWeights: null },
   };
 }
 
