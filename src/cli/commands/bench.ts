@@ -89,7 +89,7 @@ export function registerBench(program: Command): void {
 }
 
 async function benchModel(opts: BenchInferOptions) {
-  if (!opts.arch) throw new OptionError("bench infer needs --arch <arch> or --onnx <model.onnx>");
+  if (!opts.arch) throw new OptionError("required option '--arch <arch>' not specified (or --onnx <model.onnx>)");
   const { model } = await loadModel({ arch: opts.arch, weights: opts.weights, widthMult: opts.widthMult, phi: opts.phi });
   return benchInference(model, opts);
 }
