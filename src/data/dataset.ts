@@ -6,6 +6,7 @@
  * classes and their indices; a validation class unknown to training is an error, a training class
  * with no validation images is allowed (and listed).
  */
+import { isZipPath, unpackImageZip } from "./zip_folder.js";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InputFileError } from "../errors.js";
@@ -128,11 +129,14 @@ export function mapClassesByName(val: ImageFolder, classes: readonly string[], s
 
 /** Reads the training set and the validation set (given, or found by the train/val layout). */
 export async function readDataset(o: DatasetOptions): Promise<Dataset> {
-  let trainPath = o.path;
-  let valPath = o.val ?? null;
+  // A zip (the studio's project, or any zipped folder) is unpacked once and read as that folder.
+  const root = isZipPath(o.path) && !(await isDirectory(o.path)) ? await unpackImageZip(o.path) : o.path;
+  let trainPath = root;
+  const valRoot = o.val !== undefined && isZipPath(o.val) && !(await isDirectory(o.val)) ? await unpackImageZip(o.val) : null;
+  let valPath = valRoot ?? o.val ?? null;
   let valDetected = false;
-  if (await isDirectory(o.path)) {
-    const layout = await detectTrainValLayout(o.path);
+  if (await isDirectory(root)) {
+    const layout = await detectTrainValLayout(root);
     if (layout) {
       trainPath = layout.train;
       if (valPath === null) {
@@ -144,7 +148,9 @@ export async function readDataset(o: DatasetOptions): Promise<Dataset> {
   const train = await readLabelledImages(trainPath);
   const classes = train.data.classes;
   const n = (k: number, one: string, many = `${one}s`) => `${k} ${k === 1 ? one : many}`;
-  let description = `${train.kind} ${trainPath}: ${n(classes.length, "class", "classes")}, ${n(train.data.samples.length, "image")}`;
+  const zipped = root !== o.path ? `zip ${o.path}, unpacked to ` : "";
+  const counts = `${n(classes.length, "class", "classes")}, ${n(train.data.samples.length, "image")}`;
+  let description = `${zipped}${train.kind} ${trainPath}: ${counts}`;
   let val: Sample[] | null = null;
   let missingInVal: string[] = [];
   const skipped = [...train.skipped];
@@ -166,7 +172,8 @@ export async function readDataset(o: DatasetOptions): Promise<Dataset> {
     skipped,
     unreadable,
     trainSource: trainPath,
-    valSource: valPath,
+    // A zip is recorded by its own path (its unpacked folder lasts as long as this process).
+    valSource: valRoot !== null ? o.val! : root !== o.path && valDetected ? null : valPath,
     valDetected,
     missingInVal,
     description,
