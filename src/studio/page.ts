@@ -107,7 +107,7 @@ export function studioHtml(): string {
   </div>
   <p class="hint">The checkpoint loads in <code>convzoo classify</code>, <code>eval</code>, <code>serve</code> and in PyTorch
   (<code>load_state_dict(safetensors.torch.load_file(f))</code>); the project zip is a folder per class that
-  <code>convzoo train</code> takes once unpacked.</p>
+  <code>convzoo train</code> takes as is.</p>
 </section>
 </main>
 <div id="messages"></div>
