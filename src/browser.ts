@@ -21,6 +21,7 @@ export {
   type InferenceOutput,
 } from "./models/inference_graph.js";
 export { bindModel, initializeWeights, underPrefix, type BindOptions, type BoundModel } from "./models/bind.js";
+export { BatchNormStatistics, batchNormStatisticsGraph, trainingBatchNorms } from "./train/batchnorm_statistics.js";
 export { exportOnnx, type ExportOnnxOptions } from "./inference/export.js";
 export { decodeOnnxModel, type OnnxModel } from "./inference/onnx_metadata.js";
 export { loadStateDict, stateDict, stripModulePrefix, type LoadResult } from "./weights/load.js";

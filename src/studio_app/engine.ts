@@ -6,7 +6,6 @@
  */
 import * as ort from "onnxruntime-web/wasm";
 import {
-  bindModel,
   centerCropOffsets,
   classificationMetrics,
   createModel,
@@ -21,7 +20,6 @@ import {
   initializeWeights,
   linearProbe,
   loadStateDict,
-  nn,
   normalizeHWCToCHW,
   preprocessingForResolution,
   Random,
@@ -33,10 +31,12 @@ import {
   stripModulePrefix,
   targetDistribution,
   toOnnx,
-  underPrefix,
   unfreezeStagesPrefixes,
   WebTrainer,
   writeSafetensors,
+  BatchNormStatistics,
+  batchNormStatisticsGraph,
+  trainingBatchNorms,
   type CheckpointMetadata,
   type Model,
   type OrtLike,
@@ -556,44 +556,21 @@ async function recalibrate(
   p: Preprocessing,
   resolution: number,
 ): Promise<void> {
-  const batchNorms = new Set<string>();
-  for (const [path, m] of model.net.namedModules()) if (m instanceof nn.BatchNorm2d && !underPrefix(path, frozen)) batchNorms.add(path);
+  const batchNorms = trainingBatchNorms(model, frozen);
   if (batchNorms.size === 0) return;
-  const { graph, context } = bindModel(model, {
-    mode: "train",
-    weights: "constants",
-    batch: batchSize,
-    resolution,
-    onlyBatchNormsTrain: batchNorms,
-    batchNormMomentum: 1,
-    name: `${model.arch}_bn_statistics`,
-  });
-  // Output `<key>.batch`: the key itself names the statistic's initializer.
-  for (const [key, value] of context.bufferUpdates) graph.markOutput(value, `${key}.batch`);
-  const s = await session(toOnnx(graph));
-  const sums = new Map<string, Float64Array>();
-  let batches = 0;
+  const s = await session(toOnnx(batchNormStatisticsGraph(model, batchSize, resolution, batchNorms)));
+  const statistics = new BatchNormStatistics();
   try {
     for (let i = 0; i + batchSize <= rows.length; i += batchSize) {
       const input = new ort.Tensor("float32", batchOf(rows.slice(i, i + batchSize), p), [batchSize, 3, resolution, resolution]);
-      const out = await s.run({ [s.inputNames[0]]: input });
-      for (const [name, t] of Object.entries(out)) {
-        const key = name.slice(0, -".batch".length);
-        let sum = sums.get(key);
-        if (!sum) sums.set(key, (sum = new Float64Array(t.data.length)));
-        const data = t.data as Float32Array;
-        for (let j = 0; j < sum.length; j++) sum[j] += data[j];
-      }
-      batches++;
+      statistics.add((await s.run({ [s.inputNames[0]]: input })) as Record<string, { data: Float32Array }>);
       emit({ event: "phase", phase: "recalibrating BatchNorm", done: i + batchSize, total: rows.length });
       await yieldToEvents();
     }
   } finally {
     await s.release();
   }
-  if (batches === 0) return;
-  const params = new Map(model.net.namedParameters());
-  for (const [key, sum] of sums) params.get(key)!.assign(Float32Array.from(sum, (v) => v / batches));
+  statistics.writeTo(model);
 }
 
 // ---------------------------------------------------------------- use
