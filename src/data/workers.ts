@@ -196,6 +196,9 @@ export class DataWorkerPool {
     const all = [...this.queue.splice(0), ...this.slots.flatMap((s) => [...s.inFlight.values()])];
     for (const s of this.slots) s.inFlight.clear();
     for (const p of all) p.reject(gone);
+    // Whoever awaits close() waits for the workers' exit: idle workers are unref'd, and an unref'd worker's
+    // exit does not keep the event loop alive, so the loop could end with this promise pending.
+    this.setRef(true);
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }
