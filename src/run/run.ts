@@ -26,6 +26,7 @@ import {
   chooseBatchSize,
   chooseEpochs,
   chooseOptimizer,
+  chooseLearningRate,
   chooseRecalibration,
   chooseValSplit,
   type Choice,
@@ -204,6 +205,10 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   const totalSteps = epochs * Math.ceil(data.train.length / batchSize);
   const fromWeights = req.weights !== undefined;
   const optimizerKind = req.optimizer ?? sizedBy(chooseOptimizer(fromWeights), sized);
+  const sizedLr =
+    req.lr === undefined
+      ? sizedBy(chooseLearningRate(optimizerKind, batchSize), sized)
+      : chooseLearningRate(optimizerKind, batchSize).value;
   const augment = req.augment ?? sizedBy(chooseAugmentation(resolution), sized);
   const headEpochs = req.headEpochs ?? 0;
   if (headEpochs > 0 && strategy === "head")
@@ -233,8 +238,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
       : { kind: "sgd", momentum: req.momentum ?? 0.9, nesterov: req.nesterov ?? false, weightDecay: req.weightDecay ?? 1e-4 };
   const classWeights = req.classWeights === "balanced" ? balancedClassWeights(classCounts(data.train, data.classes.length)) : null;
   const lrMultipliers = req.layerDecay !== undefined ? layerwiseLrMultipliers(model, { decay: req.layerDecay }) : null;
-  const defaultLr = optimizerKind === "adamw" ? 1e-3 : 0.01;
-  let lr = typeof req.lr === "number" ? req.lr : defaultLr;
+  let lr = typeof req.lr === "number" ? req.lr : sizedLr;
   if (req.lr === "auto") {
     // fastai's learning-rate range test on the training images, with this run's strategy and settings.
     const found = await lrFind(model, data.train, {
@@ -253,7 +257,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
       onBadFile: (path, reason) => display.warn(skippedFileMessage(path, reason)),
     });
     const pick = found.suggestions.valley ?? found.suggestions.minimum;
-    if (pick === null) display.note(`--lr auto: the range test found no usable rate (${found.iterations} steps); using ${defaultLr}`);
+    if (pick === null) display.note(`--lr auto: the range test found no usable rate (${found.iterations} steps); using ${sizedLr}`);
     else {
       lr = pick;
       const how = found.suggestions.valley !== null ? "valley" : "minimum/10";

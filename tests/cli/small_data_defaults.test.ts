@@ -35,7 +35,7 @@ test("default flags on 36 images: sized from the data, and far above chance on h
   assert.match(sized, /36 images in 3 classes \(< 15 per class\): all of them train/);
   assert.match(sized, /batch 4: 9 steps per epoch over 36 training images/);
   assert.match(sized, /89 epochs of 9 steps \(801 steps/);
-  assert.match(sized, /SGD at 0\.01 .*from scratch/);
+  assert.match(sized, /SGD with momentum 0\.9: training from scratch; lr 0\.01/);
   assert.match(sized, /no random crops or flips at 32 px/);
 
   const evaluated = convzoo("eval", test, "--weights", save, "--json");

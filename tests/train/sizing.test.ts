@@ -6,6 +6,7 @@ import {
   chooseBatchSize,
   chooseEpochs,
   chooseOptimizer,
+  chooseLearningRate,
   chooseRecalibration,
   chooseValSplit,
 } from "../../src/run/sizing.js";
@@ -63,6 +64,17 @@ test("optimizer: AdamW to fine-tune from weights, SGD from scratch", () => {
   assert.equal(chooseOptimizer(true).value, "adamw");
   assert.equal(chooseOptimizer(false).value, "sgd");
   assert.match(chooseOptimizer(true).reason, /fine-tuning/);
+});
+
+test("learning rate: SGD 0.01; AdamW 1e-3 at batch 4, by the square root of the batch, at most 2e-3", () => {
+  assert.equal(chooseLearningRate("sgd", 4).value, 0.01);
+  assert.equal(chooseLearningRate("sgd", 32).value, 0.01);
+  assert.equal(chooseLearningRate("adamw", 4).value, 1e-3);
+  assert.equal(chooseLearningRate("adamw", 8).value, 0.0014, "1e-3 * sqrt(2), two digits");
+  assert.equal(chooseLearningRate("adamw", 16).value, 2e-3);
+  assert.equal(chooseLearningRate("adamw", 32).value, 2e-3, "capped: 2.8e-3 scaled");
+  assert.match(chooseLearningRate("adamw", 32).reason, /at most 0\.002/);
+  assert.match(chooseLearningRate("adamw", 8).reason, /square root of the batch/);
 });
 
 test("augmentation: random crops and flips above 64 px only", () => {
