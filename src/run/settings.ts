@@ -218,7 +218,9 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     flag: "--lr <L>",
     kind: "positiveNumberOrAuto",
     fixedOnResume: true,
-    help: "base learning rate, or auto: fastai's range test picks it (lr-find's valley); sized when left out: 0.01 for sgd; for adamw 1e-3 at batch 4 times the square root of batch/4, at most 2e-3",
+    help:
+      "base learning rate, or auto: fastai's range test picks it (lr-find's valley); sized when left out: " +
+      "0.01 for sgd; for adamw 1e-3 at batch 4 times the square root of batch/4, at most 2e-3",
   },
   { field: "momentum", flag: "--momentum <M>", kind: "nonNegativeNumber", default: 0.9, fixedOnResume: true, help: "SGD momentum" },
   { field: "nesterov", flag: "--nesterov", kind: "boolean", fixedOnResume: true, help: "SGD with Nesterov momentum" },
