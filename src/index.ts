@@ -21,7 +21,8 @@ export {
 export { IMAGENET_EVAL, preprocessingForResolution, type Interpolation, type Preprocessing } from "./models/preprocessing.js";
 
 // Inference: load weights, classify, export.
-export { loadModel, defaultClassNames, type LoadModelOptions, type LoadedModel } from "./inference/load.js";
+export { defaultClassNames } from "./data/imagenet_classes.js";
+export { loadModel, type LoadModelOptions, type LoadedModel } from "./inference/load.js";
 export { Predictor, type PredictorOptions, type Prediction, type Classification } from "./inference/predictor.js";
 export { exportOnnx, type ExportOnnxOptions } from "./inference/export.js";
 export { readOnnxModel, decodeOnnxModel, type OnnxModel } from "./inference/onnx_model.js";

@@ -2013,3 +2013,8 @@ export const IMAGENET_SYNSETS: readonly string[] = Object.freeze([
   "n13133613",
   "n15075141",
 ]);
+
+/** Names for a K-class model that records none: ImageNet's for 1000 classes, else class_0 … class_{K−1}. */
+export function defaultClassNames(numClasses: number): string[] {
+  return numClasses === IMAGENET_CLASSES.length ? [...IMAGENET_CLASSES] : Array.from({ length: numClasses }, (_, i) => `class_${i}`);
+}

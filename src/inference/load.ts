@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { basename } from "node:path";
-import { IMAGENET_CLASSES } from "../data/imagenet_classes.js";
+import { defaultClassNames } from "../data/imagenet_classes.js";
 import { fetchWeights, type FetchOptions } from "../hub/download.js";
 import type { WeightsEntry } from "../hub/entry.js";
 import { findWeights, weightsForFile } from "../hub/registry.js";
@@ -49,10 +49,6 @@ export interface LoadedModel {
   notes: string[];
   /** The registry entry the weights are (by name, or a torchvision file by its file name). */
   entry: WeightsEntry | null;
-}
-
-export function defaultClassNames(numClasses: number): string[] {
-  return numClasses === IMAGENET_CLASSES.length ? [...IMAGENET_CLASSES] : Array.from({ length: numClasses }, (_, i) => `class_${i}`);
 }
 
 /**

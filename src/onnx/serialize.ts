@@ -90,6 +90,8 @@ export interface DecodedOnnx {
   initializers: Map<string, Tensor>;
   inputs: string[];
   outputs: string[];
+  /** Each output's dims as recorded (null: symbolic or absent, e.g. the batch). */
+  outputDims: Record<string, (number | null)[]>;
   opTypes: string[];
 }
 
@@ -143,6 +145,12 @@ export function fromOnnx(bytes: Uint8Array, source = "ONNX model"): DecodedOnnx 
     initializers,
     inputs: (m.graph.input ?? []).map((v) => v.name ?? ""),
     outputs: (m.graph.output ?? []).map((v) => v.name ?? ""),
+    outputDims: Object.fromEntries(
+      (m.graph.output ?? []).map((v) => [
+        v.name ?? "",
+        (v.type?.tensorType?.shape?.dim ?? []).map((d) => (Number.isSafeInteger(d.dimValue) ? (d.dimValue as number) : null)),
+      ]),
+    ),
     opTypes: (m.graph.node ?? []).map((n) => n.opType ?? ""),
   };
 }
@@ -154,6 +162,6 @@ interface OnnxObject {
     node?: { opType?: string }[];
     initializer?: { name?: string; dims?: number[]; dataType?: number; rawData?: Uint8Array; floatData?: number[] }[];
     input?: { name?: string }[];
-    output?: { name?: string }[];
+    output?: { name?: string; type?: { tensorType?: { shape?: { dim?: { dimValue?: number }[] } } } }[];
   };
 }

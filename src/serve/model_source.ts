@@ -4,14 +4,13 @@
  * a convzoo model compiled in process (weights file or registry name) and an ONNX file written by
  * `convzoo export`; a quantized ONNX file (issue 18) is the second kind too.
  */
-import { readFile } from "node:fs/promises";
-import { InputFileError, OptionError, WeightsError } from "../errors.js";
+import { defaultClassNames } from "../data/imagenet_classes.js";
+import { OptionError, WeightsError } from "../errors.js";
 import { exportOnnx } from "../inference/export.js";
-import { defaultClassNames } from "../inference/load.js";
+import { readOnnxModel } from "../inference/onnx_model.js";
 import type { Predictor } from "../inference/predictor.js";
 import type { Model } from "../models/model.js";
-import { preprocessingForResolution, validatePreprocessing, type Preprocessing } from "../models/preprocessing.js";
-import { fromOnnx } from "../onnx/serialize.js";
+import { preprocessingForResolution, type Preprocessing } from "../models/preprocessing.js";
 import type { SessionOptions } from "../runtime/session.js";
 import type { Tensor } from "../tensor.js";
 import { WorkerSession } from "./worker_session.js";
@@ -57,7 +56,7 @@ export async function modelSource(name: string, model: Model, options: CompileOp
     throw new OptionError(`${classes.length} class names given for a ${model.options.numClasses}-class model`);
   }
   const onnx = exportOnnx(model, { resolution, output: "logits", classes, preprocessing });
-  const session = await WorkerSession.create(onnx, options.threads);
+  const session = await WorkerSession.create(onnx, { threads: options.threads });
   return {
     name,
     platform: "convzoo",
@@ -90,67 +89,24 @@ export function predictorSource(name: string, predictor: Predictor): ModelSource
 }
 
 /**
- * An ONNX file written by `convzoo export` (probabilities or logits): input `input` [N, 3, R, R], its
- * metadata_props naming the arch, resolution, output, classes and preprocessing.
+ * An ONNX file written by `convzoo export` or `convzoo quantize` (probabilities or logits), read and
+ * checked as `classify --onnx` reads it (inference/onnx_model.ts).
  */
 export async function onnxFileSource(name: string | undefined, path: string, options: SessionOptions = {}): Promise<ModelSource> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new InputFileError(`${path}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  let decoded: ReturnType<typeof fromOnnx>;
-  try {
-    decoded = fromOnnx(bytes);
-  } catch (e) {
-    throw new WeightsError(`${path}: not an ONNX model (${(e as Error).message.split("\n")[0]})`);
-  }
-  const meta = decoded.metadata;
-  const output = meta.output;
-  if (output !== "logits" && output !== "probabilities") {
-    throw new WeightsError(
-      `${path}: expected an ONNX file from \`convzoo export\` with output probabilities or logits ` +
-        `(metadata "output"), found ${output === undefined ? "no convzoo metadata" : `output "${output}"`}`,
-    );
-  }
-  if (!decoded.inputs.includes("input") || !decoded.outputs.includes(output)) {
-    throw new WeightsError(`${path}: expected input "input" and output "${output}", found [${decoded.inputs}] -> [${decoded.outputs}]`);
-  }
-  const resolution = Number(meta.resolution);
-  if (!Number.isInteger(resolution) || resolution < 1) throw new WeightsError(`${path}: metadata "resolution" is not a positive integer`);
-  const preprocessing = validatePreprocessing(parseJson(meta.preprocessing, path, "preprocessing"), path);
-  const classes = meta.classes === undefined ? undefined : parseJson(meta.classes, path, "classes");
-  if (classes !== undefined && (!Array.isArray(classes) || !classes.every((c) => typeof c === "string"))) {
-    throw new WeightsError(`${path}: metadata "classes" must be a list of strings`);
-  }
-  const session = await WorkerSession.create(bytes, options.threads);
-  let names = classes as string[] | undefined;
-  // Without class names, the class count comes from one run (the graph's output width).
-  if (!names) {
-    const zeros = new Float32Array(3 * resolution ** 2);
-    const probe = await session.run({ dtype: "float32", shape: [1, 3, resolution, resolution], data: zeros }, output);
-    names = Array.from({ length: probe.shape[1] }, (_, i) => `class_${i}`);
-  }
-  const arch = meta.arch ?? "onnx";
+  const onnx = await readOnnxModel(path);
+  const session = await WorkerSession.create(onnx.bytes, {
+    ...options,
+    dequantizeWeightsAtLoad: onnx.quantization?.mode === "dynamic",
+  });
   return {
-    name: name ?? arch,
+    name: name ?? onnx.arch,
     platform: "onnxruntime_onnx",
-    arch,
-    resolution,
-    classes: names,
-    preprocessing: preprocessingForResolution(preprocessing, resolution),
-    output,
-    run: (batch) => session.run(batch, output),
+    arch: onnx.arch,
+    resolution: onnx.resolution,
+    classes: onnx.classes,
+    preprocessing: preprocessingForResolution(onnx.preprocessing, onnx.resolution),
+    output: onnx.output,
+    run: (batch) => session.run(batch, onnx.output),
     release: () => session.release(),
   };
-}
-
-function parseJson(text: string | undefined, path: string, key: string): unknown {
-  if (text === undefined) throw new WeightsError(`${path}: metadata "${key}" is missing (expected an ONNX file from \`convzoo export\`)`);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new WeightsError(`${path}: metadata "${key}" is not valid JSON`);
-  }
 }

@@ -18,7 +18,7 @@ function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
 port.on("message", async (m: WorkerRequest) => {
   try {
     if (m.type === "init") {
-      session = await Session.create(m.onnx, { threads: m.threads });
+      session = await Session.create(m.onnx, m.options);
       reply({ type: "ready", id: m.id, threads: session.threads });
     } else if (m.type === "run") {
       const out = (await session!.run({ input: { dtype: "float32", shape: m.shape, data: m.data } }))[m.output];

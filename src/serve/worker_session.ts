@@ -5,10 +5,11 @@
  */
 import { Worker } from "node:worker_threads";
 import { tsBootstrap } from "../data/workers.js";
+import type { SessionOptions } from "../runtime/session.js";
 import type { Tensor } from "../tensor.js";
 
 export type WorkerRequest =
-  | { type: "init"; id: number; onnx: Uint8Array; threads?: number }
+  | { type: "init"; id: number; onnx: Uint8Array; options: SessionOptions }
   | { type: "run"; id: number; shape: number[]; data: Float32Array; output: string }
   | { type: "release"; id: number };
 
@@ -42,11 +43,11 @@ export class WorkerSession {
     worker.on("exit", (code) => this.failAll(new Error(`the ONNX Runtime worker exited (code ${code})`)));
   }
 
-  static async create(onnx: Uint8Array, threads?: number): Promise<WorkerSession> {
+  static async create(onnx: Uint8Array, options: SessionOptions = {}): Promise<WorkerSession> {
     const e = entry();
     const worker = e.pathname.endsWith(".ts") ? new Worker(tsBootstrap(e), { eval: true }) : new Worker(e);
     const s = new WorkerSession(worker);
-    const ready = (await s.call({ type: "init", id: 0, onnx, threads })) as Extract<WorkerReply, { type: "ready" }>;
+    const ready = (await s.call({ type: "init", id: 0, onnx, options })) as Extract<WorkerReply, { type: "ready" }>;
     s.threadCount = ready.threads;
     return s;
   }
