@@ -19,7 +19,7 @@
  * Weights are random (speed does not depend on values).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -113,10 +113,22 @@ interface LoadResult {
   p50: number;
   p99: number;
   meanBatch: number;
+  /** CPU the server process used over the run, in cores (user + system over wall time). */
+  serverCores: number;
+  /** CPU this process (autocannon, the load generator) used, in cores. */
+  clientCores: number;
+}
+
+/** user + system CPU seconds of a process so far (Linux /proc; fields 14 and 15 are in clock ticks of 1/100 s). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function load(server: Server, clients: number, seconds: number, req: ReturnType<typeof requestBody>): Promise<LoadResult> {
   const before = await metricCounts(server.url);
+  const [server0, client0, wall0] = [processCpuSeconds(server.child.pid!), process.cpuUsage(), performance.now()];
   const r = await autocannon({
     url: `${server.url}/v2/models/m/infer`,
     method: "POST",
@@ -127,6 +139,10 @@ async function load(server: Server, clients: number, seconds: number, req: Retur
     pipelining: 1,
     timeout: 60,
   });
+  const wall = (performance.now() - wall0) / 1000;
+  const serverCores = (processCpuSeconds(server.child.pid!) - server0) / wall;
+  const client = process.cpuUsage(client0);
+  const clientCores = (client.user + client.system) / 1e6 / wall;
   const after = await metricCounts(server.url);
   if (r.errors > 0 || r.non2xx > 0 || r.timeouts > 0)
     throw new Error(`serve ${server.mode} at ${clients} clients: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`);
@@ -135,6 +151,8 @@ async function load(server: Server, clients: number, seconds: number, req: Retur
     p50: r.latency.p50,
     p99: r.latency.p99,
     meanBatch: (after.inferences - before.inferences) / Math.max(1, after.executions - before.executions),
+    serverCores,
+    clientCores,
   };
 }
 
@@ -186,7 +204,7 @@ async function main(): Promise<void> {
           const key = `${s.mode}/${c}`;
           served.set(key, [...(served.get(key) ?? []), r]);
           log(
-            `round ${round + 1}: serve ${s.mode} ${c} clients: ${r.requestsPerSecond.toFixed(1)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, mean batch ${r.meanBatch.toFixed(2)}`,
+            `round ${round + 1}: serve ${s.mode} ${c} clients: ${r.requestsPerSecond.toFixed(1)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, mean batch ${r.meanBatch.toFixed(2)}, CPU: server ${r.serverCores.toFixed(2)} cores, client ${r.clientCores.toFixed(2)}`,
           );
         }
       }
@@ -216,6 +234,8 @@ async function main(): Promise<void> {
           p50Ms: med(key, (r) => r.p50),
           p99Ms: med(key, (r) => r.p99),
           meanBatch,
+          serverCores: med(key, (r) => r.serverCores),
+          clientCores: med(key, (r) => r.clientCores),
           inProcessImagesPerSecond: ref,
           serverOverInProcess: rps / ref,
           batchingSpeedup: mode === "on" ? rps / med(`off/${c}`, (r) => r.requestsPerSecond) : null,
@@ -223,11 +243,11 @@ async function main(): Promise<void> {
       }
     }
     const table = [
-      "| batching | clients | req/s | p50 ms | p99 ms | mean batch | in-process img/s at that batch | server / in-process | on / off |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      "| batching | clients | req/s | p50 ms | p99 ms | mean batch | server CPU (cores) | client CPU (cores) | in-process img/s at that batch | server / in-process | on / off |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
       ...rows.map(
         (r) =>
-          `| ${r.mode} | ${r.clients} | ${r.requestsPerSecond.toFixed(1)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ${r.inProcessImagesPerSecond.toFixed(1)} | ${r.serverOverInProcess.toFixed(3)} | ${r.batchingSpeedup === null ? "" : `${r.batchingSpeedup.toFixed(2)}x`} |`,
+          `| ${r.mode} | ${r.clients} | ${r.requestsPerSecond.toFixed(1)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ${r.serverCores.toFixed(2)} | ${r.clientCores.toFixed(2)} | ${r.inProcessImagesPerSecond.toFixed(1)} | ${r.serverOverInProcess.toFixed(3)} | ${r.batchingSpeedup === null ? "" : `${r.batchingSpeedup.toFixed(2)}x`} |`,
       ),
     ];
     log("");
