@@ -6,7 +6,7 @@
  * classes and their indices; a validation class unknown to training is an error, a training class
  * with no validation images is allowed (and listed).
  */
-import { isZipPath, unpackImageZip } from "./zip_folder.js";
+import { asImageFolder } from "./zip_folder.js";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InputFileError } from "../errors.js";
@@ -130,10 +130,9 @@ export function mapClassesByName(val: ImageFolder, classes: readonly string[], s
 /** Reads the training set and the validation set (given, or found by the train/val layout). */
 export async function readDataset(o: DatasetOptions): Promise<Dataset> {
   // A zip (the studio's project, or any zipped folder) is unpacked once and read as that folder.
-  const root = isZipPath(o.path) && !(await isDirectory(o.path)) ? await unpackImageZip(o.path) : o.path;
+  const root = await asImageFolder(o.path);
   let trainPath = root;
-  const valRoot = o.val !== undefined && isZipPath(o.val) && !(await isDirectory(o.val)) ? await unpackImageZip(o.val) : null;
-  let valPath = valRoot ?? o.val ?? null;
+  let valPath = o.val === undefined ? null : await asImageFolder(o.val);
   let valDetected = false;
   if (await isDirectory(root)) {
     const layout = await detectTrainValLayout(root);
@@ -173,7 +172,7 @@ export async function readDataset(o: DatasetOptions): Promise<Dataset> {
     unreadable,
     trainSource: trainPath,
     // A zip is recorded by its own path (its unpacked folder lasts as long as this process).
-    valSource: valRoot !== null ? o.val! : root !== o.path && valDetected ? null : valPath,
+    valSource: o.val !== undefined ? o.val : root !== o.path && valDetected ? null : valPath,
     valDetected,
     missingInVal,
     description,

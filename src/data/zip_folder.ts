@@ -6,7 +6,7 @@
  * outside the folder (absolute, `..`, a backslash or drive letter: "zip slip") is refused by name.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
@@ -17,6 +17,16 @@ import { ZipArchive } from "../weights/zip.js";
 
 export function isZipPath(path: string): boolean {
   return path.toLowerCase().endsWith(".zip");
+}
+
+/** The folder to read for `path`: a `.zip` file unpacked (see unpackImageZip), anything else as given. */
+export async function asImageFolder(path: string): Promise<string> {
+  if (!isZipPath(path)) return path;
+  const isFile = await stat(path).then(
+    (s) => !s.isDirectory(),
+    () => true, // missing: unpackImageZip's reader names the file and the error
+  );
+  return isFile ? unpackImageZip(path) : path;
 }
 
 const unpacked: string[] = [];

@@ -58,3 +58,23 @@ test("convzoo train takes the project zip as is", () => {
   assert.match(r.stderr, /zip .*project\.zip, unpacked to .*: 2 classes, 8 images/);
   assert.ok(readdirSync(dir).includes("zip.safetensors"));
 });
+
+test("convzoo eval scores the project zip as it scores the folder it came from", () => {
+  const save = join(dir, "zip.safetensors");
+  if (!readdirSync(dir).includes("zip.safetensors")) {
+    const r = convzoo("train", zip, "--arch", "resnet18", "--resolution", "32", "--epochs", "1", "--save", save, "--no-report");
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const scored = (data: string) => {
+    const r = convzoo("eval", data, "--weights", save, "--json");
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { images: number; top1: number; confusion: number[][] };
+  };
+  const fromZip = scored(zip);
+  const fromFolder = scored(join(dir, "folder"));
+  assert.equal(fromZip.images, 8);
+  // The same figures; a mistake is named inside the zip, not in the temp folder it was unpacked to.
+  const inFolder = (text: string) => text.split(join(dir, "folder")).join(zip);
+  assert.deepEqual(fromZip, JSON.parse(inFolder(JSON.stringify({ ...fromFolder, data: zip }))));
+  assert.doesNotMatch(JSON.stringify(fromZip), /convzoo-zip-[A-Za-z0-9]{6}\//, "no path of the unpacked temp folder");
+});

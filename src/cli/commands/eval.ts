@@ -1,7 +1,8 @@
 import { Option, type Command } from "commander";
 import { relative } from "node:path";
 import { IMAGENET_CLASSES, IMAGENET_SYNSETS } from "../../data/imagenet_classes.js";
-import { readImageFolder, type Sample } from "../../data/folder.js";
+import { readImageFolder, type ImageFolder, type Sample } from "../../data/folder.js";
+import { asImageFolder } from "../../data/zip_folder.js";
 import { skippedFileMessage } from "../../data/loader.js";
 import { InputFileError, OptionError, WeightsError } from "../../errors.js";
 import { Predictor } from "../../inference/predictor.js";
@@ -31,7 +32,7 @@ const MAX_PRINTED_MISTAKES = 5;
 export function registerEval(program: Command): void {
   addWeightsFlags(program.command("eval <dataDir>"))
     .description(
-      "evaluate a checkpoint or named weights on an image folder (one sub-folder per class): accuracy, " +
+      "evaluate a checkpoint or named weights on an image folder (one sub-folder per class, or a zip of one): accuracy, " +
         "loss, per-class figures, confusion matrix",
     )
     .option("--weights <file|name>", "a convzoo checkpoint (from convzoo train), or named ImageNet weights (resnet50.DEFAULT); required")
@@ -63,13 +64,7 @@ export function registerEval(program: Command): void {
       const meta = loaded.metadata;
       const arch = loaded.model.arch;
       if (!meta?.classes && !loaded.entry?.classes) throw noClasses();
-      const folder = await readImageFolder(dataDir);
-      for (const problem of folder.unreadable) console.error(`warning: ${printable(problem)}`);
-      if (folder.skipped.length)
-        console.error(
-          `warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} ` +
-            `(first: ${printable(folder.skipped[0])})`,
-        );
+      const { folder, inData } = await readEvalFolder(dataDir);
       const samples = matchClasses(folder.classes, folder.samples, loaded.classes, dataDir, checkpoint);
       const live = process.stderr.isTTY && !opts.json;
       const evaluation = await evaluateSamples(loaded.model, samples, {
@@ -78,7 +73,8 @@ export function registerEval(program: Command): void {
         preprocessing,
         batchSize: opts.batchSize,
         threads: opts.threads,
-        onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${printable(skippedFileMessage(path, reason))}`),
+        onBadFile: (path, reason) =>
+          console.error(`${live ? "\r\x1b[K" : ""}warning: ${printable(inData(skippedFileMessage(path, reason)))}`),
         onProgress: live ? (done, total) => process.stderr.write(`\revaluating ${done}/${total}`) : undefined,
       });
       if (live) process.stderr.write("\r\x1b[K");
@@ -99,12 +95,30 @@ export function registerEval(program: Command): void {
         });
       }
       if (opts.json) {
-        console.log(printableJson(jsonResult(evaluation, { checkpoint, data: dataDir, arch, resolution }), 2));
+        console.log(inData(printableJson(jsonResult(evaluation, { checkpoint, data: dataDir, arch, resolution }), 2)));
       } else {
-        console.log(printableLines(summaryText(evaluation, dataDir, arch, resolution)));
+        console.log(inData(printableLines(summaryText(evaluation, dataDir, arch, resolution))));
       }
       if (opts.report) console.error(`wrote ${opts.report}`);
     });
+}
+
+/**
+ * The images to score: a folder of class folders, or a zip of one (the studio's project zip), problems
+ * as warnings. `inData` writes a path of the unpacked zip as a path inside the zip (`project.zip/cat/1.png`):
+ * the temp folder is gone when the command ends.
+ */
+async function readEvalFolder(dataDir: string): Promise<{ folder: ImageFolder; inData: (text: string) => string }> {
+  const root = await asImageFolder(dataDir);
+  const inData = root === dataDir ? (text: string) => text : (text: string) => text.split(root).join(dataDir);
+  const folder = await readImageFolder(root);
+  for (const problem of folder.unreadable) console.error(`warning: ${printable(inData(problem))}`);
+  if (folder.skipped.length)
+    console.error(
+      `warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} ` +
+        `(first: ${printable(inData(folder.skipped[0]))})`,
+    );
+  return { folder, inData };
 }
 
 /**
@@ -114,11 +128,7 @@ export function registerEval(program: Command): void {
 async function evalOnnx(dataDir: string, opts: EvalOptions): Promise<void> {
   const reference = opts.weights || opts.checkpoint ? weightsFlag(opts) : undefined;
   const onnx = await readOnnxFlag(opts.onnx!, { ...opts, weights: undefined, checkpoint: undefined } as EvalOptions);
-  const folder = await readImageFolder(dataDir);
-  if (folder.skipped.length)
-    console.error(
-      `warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} (first: ${folder.skipped[0]})`,
-    );
+  const { folder, inData } = await readEvalFolder(dataDir);
   const samples = matchClasses(folder.classes, folder.samples, onnx.classes, dataDir, opts.onnx!);
   const live = process.stderr.isTTY && !opts.json;
   const run = async (predictor: Predictor, label: string) => {
@@ -127,7 +137,8 @@ async function evalOnnx(dataDir: string, opts: EvalOptions): Promise<void> {
         resolution: predictor.resolution,
         preprocessing: predictor.preprocessing,
         batchSize: opts.batchSize,
-        onBadFile: (path, reason) => console.error(`${live ? "\r\x1b[K" : ""}warning: ${skippedFileMessage(path, reason)}`),
+        onBadFile: (path, reason) =>
+          console.error(`${live ? "\r\x1b[K" : ""}warning: ${printable(inData(skippedFileMessage(path, reason)))}`),
         onProgress: live ? (done, total) => process.stderr.write(`\revaluating ${label} ${done}/${total}`) : undefined,
       });
     } finally {
@@ -161,11 +172,11 @@ async function evalOnnx(dataDir: string, opts: EvalOptions): Promise<void> {
       arch: onnx.arch,
       resolution: onnx.resolution,
     });
-    console.log(printableJson({ ...head, ...rest, comparison }, 2));
+    console.log(inData(printableJson({ ...head, ...rest, comparison }, 2)));
     return;
   }
   const kind = onnx.quantization ? ` (${String(onnx.quantization.mode)})` : "";
-  console.log(printableLines(summaryText(evaluation, dataDir, `${onnx.arch}${kind}`, onnx.resolution)));
+  console.log(inData(printableLines(summaryText(evaluation, dataDir, `${onnx.arch}${kind}`, onnx.resolution))));
   if (comparison) {
     console.log("");
     console.log(
