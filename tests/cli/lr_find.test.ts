@@ -107,4 +107,12 @@ describe("lr-find", () => {
     assert.equal(where.status, 1);
     assert.match(where.stderr, /^convzoo: error: .*r\.html: folder .* does not exist\n$/);
   });
+
+  test("a folder of one class is refused before any model is built, as train refuses it", async () => {
+    const one = join(dir, "one");
+    await writeSyntheticFolder(one, { classes: 1, perClass: 4, size: 16 });
+    const r = convzoo("lr-find", one, "--arch", "mobilenet_v3_small", "--resolution", "32");
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /\nconvzoo: error: .*one: 1 class \(.*\): a classifier needs at least 2 classes to tell apart/);
+  });
 });

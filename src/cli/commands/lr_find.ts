@@ -13,6 +13,7 @@ import { loadModel } from "../../inference/load.js";
 import { preprocessingForResolution, type Preprocessing } from "../../models/preprocessing.js";
 import { escapeHtml } from "../../run/report.js";
 import { runOption, runOptionRows } from "../../run/settings.js";
+import { checkTrainableData } from "../../run/checks.js";
 import { chooseAugmentation, chooseBatchSize, chooseOptimizer } from "../../run/sizing.js";
 import {
   LR_FIND_DEFAULTS,
@@ -116,6 +117,8 @@ export function registerLrFind(program: Command): void {
           `warning: skipped ${ds.skipped.length} non-image file${ds.skipped.length > 1 ? "s" : ""} (first: ${printable(ds.skipped[0])})`,
         );
       say(ds.description);
+      // As `convzoo train` checks before it trains: one class or one image cannot give a loss curve.
+      checkTrainableData(dataDir, ds.classes, ds.train.length);
       const loaded = await loadModel({
         arch: opts.arch,
         weights: opts.weights,
