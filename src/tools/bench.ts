@@ -125,6 +125,7 @@ export async function benchTraining(model: Model, options: TrainBenchOptions = {
   const warmup = options.warmup ?? 1;
   const threads = resolveThreads(options.threads);
   const numClasses = model.options.numClasses;
+  checkBatchFits(model, batchSize, resolution, undefined, true);
   const graphOptions = { batchSize, resolution, frozen: options.frozen, optimizer: { kind: "sgd" as const, momentum: 0.9 } };
   const t0 = performance.now();
   toOnnx(trainingGraph(model, graphOptions).graph);
@@ -161,6 +162,8 @@ export async function benchTraining(model: Model, options: TrainBenchOptions = {
       setupMs,
       timesMs,
     };
+  } catch (e) {
+    throw asOutOfMemory(e, batchSize);
   } finally {
     await trainer.release();
   }

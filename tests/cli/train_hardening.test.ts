@@ -201,4 +201,13 @@ describe("train hardening", () => {
     );
     assert.equal(r.stdout, "");
   });
+
+  test("bench train: the same for a training step (activations kept for the backward pass, optimizer state)", () => {
+    const r = convzoo("bench", "train", "--arch", "resnet18", "--batch-size", "100000");
+    assertOneLineError(
+      r,
+      /--batch-size 100000: training resnet18 at 224x224 needs about [\d,.]+ GB \([\d.]+ MB for the weights and optimizer state, [\d.]+ MB per image\), more than the [\d,.]+ [GM]B of memory available; try --batch-size [\d,]+ or less/,
+    );
+    assert.equal(r.stdout, "");
+  });
 });

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createModel } from "../../src/index.js";
-import { asOutOfMemory, checkBatchFits, inferenceBytesPerImage } from "../../src/tools/batch_memory.js";
+import { asOutOfMemory, checkBatchFits, inferenceBytesPerImage, trainingBytes } from "../../src/tools/batch_memory.js";
 
 test("per image: the input plus 3x the largest activation; a batch over the memory given is one clear error", () => {
   const model = createModel("resnet18");
@@ -17,6 +17,19 @@ test("per image: the input plus 3x the largest activation; a batch over the memo
       e.message ===
         "--batch-size 101: resnet18 at 224x224 needs about 1 GB (10.2 MB per image), more than the 1 GB of memory available; " +
           "try --batch-size 100 or less",
+  );
+});
+
+test("training: the parameters eight times over, and per image the input plus twice every layer's output", () => {
+  const model = createModel("resnet18");
+  const { fixed, perImage } = trainingBytes(model, 224);
+  assert.equal(fixed, 4 * 8 * 11_689_512, "resnet18's 11,689,512 parameters (torchvision's count)");
+  // Within the measured range: peak RSS grew 54.6 MB per image from batch 8 to 32 (bench train, 2026-12-05).
+  assert.ok(perImage > 54.6e6 && perImage < 1.5 * 54.6e6, `${perImage}`);
+  checkBatchFits(model, 10, 224, fixed + 10 * perImage, true);
+  assert.throws(
+    () => checkBatchFits(model, 11, 224, fixed + 10 * perImage, true),
+    (e: Error) => e.name === "OptionError" && /^--batch-size 11: training resnet18 .* try --batch-size 10 or less$/.test(e.message),
   );
 });
 
