@@ -74,6 +74,7 @@ const settings = z.looseObject({
   cacheFeatures: z.boolean().optional(),
   recalibrateBatchNorm: z.boolean().optional(),
   patience: optionalNull(int(1)),
+  saveEpoch: z.enum(["best", "last"]).optional(),
   stepEpochs: optionalNull(int(1)),
   gamma: optionalNull(z.number().positive().max(1)),
   minLr: optionalNull(z.number().min(0)),

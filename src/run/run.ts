@@ -27,6 +27,7 @@ import {
   chooseEpochs,
   chooseOptimizer,
   chooseLearningRate,
+  chooseSaveEpoch,
   chooseRecalibration,
   chooseValSplit,
   type Choice,
@@ -210,6 +211,9 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
       ? sizedBy(chooseLearningRate(optimizerKind, batchSize), sized)
       : chooseLearningRate(optimizerKind, batchSize).value;
   const augment = req.augment ?? sizedBy(chooseAugmentation(resolution), sized);
+  // Early stopping watches the best epoch: with --patience the best is kept unless told otherwise.
+  const saveEpoch =
+    req.saveEpoch ?? (req.patience !== undefined || data.val.length === 0 ? "best" : sizedBy(chooseSaveEpoch(data.val.length), sized));
   const headEpochs = req.headEpochs ?? 0;
   if (headEpochs > 0 && strategy === "head")
     throw new OptionError("--head-epochs warms the head up before unfreezing: not with --strategy head");
@@ -286,6 +290,7 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
     shuffle: req.shuffle,
     seed: req.seed,
     patience: req.patience ?? null,
+    saveEpoch,
     recalibrateBatchNorm: recalibrate,
     autoAugment: req.autoAugment && req.autoAugment !== "none" ? req.autoAugment : null,
     randomErasing: req.randomErasing || null,

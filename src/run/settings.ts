@@ -58,6 +58,8 @@ export interface RunRequest {
   shuffle?: boolean;
   seed?: number;
   patience?: number;
+  /** Which epoch --save keeps (sized from the validation set's size when absent). */
+  saveEpoch?: "best" | "last";
   /** Recompute the trained BatchNorm layers' running statistics after each epoch (train/recalibrate.ts). */
   recalibrateBn?: boolean;
   /** torchvision's TrivialAugmentWide or RandAugment on training images. */
@@ -407,6 +409,15 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     kind: "positiveInt",
     fixedOnResume: true,
     help: "early stopping: stop after N epochs without a better validation accuracy",
+  },
+  {
+    field: "saveEpoch",
+    flag: "--save-epoch <which>",
+    kind: { choices: ["best", "last"] },
+    fixedOnResume: true,
+    help:
+      "the epoch --save keeps: best (highest validation accuracy) or last (default: best with 100 or more validation " +
+      "images, else last: a smaller set picks by noise)",
   },
   {
     field: "recalibrateBn",

@@ -65,6 +65,11 @@ export interface LoopSettings {
   recalibrateBatchNorm?: boolean;
   /** Early stopping: stop after this many epochs without a better validation accuracy. */
   patience?: number | null;
+  /**
+   * Which epoch is kept (EpochEnd.improved, FitResult.bestEpoch): the one with the best validation
+   * accuracy (default), or the last, where the validation set is too small to pick by.
+   */
+  saveEpoch?: "best" | "last";
   /** step schedule: decay every this many epochs (StepLR's step_size; default a third of the run). */
   stepEpochs?: number | null;
   /** step schedule: decay factor (StepLR's gamma; default 0.1). */
@@ -153,7 +158,7 @@ export interface EpochEnd {
    * in its own model after onEpochEnd returns. null without EMA.
    */
   ema: { writeTo(model: Model): void } | null;
-  /** True when this epoch is the best so far (highest validation accuracy; the last without validation). */
+  /** True when this epoch is the one to keep: the best so far (highest validation accuracy), or the last (no validation, or saveEpoch "last"). */
   improved: boolean;
   progress: () => FitProgress;
 }
@@ -179,7 +184,7 @@ export type StopReason = "completed" | "early-stopped" | "interrupted";
 
 export interface FitResult {
   history: EpochMetrics[];
-  /** 1-based epoch with the best validation accuracy (the last epoch without validation). */
+  /** 1-based epoch kept: the best validation accuracy's (the last without validation, or with saveEpoch "last"). */
   bestEpoch: number | null;
   stopped: StopReason;
   progress: FitProgress;
@@ -266,6 +271,8 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
     dataRng.setState(r.dataRandom);
   }
   const history: EpochMetrics[] = r ? [...r.history] : [];
+  if (o.saveEpoch === "last" && o.patience)
+    throw new OptionError("--patience stops after the best epoch by validation accuracy: not with --save-epoch last");
   let bestEpoch = r?.bestEpoch ?? null;
   let bestValAccuracy = r?.bestValAccuracy ?? null;
   if (o.colorJitter && !o.augment) throw new OptionError("colour jitter is an augmentation: it needs augmentation on (drop --no-augment)");
@@ -419,7 +426,7 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
         seconds,
         imagesPerSecond: sums.seen / seconds,
       };
-      const improved = m.valAccuracy === null || bestValAccuracy === null || m.valAccuracy > bestValAccuracy;
+      const improved = o.saveEpoch === "last" || m.valAccuracy === null || bestValAccuracy === null || m.valAccuracy > bestValAccuracy;
       if (improved) {
         bestEpoch = m.epoch;
         bestValAccuracy = m.valAccuracy;

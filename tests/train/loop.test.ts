@@ -182,6 +182,29 @@ test("the head on cached features trains like the head through the whole network
   );
 });
 
+test("saveEpoch last keeps every epoch as it ends (no pick by validation); not with patience", async () => {
+  // The same run as below (validation cannot improve after epoch 1): "best" keeps epoch 1, "last" the last.
+  const m = model("resnet18", 4);
+  const kept: number[] = [];
+  const result = await fit(
+    m,
+    options(m, {
+      epochs: 3,
+      lr: 1e-9,
+      saveEpoch: "last",
+      onEpochEnd: async ({ metrics, improved }) => {
+        if (improved) kept.push(metrics.epoch);
+      },
+    }),
+  );
+  assert.deepEqual(kept, [1, 2, 3]);
+  assert.equal(result.bestEpoch, 3);
+  await assert.rejects(
+    fit(m, options(m, { epochs: 3, saveEpoch: "last", patience: 2 })),
+    /--patience stops after the best epoch by validation accuracy: not with --save-epoch last/,
+  );
+});
+
 test("early stopping and the best checkpoint", async () => {
   // A learning rate too small to change predictions: validation accuracy cannot improve after epoch 1.
   const m = model("resnet18", 4);

@@ -7,6 +7,7 @@ import {
   chooseEpochs,
   chooseOptimizer,
   chooseLearningRate,
+  chooseSaveEpoch,
   chooseRecalibration,
   chooseValSplit,
 } from "../../src/run/sizing.js";
@@ -75,6 +76,13 @@ test("learning rate: SGD 0.01; AdamW 1e-3 at batch 4, by the square root of the 
   assert.equal(chooseLearningRate("adamw", 32).value, 2e-3, "capped: 2.8e-3 scaled");
   assert.match(chooseLearningRate("adamw", 32).reason, /at most 0\.002/);
   assert.match(chooseLearningRate("adamw", 8).reason, /square root of the batch/);
+});
+
+test("saved epoch: the best by validation from 100 validation images, else the last", () => {
+  assert.equal(chooseSaveEpoch(99).value, "last");
+  assert.equal(chooseSaveEpoch(100).value, "best");
+  assert.equal(chooseSaveEpoch(20).value, "last");
+  assert.match(chooseSaveEpoch(20).reason, /the last epoch is saved \(20 validation images are too few/);
 });
 
 test("augmentation: random crops and flips above 64 px only", () => {

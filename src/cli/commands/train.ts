@@ -25,7 +25,7 @@ export function registerTrain(program: Command): void {
   for (const row of RUN_OPTIONS) command.addOption(optionFrom(row));
   command
     .option("--threads <T>", "ONNX Runtime threads (default: all cores)", positiveInt("--threads"))
-    .option("--save <file>", "checkpoint to write: the best epoch by validation accuracy (safetensors, torchvision keys + metadata)")
+    .option("--save <file>", "checkpoint to write: the epoch --save-epoch says (safetensors, torchvision keys + metadata)")
     .option("--resume <file>", "continue a run from its .resume.safetensors file, exactly where it stopped")
     .option("--no-report", "do not write the HTML report beside the checkpoint")
     .option("--offline", "never use the network: named --weights must already be cached (also CONVZOO_OFFLINE=1)")
@@ -84,7 +84,8 @@ export function registerTrain(program: Command): void {
           : result.stopped === "early-stopped"
             ? "stopped early (no better validation accuracy)"
             : "done";
-      const bestText = best?.valAccuracy != null ? `, best epoch ${best.epoch} (val acc ${(best.valAccuracy * 100).toFixed(1)}%)` : "";
+      const which = run.settings.saveEpoch === "last" ? "last epoch" : "best epoch";
+      const bestText = best?.valAccuracy != null ? `, ${which} ${best.epoch} (val acc ${(best.valAccuracy * 100).toFixed(1)}%)` : "";
       display.note(`${how}${bestText}; saved ${outcome.checkpoint}${report ? `, report ${report.path}` : ""}`);
       if (result.stopped === "interrupted") process.exitCode = 130;
     });
