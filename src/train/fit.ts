@@ -158,7 +158,10 @@ export interface EpochEnd {
    * in its own model after onEpochEnd returns. null without EMA.
    */
   ema: { writeTo(model: Model): void } | null;
-  /** True when this epoch is the one to keep: the best so far (highest validation accuracy), or the last (no validation, or saveEpoch "last"). */
+  /**
+   * True when this epoch is the one to keep: the best so far (highest validation accuracy), or the
+   * last (no validation, or saveEpoch "last").
+   */
   improved: boolean;
   progress: () => FitProgress;
 }
