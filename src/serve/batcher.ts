@@ -3,8 +3,8 @@
  * soon as the queued rows reach the maximum batch size, or when the oldest request has waited the
  * maximum queue delay, or (delay 0) as soon as the model is free. Requests are never split: a batch
  * takes whole requests in arrival order, and each request gets back exactly its own rows.
- * Without dynamic batching every request runs alone. One batch runs at a time per model: the
- * session already uses every thread it was given.
+ * Without dynamic batching every request runs alone. As many batches run at once as the model has
+ * instances (one by default: the session already uses every core it was given).
  */
 import { HttpError } from "./protocol.js";
 import type { ModelSource } from "./model_source.js";
@@ -48,7 +48,8 @@ const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 export class Batcher {
   private readonly queue: Pending[] = [];
-  private running = false;
+  /** Batches taken and not yet finished (at most the source's instances). */
+  private running = 0;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
 
@@ -74,7 +75,7 @@ export class Batcher {
 
   /** Resolves once nothing is queued or running. */
   idle(): Promise<void> {
-    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -83,13 +84,13 @@ export class Batcher {
   }
 
   private schedule(): void {
-    if (this.running || this.queue.length === 0) return;
+    if (this.running >= this.source.instances || this.queue.length === 0) return;
     const { dynamic, maxBatchSize, maxQueueDelayMs } = this.options;
     if (!dynamic || this.queuedRows() >= maxBatchSize || maxQueueDelayMs <= 0) {
       this.clearTimer();
       // setImmediate: requests whose bytes are already here are parsed and queued first (poll phase).
+      this.running++;
       setImmediate(() => void this.dispatch());
-      this.running = true;
       return;
     }
     if (this.timer) return;
@@ -97,8 +98,8 @@ export class Batcher {
     this.timer = setTimeout(
       () => {
         this.timer = null;
-        if (this.running || this.queue.length === 0) return;
-        this.running = true;
+        if (this.running >= this.source.instances || this.queue.length === 0) return;
+        this.running++;
         void this.dispatch();
       },
       Math.max(0, maxQueueDelayMs - waitedMs),
@@ -134,9 +135,9 @@ export class Batcher {
     try {
       if (batch.length > 0) await this.runBatch(batch);
     } finally {
-      this.running = false;
+      this.running--;
       if (this.queue.length > 0) this.schedule();
-      else for (const wake of this.idleWaiters.splice(0)) wake();
+      else if (this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
 

@@ -11,9 +11,8 @@ import { readOnnxModel } from "../inference/onnx_model.js";
 import type { Predictor } from "../inference/predictor.js";
 import type { Model } from "../models/model.js";
 import { preprocessingForResolution, type Preprocessing } from "../models/preprocessing.js";
-import type { SessionOptions } from "../runtime/session.js";
 import type { Tensor } from "../tensor.js";
-import { WorkerSession } from "./worker_session.js";
+import { SessionPool, type PoolOptions } from "./session_pool.js";
 
 /** What the network's output rows hold: logits (probabilities are then computed) or softmax probabilities. */
 export type SourceOutput = "logits" | "probabilities";
@@ -30,6 +29,10 @@ export interface ModelSource {
   /** The transform an encoded image goes through before the network (the weights' own). */
   readonly preprocessing: Preprocessing;
   readonly output: SourceOutput;
+  /** Batches that may run at once (Triton's instance_group count): the batcher never exceeds it. */
+  readonly instances: number;
+  /** ONNX Runtime threads of each instance. */
+  readonly threads: number;
   /** Runs one normalised batch [N, 3, R, R]; returns [N, classes.length] rows of `output`. */
   run(batch: Tensor<"float32">): Promise<Tensor<"float32">>;
   release(): Promise<void>;
@@ -39,8 +42,10 @@ export interface CompileOptions {
   resolution?: number;
   classes?: readonly string[];
   preprocessing?: Preprocessing;
-  /** ONNX Runtime intra-op threads; all cores by default. */
+  /** ONNX Runtime intra-op threads per instance; by default the cores shared out among the instances. */
   threads?: number;
+  /** Sessions of the model, each running its own batches (default 1). */
+  instances?: number;
 }
 
 /**
@@ -56,7 +61,7 @@ export async function modelSource(name: string, model: Model, options: CompileOp
     throw new OptionError(`${classes.length} class names given for a ${model.options.numClasses}-class model`);
   }
   const onnx = exportOnnx(model, { resolution, output: "logits", classes, preprocessing });
-  const session = await WorkerSession.create(onnx, { threads: options.threads });
+  const pool = await SessionPool.create(onnx, { threads: options.threads, instances: options.instances });
   return {
     name,
     platform: "convzoo",
@@ -65,8 +70,10 @@ export async function modelSource(name: string, model: Model, options: CompileOp
     classes,
     preprocessing,
     output: "logits",
-    run: (batch) => session.run(batch, "logits"),
-    release: () => session.release(),
+    instances: pool.instances,
+    threads: pool.threads,
+    run: (batch) => pool.run(batch, "logits"),
+    release: () => pool.release(),
   };
 }
 
@@ -83,6 +90,8 @@ export function predictorSource(name: string, predictor: Predictor): ModelSource
     classes: predictor.classes,
     preprocessing: predictor.preprocessing,
     output: predictor.output,
+    instances: 1,
+    threads: predictor.threads,
     run: (batch) => predictor.predict(batch),
     release: () => predictor.release(),
   };
@@ -92,9 +101,9 @@ export function predictorSource(name: string, predictor: Predictor): ModelSource
  * An ONNX file written by `convzoo export` or `convzoo quantize` (probabilities or logits), read and
  * checked as `classify --onnx` reads it (inference/onnx_model.ts).
  */
-export async function onnxFileSource(name: string | undefined, path: string, options: SessionOptions = {}): Promise<ModelSource> {
+export async function onnxFileSource(name: string | undefined, path: string, options: PoolOptions = {}): Promise<ModelSource> {
   const onnx = await readOnnxModel(path);
-  const session = await WorkerSession.create(onnx.bytes, {
+  const pool = await SessionPool.create(onnx.bytes, {
     ...options,
     dequantizeWeightsAtLoad: onnx.quantization?.mode === "dynamic",
   });
@@ -106,7 +115,9 @@ export async function onnxFileSource(name: string | undefined, path: string, opt
     classes: onnx.classes,
     preprocessing: preprocessingForResolution(onnx.preprocessing, onnx.resolution),
     output: onnx.output,
-    run: (batch) => session.run(batch, onnx.output),
-    release: () => session.release(),
+    instances: pool.instances,
+    threads: pool.threads,
+    run: (batch) => pool.run(batch, onnx.output),
+    release: () => pool.release(),
   };
 }

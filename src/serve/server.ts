@@ -87,7 +87,7 @@ export class InferenceServer {
     this.server.keepAliveTimeout = 5_000;
   }
 
-  /** Binds, warms every model up (a run at the largest batch and at 1), then reports ready. */
+  /** Binds, warms every model's instances up (a run at the largest batch and at 1), then reports ready. */
   static async start(sources: readonly ModelSource[], options: ServerOptions): Promise<InferenceServer> {
     const s = new InferenceServer(sources, options);
     await new Promise<void>((resolve, reject) => {
@@ -102,7 +102,9 @@ export class InferenceServer {
     for (const { source } of s.models.values()) {
       const r = source.resolution;
       for (const n of new Set([options.batching.maxBatchSize, 1])) {
-        await source.run({ dtype: "float32", shape: [n, 3, r, r], data: new Float32Array(n * 3 * r * r) });
+        // Every instance at once: the pool gives each concurrent run its own session.
+        const warm = () => source.run({ dtype: "float32", shape: [n, 3, r, r], data: new Float32Array(n * 3 * r * r) });
+        await Promise.all(Array.from({ length: source.instances }, warm));
       }
     }
     if (s.state === "loading") s.state = "ready";
@@ -267,11 +269,12 @@ export class InferenceServer {
         { name: IMAGE_INPUT, datatype: "BYTES", shape: [-1] },
       ],
       outputs: outputs.map((name) => ({ name, datatype: "FP32", shape: [-1, k] })),
-      // Not in the protocol's metadata schema: how to make the FP32 input, and the batching limits.
+      // Not in the protocol's metadata schema: how to make the FP32 input, the batching limits, the instances.
       parameters: {
         arch: source.arch,
         preprocessing: source.preprocessing,
         max_batch_size: this.options.batching.maxBatchSize,
+        instance_count: source.instances,
         classes: k,
         note:
           `send either ${TENSOR_INPUT} (normalised as "preprocessing" says) ` +

@@ -5,9 +5,14 @@ import { Batcher, type BatchingOptions } from "../../src/serve/batcher.js";
 import type { ModelSource } from "../../src/serve/model_source.js";
 import { HttpError } from "../../src/serve/protocol.js";
 
-/** A 1x1-pixel "model" whose output row is (first channel value, batch size), after `delayMs`. */
-function recordingSource(delayMs: number): { source: ModelSource; batches: number[] } {
+/**
+ * A 1x1-pixel "model" whose output row is (first channel value, batch size), after `delayMs`; it
+ * records each batch's size and the most batches it ran at once.
+ */
+function recordingSource(delayMs: number, instances = 1): { source: ModelSource; batches: number[]; mostAtOnce: () => number } {
   const batches: number[] = [];
+  let running = 0;
+  let most = 0;
   const source: ModelSource = {
     name: "rec",
     platform: "test",
@@ -16,10 +21,14 @@ function recordingSource(delayMs: number): { source: ModelSource; batches: numbe
     classes: ["value", "batch"],
     preprocessing: { resizeSize: 1, cropSize: 1, mean: [0, 0, 0], std: [1, 1, 1], interpolation: "bilinear" },
     output: "logits",
+    instances,
+    threads: 1,
     async run(batch) {
       const n = batch.shape[0];
       batches.push(n);
+      most = Math.max(most, ++running);
       await new Promise((r) => setTimeout(r, delayMs));
+      running--;
       const out = new Float32Array(n * 2);
       for (let i = 0; i < n; i++) {
         out[i * 2] = batch.data[i * 3];
@@ -29,7 +38,7 @@ function recordingSource(delayMs: number): { source: ModelSource; batches: numbe
     },
     release: async () => {},
   };
-  return { source, batches };
+  return { source, batches, mostAtOnce: () => most };
 }
 
 const rows = (first: number, n: number) => {
@@ -73,6 +82,21 @@ test("concurrent requests of mixed sizes run together up to the batch size, each
   // 150 rows in batches of at most 8: batching happened (19 runs at best, 60 without).
   assert.ok(batches.length < 30, `expected batching, got ${batches.length} runs: ${batches}`);
   await batcher.idle();
+});
+
+test("one batch at a time per instance: two instances run two batches at once, rows still their own", async () => {
+  for (const instances of [1, 2]) {
+    const { source, batches, mostAtOnce } = recordingSource(5, instances);
+    const batcher = new Batcher(source, options({ maxBatchSize: 4 }));
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => batcher.submit(rows(i * 10, 1), 1)));
+    results.forEach((r, i) => assert.equal(r.rows[0], i * 10));
+    assert.equal(mostAtOnce(), instances, `${instances} instance(s): at most ${mostAtOnce()} batches ran at once`);
+    assert.equal(
+      batches.reduce((a, b) => a + b, 0),
+      40,
+    );
+    await batcher.idle();
+  }
 });
 
 test("without dynamic batching every request runs alone", async () => {

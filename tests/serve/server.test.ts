@@ -58,7 +58,8 @@ before(async () => {
   writeFileSync(onnxPath, exportOnnx(model, { resolution: R, output: "logits", classes: CLASSES, preprocessing: IMAGENET_EVAL }));
   const sources = [
     await modelSource("tiny", model, { resolution: R, classes: CLASSES, preprocessing: IMAGENET_EVAL, threads: 1 }),
-    await onnxFileSource("tiny_onnx", onnxPath, { threads: 1 }),
+    // Two instances: the 200-request test below runs half its requests through two sessions at once.
+    await onnxFileSource("tiny_onnx", onnxPath, { threads: 1, instances: 2 }),
   ];
   server = await InferenceServer.start(sources, options({ log: (line) => logLines.push(line) }));
 });
@@ -110,6 +111,8 @@ test("server metadata, health and model endpoints", async () => {
   const onnxMeta = await getJson("/v2/models/tiny_onnx");
   assert.equal(onnxMeta.json.platform, "onnxruntime_onnx");
   assert.equal(onnxMeta.json.parameters.arch, "resnet18");
+  assert.equal(onnxMeta.json.parameters.instance_count, 2);
+  assert.equal(meta.json.parameters.instance_count, 1);
   await expectError(http(url("/v2/models/nope"), "GET"), 404, /unknown model "nope" \(serving: tiny, tiny_onnx\)/);
   await expectError(http(url("/v2/models/nope/ready"), "GET"), 404, /unknown model/);
   await expectError(http(url("/v2/models/tiny/versions/2"), "GET"), 404, /no version 2/);

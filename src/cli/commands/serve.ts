@@ -26,6 +26,7 @@ interface ServeOptions extends ArchFlags, WeightsFlags {
   maxQueueDelayMs: number;
   dynamicBatching: boolean;
   threads?: number;
+  instances: number;
   resolution?: number;
   maxBodyMb: number;
   maxPixels: number;
@@ -49,14 +50,15 @@ function parseModelSpec(spec: string): { name: string; weights: string } {
 }
 
 async function loadSource(name: string | undefined, weights: string, opts: ServeOptions): Promise<ModelSource> {
-  if (weights.toLowerCase().endsWith(".onnx")) return onnxFileSource(name, weights, { threads: opts.threads });
+  const sessions = { threads: opts.threads, instances: opts.instances };
+  if (weights.toLowerCase().endsWith(".onnx")) return onnxFileSource(name, weights, sessions);
   const request = { arch: opts.arch, weights, widthMult: opts.widthMult, phi: opts.phi };
   const { loaded, preprocessing, resolution } = await loadForInference(request, opts, "serve");
   return modelSource(name ?? loaded.model.arch, loaded.model, {
     resolution,
     classes: loaded.classes,
     preprocessing,
-    threads: opts.threads,
+    ...sessions,
   });
 }
 
@@ -77,7 +79,17 @@ export function registerServe(program: Command): void {
       0,
     )
     .option("--no-dynamic-batching", "run every request alone")
-    .option("--threads <T>", "ONNX Runtime threads per model (default: all cores)", positiveInt("--threads"))
+    .option(
+      "--instances <N>",
+      "sessions per model, each running its own batches (Triton's instance_group count)",
+      positiveInt("--instances"),
+      1,
+    )
+    .option(
+      "--threads <T>",
+      "ONNX Runtime threads per instance (default: the cores shared out among the instances)",
+      positiveInt("--threads"),
+    )
     .option(
       "--resolution <N>",
       "input side (default: the checkpoint's, the weights' crop size, or the architecture's)",
@@ -138,7 +150,10 @@ export function registerServe(program: Command): void {
         ? `dynamic batching up to ${opts.maxBatchSize}, delay ${opts.maxQueueDelayMs} ms`
         : "no batching";
       for (const s of sources)
-        console.error(`  ${server.url}/v2/models/${s.name}  (${s.arch} ${s.resolution}x${s.resolution}, ${s.classes.length} classes)`);
+        console.error(
+          `  ${server.url}/v2/models/${s.name}  (${s.arch} ${s.resolution}x${s.resolution}, ${s.classes.length} classes; ` +
+            `${s.instances} instance${s.instances > 1 ? "s" : ""} of ${s.threads} thread${s.threads > 1 ? "s" : ""})`,
+        );
       console.error(`ready: ${server.url} (${batching}; Ctrl-C or SIGTERM stops after the requests in flight)`);
       await new Promise<void>((resolve) => {
         onStop = (signal) => {
