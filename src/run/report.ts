@@ -389,16 +389,20 @@ export async function thumbnails(paths: readonly string[], size = 96): Promise<M
   return out;
 }
 
+/**
+ * Thumbnails of the mistakes a report shows, read from the evaluation's files and keyed by
+ * `key(path)` (the path the report names: a zip's file inside the zip, when it was read from a temp folder).
+ */
+export async function mistakeThumbnails(ev: Evaluation, key: (path: string) => string = (p) => p): Promise<Record<string, string>> {
+  const shown = ev.misclassified
+    .slice(0, REPORT_MISTAKES)
+    .map((m) => ev.paths[m.index])
+    .filter((p): p is string => p !== undefined);
+  return Object.fromEntries([...(await thumbnails(shown))].map(([p, uri]) => [key(p), uri]));
+}
+
 /** Writes the report atomically, with thumbnails of the mistakes shown unless `data` has them. */
 export async function writeReport(path: string, data: ReportData): Promise<void> {
-  let thumbs = data.thumbnails;
-  if (!thumbs && data.evaluation) {
-    const ev = data.evaluation;
-    const shown = ev.misclassified
-      .slice(0, REPORT_MISTAKES)
-      .map((m) => ev.paths[m.index])
-      .filter((p): p is string => p !== undefined);
-    thumbs = Object.fromEntries(await thumbnails(shown));
-  }
+  const thumbs = data.thumbnails ?? (data.evaluation ? await mistakeThumbnails(data.evaluation) : undefined);
   await writeFileAtomic(path, new TextEncoder().encode(renderReport({ ...data, thumbnails: thumbs })));
 }

@@ -73,8 +73,19 @@ test("convzoo eval scores the project zip as it scores the folder it came from",
   const fromZip = scored(zip);
   const fromFolder = scored(join(dir, "folder"));
   assert.equal(fromZip.images, 8);
+  assert.ok((fromZip as { misclassified: unknown[] }).misclassified.length > 0, "the check below needs mistakes to name");
   // The same figures; a mistake is named inside the zip, not in the temp folder it was unpacked to.
   const inFolder = (text: string) => text.split(join(dir, "folder")).join(zip);
   assert.deepEqual(fromZip, JSON.parse(inFolder(JSON.stringify({ ...fromFolder, data: zip }))));
   assert.doesNotMatch(JSON.stringify(fromZip), /convzoo-zip-[A-Za-z0-9]{6}\//, "no path of the unpacked temp folder");
+  // The summary names mistakes relative to the zip, and the report shows them with their thumbnails.
+  const report = join(dir, "zip-eval.html");
+  const text = convzoo("eval", zip, "--weights", save, "--report", report);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /\s(cat|dog)\/00\d\.png: (cat|dog) /);
+  assert.doesNotMatch(text.stdout, /\.\.\/|convzoo-zip-[A-Za-z0-9]{6}\//);
+  const html = readFileSync(report, "utf8");
+  assert.doesNotMatch(html, /convzoo-zip-[A-Za-z0-9]{6}\//);
+  assert.ok(html.includes(`${zip}/`), "mistakes named inside the zip");
+  assert.ok((html.match(/src="data:image\//g) ?? []).length > 0, "thumbnails read from the unpacked files");
 });

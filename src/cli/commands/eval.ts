@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import { relative } from "node:path";
+import { join, relative, sep } from "node:path";
 import { IMAGENET_CLASSES, IMAGENET_SYNSETS } from "../../data/imagenet_classes.js";
 import { readImageFolder, type ImageFolder, type Sample } from "../../data/folder.js";
 import { asImageFolder } from "../../data/zip_folder.js";
@@ -7,7 +7,7 @@ import { skippedFileMessage } from "../../data/loader.js";
 import { InputFileError, OptionError, WeightsError } from "../../errors.js";
 import { Predictor } from "../../inference/predictor.js";
 import { evaluatePredictor, evaluateSamples, type Evaluation } from "../../train/evaluate.js";
-import { writeReport, type ReportEpoch } from "../../run/report.js";
+import { mistakeThumbnails, writeReport, type ReportEpoch } from "../../run/report.js";
 import type { CheckpointMetadata } from "../../weights/checkpoint.js";
 import { table } from "../format.js";
 import { addWeightsFlags, loadForInference, positiveInt, readOnnxFlag, type WeightsFlags } from "../options.js";
@@ -64,20 +64,23 @@ export function registerEval(program: Command): void {
       const meta = loaded.metadata;
       const arch = loaded.model.arch;
       if (!meta?.classes && !loaded.entry?.classes) throw noClasses();
-      const { folder, inData } = await readEvalFolder(dataDir);
+      const { folder, shownPath } = await readEvalFolder(dataDir);
       const samples = matchClasses(folder.classes, folder.samples, loaded.classes, dataDir, checkpoint);
       const live = process.stderr.isTTY && !opts.json;
-      const evaluation = await evaluateSamples(loaded.model, samples, {
+      const scored = await evaluateSamples(loaded.model, samples, {
         classes: loaded.classes,
         resolution,
         preprocessing,
         batchSize: opts.batchSize,
         threads: opts.threads,
         onBadFile: (path, reason) =>
-          console.error(`${live ? "\r\x1b[K" : ""}warning: ${printable(inData(skippedFileMessage(path, reason)))}`),
+          console.error(`${live ? "\r\x1b[K" : ""}warning: ${printable(skippedFileMessage(shownPath(path), reason))}`),
         onProgress: live ? (done, total) => process.stderr.write(`\revaluating ${done}/${total}`) : undefined,
       });
       if (live) process.stderr.write("\r\x1b[K");
+      // The mistakes' thumbnails come from the files (a zip's temp folder); everything shown names them as the user does.
+      const thumbnails = opts.report ? await mistakeThumbnails(scored, shownPath) : undefined;
+      const evaluation = withShownPaths(scored, shownPath);
       if (opts.report) {
         const training = (meta?.training ?? {}) as Record<string, unknown>;
         const history = meta ? historyOf(meta) : [];
@@ -90,35 +93,48 @@ export function registerEval(program: Command): void {
           history,
           bestEpoch: typeof meta?.bestEpoch === "number" ? meta.bestEpoch : null,
           evaluation,
+          thumbnails,
           decision: Array.isArray(meta?.decision) && meta.decision.every((l) => typeof l === "string") ? meta.decision : undefined,
           createdAt: new Date().toISOString(),
         });
       }
       if (opts.json) {
-        console.log(inData(printableJson(jsonResult(evaluation, { checkpoint, data: dataDir, arch, resolution }), 2)));
+        console.log(printableJson(jsonResult(evaluation, { checkpoint, data: dataDir, arch, resolution }), 2));
       } else {
-        console.log(inData(printableLines(summaryText(evaluation, dataDir, arch, resolution))));
+        console.log(printableLines(summaryText(evaluation, dataDir, arch, resolution)));
       }
       if (opts.report) console.error(`wrote ${opts.report}`);
     });
 }
 
-/**
- * The images to score: a folder of class folders, or a zip of one (the studio's project zip), problems
- * as warnings. `inData` writes a path of the unpacked zip as a path inside the zip (`project.zip/cat/1.png`):
- * the temp folder is gone when the command ends.
- */
-async function readEvalFolder(dataDir: string): Promise<{ folder: ImageFolder; inData: (text: string) => string }> {
+/** A scored folder, and how to name its files: a zip's files inside the zip (its temp folder is gone at exit). */
+interface EvalFolder {
+  folder: ImageFolder;
+  /** `<tmp>/cat/1.png` → `project.zip/cat/1.png` for a zip; the path itself for a folder. */
+  shownPath: (path: string) => string;
+}
+
+/** The images to score: a folder of class folders, or a zip of one (the studio's project zip); problems as warnings. */
+async function readEvalFolder(dataDir: string): Promise<EvalFolder> {
   const root = await asImageFolder(dataDir);
-  const inData = root === dataDir ? (text: string) => text : (text: string) => text.split(root).join(dataDir);
+  const unpacked = root !== dataDir;
+  const shownPath = (path: string) => (unpacked && path.startsWith(root + sep) ? join(dataDir, relative(root, path)) : path);
+  // The folder reader's messages start with the file's path.
+  const shownMessage = (message: string) =>
+    unpacked && message.startsWith(root + sep) ? dataDir + sep + message.slice(root.length + 1) : message;
   const folder = await readImageFolder(root);
-  for (const problem of folder.unreadable) console.error(`warning: ${printable(inData(problem))}`);
+  for (const problem of folder.unreadable) console.error(`warning: ${printable(shownMessage(problem))}`);
   if (folder.skipped.length)
     console.error(
       `warning: skipped ${folder.skipped.length} non-image file${folder.skipped.length > 1 ? "s" : ""} ` +
-        `(first: ${printable(inData(folder.skipped[0]))})`,
+        `(first: ${printable(shownPath(folder.skipped[0]))})`,
     );
-  return { folder, inData };
+  return { folder, shownPath };
+}
+
+/** The evaluation with its file paths as the user names them (thumbnails are read before this). */
+function withShownPaths(ev: Evaluation, shownPath: (path: string) => string): Evaluation {
+  return { ...ev, paths: ev.paths.map(shownPath), skipped: ev.skipped.map(shownPath) };
 }
 
 /**
@@ -128,7 +144,7 @@ async function readEvalFolder(dataDir: string): Promise<{ folder: ImageFolder; i
 async function evalOnnx(dataDir: string, opts: EvalOptions): Promise<void> {
   const reference = opts.weights || opts.checkpoint ? weightsFlag(opts) : undefined;
   const onnx = await readOnnxFlag(opts.onnx!, { ...opts, weights: undefined, checkpoint: undefined } as EvalOptions);
-  const { folder, inData } = await readEvalFolder(dataDir);
+  const { folder, shownPath } = await readEvalFolder(dataDir);
   const samples = matchClasses(folder.classes, folder.samples, onnx.classes, dataDir, opts.onnx!);
   const live = process.stderr.isTTY && !opts.json;
   const run = async (predictor: Predictor, label: string) => {
@@ -138,7 +154,7 @@ async function evalOnnx(dataDir: string, opts: EvalOptions): Promise<void> {
         preprocessing: predictor.preprocessing,
         batchSize: opts.batchSize,
         onBadFile: (path, reason) =>
-          console.error(`${live ? "\r\x1b[K" : ""}warning: ${printable(inData(skippedFileMessage(path, reason)))}`),
+          console.error(`${live ? "\r\x1b[K" : ""}warning: ${printable(skippedFileMessage(shownPath(path), reason))}`),
         onProgress: live ? (done, total) => process.stderr.write(`\revaluating ${label} ${done}/${total}`) : undefined,
       });
     } finally {
@@ -146,7 +162,8 @@ async function evalOnnx(dataDir: string, opts: EvalOptions): Promise<void> {
       await predictor.release();
     }
   };
-  const evaluation = await run(await Predictor.fromOnnx(onnx, { threads: opts.threads, preprocessing: onnx.preprocessing }), opts.onnx!);
+  const scored = await run(await Predictor.fromOnnx(onnx, { threads: opts.threads, preprocessing: onnx.preprocessing }), opts.onnx!);
+  const evaluation = withShownPaths(scored, shownPath);
   let comparison: { weights: string; top1: number; agreement: number; images: number } | null = null;
   if (reference) {
     const { loaded } = await loadForInference({ weights: reference }, { ...opts, resolution: onnx.resolution }, "be evaluated");
@@ -158,7 +175,7 @@ async function evalOnnx(dataDir: string, opts: EvalOptions): Promise<void> {
       preprocessing: onnx.preprocessing,
       threads: opts.threads,
     });
-    const base = await run(predictor, reference);
+    const base = withShownPaths(await run(predictor, reference), shownPath);
     const byPath = new Map(base.paths.map((p, i) => [p, base.predictions?.[i]]));
     const common = evaluation.paths.filter((p) => byPath.has(p));
     const same = evaluation.paths.filter((p, i) => byPath.get(p) === evaluation.predictions?.[i]).length;
@@ -172,11 +189,11 @@ async function evalOnnx(dataDir: string, opts: EvalOptions): Promise<void> {
       arch: onnx.arch,
       resolution: onnx.resolution,
     });
-    console.log(inData(printableJson({ ...head, ...rest, comparison }, 2)));
+    console.log(printableJson({ ...head, ...rest, comparison }, 2));
     return;
   }
   const kind = onnx.quantization ? ` (${String(onnx.quantization.mode)})` : "";
-  console.log(inData(printableLines(summaryText(evaluation, dataDir, `${onnx.arch}${kind}`, onnx.resolution))));
+  console.log(printableLines(summaryText(evaluation, dataDir, `${onnx.arch}${kind}`, onnx.resolution)));
   if (comparison) {
     console.log("");
     console.log(
