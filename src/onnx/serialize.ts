@@ -90,7 +90,7 @@ export interface DecodedOnnx {
   initializers: Map<string, Tensor>;
   inputs: string[];
   outputs: string[];
-  /** Each output's dims as recorded (null: symbolic or absent, e.g. the batch). */
+  /** Each output's dims as recorded (null: symbolic, absent or not a size, e.g. the batch). */
   outputDims: Record<string, (number | null)[]>;
   opTypes: string[];
 }
@@ -148,7 +148,9 @@ export function fromOnnx(bytes: Uint8Array, source = "ONNX model"): DecodedOnnx 
     outputDims: Object.fromEntries(
       (m.graph.output ?? []).map((v) => [
         v.name ?? "",
-        (v.type?.tensorType?.shape?.dim ?? []).map((d) => (Number.isSafeInteger(d.dimValue) ? (d.dimValue as number) : null)),
+        (v.type?.tensorType?.shape?.dim ?? []).map((d) =>
+          Number.isSafeInteger(d.dimValue) && (d.dimValue as number) >= 1 ? (d.dimValue as number) : null,
+        ),
       ]),
     ),
     opTypes: (m.graph.node ?? []).map((n) => n.opType ?? ""),

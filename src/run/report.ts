@@ -33,6 +33,8 @@ export interface ReportData {
   history: ReportEpoch[];
   /** 1-based epoch whose weights were kept, or null. */
   bestEpoch: number | null;
+  /** How that epoch was chosen: the best by validation accuracy (default), or the last. */
+  saveEpoch?: "best" | "last";
   evaluation: Evaluation | null;
   /** Free-form lines, e.g. the auto strategy's figures and choice. */
   decision?: string[];
@@ -332,8 +334,15 @@ export function renderReport(data: ReportData): string {
     ["data", data.data],
     ["classes", `${data.classes.length}`],
     ["epochs", `${data.history.length}`],
-    ["best epoch", data.bestEpoch === null ? "—" : `${data.bestEpoch}`],
-    ["best val accuracy", pct(best?.valAccuracy, 2)],
+    ...((data.saveEpoch === "last"
+      ? [
+          ["saved epoch", data.bestEpoch === null ? "—" : `${data.bestEpoch} (the last: too few validation images to pick by)`],
+          ["its val accuracy", pct(best?.valAccuracy, 2)],
+        ]
+      : [
+          ["best epoch", data.bestEpoch === null ? "—" : `${data.bestEpoch}`],
+          ["best val accuracy", pct(best?.valAccuracy, 2)],
+        ]) as [string, string][]),
   ];
   if (ev) {
     facts.push(["evaluated images", `${ev.images}${ev.skipped.length ? ` (${ev.skipped.length} unreadable skipped)` : ""}`]);

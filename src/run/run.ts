@@ -206,12 +206,16 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   const totalSteps = epochs * Math.ceil(data.train.length / batchSize);
   const fromWeights = req.weights !== undefined;
   const optimizerKind = req.optimizer ?? sizedBy(chooseOptimizer(fromWeights), sized);
+  // The rate follows the batch an optimizer step sees: the micro-batches of --accumulate together.
+  const stepBatch = batchSize * (req.accumulate ?? 1);
   const sizedLr =
     req.lr === undefined
-      ? sizedBy(chooseLearningRate(optimizerKind, batchSize), sized)
-      : chooseLearningRate(optimizerKind, batchSize).value;
+      ? sizedBy(chooseLearningRate(optimizerKind, stepBatch), sized)
+      : chooseLearningRate(optimizerKind, stepBatch).value;
   const augment = req.augment ?? sizedBy(chooseAugmentation(resolution), sized);
   // Early stopping watches the best epoch: with --patience the best is kept unless told otherwise.
+  if (req.saveEpoch === "last" && req.patience !== undefined)
+    throw new OptionError("--patience stops after the best epoch by validation accuracy: not with --save-epoch last");
   const saveEpoch =
     req.saveEpoch ?? (req.patience !== undefined || data.val.length === 0 ? "best" : sizedBy(chooseSaveEpoch(data.val.length), sized));
   const headEpochs = req.headEpochs ?? 0;
@@ -483,6 +487,7 @@ export async function writeRunReport(
     classes: run.classes,
     history: outcome.result.history,
     bestEpoch: outcome.result.bestEpoch,
+    saveEpoch: run.settings.saveEpoch,
     evaluation,
     decision: run.decision.length ? run.decision : undefined,
     createdAt: new Date().toISOString(),

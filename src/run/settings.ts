@@ -7,6 +7,7 @@
  */
 import type { ColorJitter } from "../data/augment.js";
 import { OptionError } from "../errors.js";
+import { shown } from "../text.js";
 import { INTERPOLATIONS, type Interpolation } from "../models/preprocessing.js";
 import type { AutoAugmentPolicy } from "../data/auto_augment.js";
 import type { LoopSettings } from "../train/fit.js";
@@ -530,8 +531,31 @@ function parseColorJitter(text: string, fail: (message: string) => Error): Color
 export type CompleteRequest = RunRequest &
   Required<Pick<RunRequest, "strategy" | "momentum" | "schedule" | "warmupEpochs" | "labelSmoothing" | "shuffle" | "seed">>;
 
+/** Kinds whose values a library request gives as the parsed value itself (not text to parse). */
+const UNCHECKED_KINDS = new Set<ValueKind>(["string", "list", "boolean", "negatable", "colorJitter"]);
+
+/**
+ * The request with the table's defaults filled in where the caller gave nothing. A library caller's
+ * values are checked as the CLI checks flags (a choice not in the list, a count that is not a positive
+ * integer …), the message naming the request field.
+ */
 export function withDefaults(req: RunRequest): CompleteRequest {
   const out: Record<string, unknown> = { ...req };
-  for (const o of RUN_OPTIONS) if (out[o.field] === undefined && o.default !== undefined) out[o.field] = o.default;
+  for (const o of RUN_OPTIONS) {
+    const value = out[o.field];
+    if (value === undefined) {
+      if (o.default !== undefined) out[o.field] = o.default;
+      continue;
+    }
+    if (UNCHECKED_KINDS.has(o.kind)) continue;
+    const asField = (m: string) => new OptionError(m.replace(flagName(o), o.field));
+    const rgb = o.kind === "rgb" || o.kind === "positiveRgb";
+    const expected =
+      typeof o.kind === "object" ? "string" : rgb ? "array" : o.kind === "positiveNumberOrAuto" && value === "auto" ? "string" : "number";
+    const given = Array.isArray(value) ? "array" : typeof value;
+    if (given !== expected)
+      throw asField(`${flagName(o)} expects a ${expected}, got ${given === "string" ? `"${shown(value, 40)}"` : given}`);
+    parseValue(o, Array.isArray(value) ? value.join(",") : String(value), asField);
+  }
   return out as unknown as CompleteRequest;
 }

@@ -56,7 +56,13 @@ export function trainingBytes(model: Model, resolution: number): { fixed: number
  * Throws a one-line OptionError when `batchSize` images need more memory than is available: for an
  * inference run, or (`training`) for a training step.
  */
-export function checkBatchFits(model: Model, batchSize: number, resolution: number, available = availableMemory(), training = false): void {
+export function checkBatchFits(
+  model: Model,
+  batchSize: number,
+  resolution: number,
+  options: { training?: boolean; available?: number } = {},
+): void {
+  const { training = false, available = availableMemory() } = options;
   const { fixed, perImage } = training
     ? trainingBytes(model, resolution)
     : { fixed: 0, perImage: inferenceBytesPerImage(model, resolution) };

@@ -125,13 +125,16 @@ export async function benchTraining(model: Model, options: TrainBenchOptions = {
   const warmup = options.warmup ?? 1;
   const threads = resolveThreads(options.threads);
   const numClasses = model.options.numClasses;
-  checkBatchFits(model, batchSize, resolution, undefined, true);
+  checkBatchFits(model, batchSize, resolution, { training: true });
   const graphOptions = { batchSize, resolution, frozen: options.frozen, optimizer: { kind: "sgd" as const, momentum: 0.9 } };
   const t0 = performance.now();
   toOnnx(trainingGraph(model, graphOptions).graph);
   const graphBuildMs = performance.now() - t0;
   const t1 = performance.now();
-  const trainer = await Trainer.create(model, { ...graphOptions, threads });
+  // ONNX Runtime plans the step's memory here: a batch beyond it can fail already.
+  const trainer = await Trainer.create(model, { ...graphOptions, threads }).catch((e: unknown) => {
+    throw asOutOfMemory(e, batchSize);
+  });
   const setupMs = performance.now() - t1;
   const rng = new Random(1);
   const images = Float32Array.from({ length: batchSize * 3 * resolution * resolution }, () => rng.normal());

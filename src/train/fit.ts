@@ -208,6 +208,8 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   const patience = o.patience ?? undefined;
   if (patience !== undefined && !(Number.isInteger(patience) && patience >= 1))
     throw new OptionError(`patience must be a positive integer, got ${o.patience}`);
+  if (patience !== undefined && o.saveEpoch === "last")
+    throw new OptionError('patience stops after the best epoch by validation accuracy: not with saveEpoch "last"');
   if (o.train.length === 0) throw new OptionError("no training images");
   const emit = o.onEvent ?? (() => undefined);
   const k = model.options.numClasses;
@@ -274,8 +276,6 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
     dataRng.setState(r.dataRandom);
   }
   const history: EpochMetrics[] = r ? [...r.history] : [];
-  if (o.saveEpoch === "last" && o.patience)
-    throw new OptionError("--patience stops after the best epoch by validation accuracy: not with --save-epoch last");
   let bestEpoch = r?.bestEpoch ?? null;
   let bestValAccuracy = r?.bestValAccuracy ?? null;
   if (o.colorJitter && !o.augment) throw new OptionError("colour jitter is an augmentation: it needs augmentation on (drop --no-augment)");
@@ -429,16 +429,16 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
         seconds,
         imagesPerSecond: sums.seen / seconds,
       };
-      const improved = o.saveEpoch === "last" || m.valAccuracy === null || bestValAccuracy === null || m.valAccuracy > bestValAccuracy;
-      if (improved) {
-        bestEpoch = m.epoch;
-        bestValAccuracy = m.valAccuracy;
-      }
+      const improved = m.valAccuracy === null || bestValAccuracy === null || m.valAccuracy > bestValAccuracy;
+      if (improved) bestValAccuracy = m.valAccuracy;
+      // The epoch kept: the best so far, or every epoch as it ends with saveEpoch "last".
+      const kept = improved || o.saveEpoch === "last";
+      if (kept) bestEpoch = m.epoch;
       history.push(m);
       emit({ type: "epoch", best: improved, ...m });
       progress = snapshot(0);
       const ema = o.ema ? { writeTo: (target: Model) => trainer.writeBack(target, { ema: true }) } : null;
-      await o.onEpochEnd?.({ metrics: m, improved, progress: () => progress, ema });
+      await o.onEpochEnd?.({ metrics: m, improved: kept, progress: () => progress, ema });
       if (o.ema) trainer.writeBack(model);
       if (
         patience !== undefined &&

@@ -68,12 +68,12 @@ test("convzoo eval scores the project zip as it scores the folder it came from",
   const scored = (data: string) => {
     const r = convzoo("eval", data, "--weights", save, "--json");
     assert.equal(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout) as { images: number; top1: number; confusion: number[][] };
+    return JSON.parse(r.stdout) as { images: number; top1: number; confusion: number[][]; misclassified: unknown[] };
   };
   const fromZip = scored(zip);
   const fromFolder = scored(join(dir, "folder"));
   assert.equal(fromZip.images, 8);
-  assert.ok((fromZip as { misclassified: unknown[] }).misclassified.length > 0, "the check below needs mistakes to name");
+  assert.ok(fromZip.misclassified.length > 0, "the check below needs mistakes to name");
   // The same figures; a mistake is named inside the zip, not in the temp folder it was unpacked to.
   const inFolder = (text: string) => text.split(join(dir, "folder")).join(zip);
   assert.deepEqual(fromZip, JSON.parse(inFolder(JSON.stringify({ ...fromFolder, data: zip }))));

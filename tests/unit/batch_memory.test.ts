@@ -9,9 +9,9 @@ test("per image: the input plus 3x the largest activation; a batch over the memo
   // resnet18 at 224: the stem's 64x112x112 output is the largest activation.
   assert.equal(inferenceBytesPerImage(model, 224), 4 * (3 * 224 * 224 + 3 * 64 * 112 * 112));
   const perImage = inferenceBytesPerImage(model, 224);
-  checkBatchFits(model, 100, 224, 100 * perImage);
+  checkBatchFits(model, 100, 224, { available: 100 * perImage });
   assert.throws(
-    () => checkBatchFits(model, 101, 224, 100 * perImage),
+    () => checkBatchFits(model, 101, 224, { available: 100 * perImage }),
     (e: Error) =>
       e.name === "OptionError" &&
       e.message ===
@@ -26,9 +26,9 @@ test("training: the parameters eight times over, and per image the input plus tw
   assert.equal(fixed, 4 * 8 * 11_689_512, "resnet18's 11,689,512 parameters (torchvision's count)");
   // Within the measured range: peak RSS grew 54.6 MB per image from batch 8 to 32 (bench train, 2026-12-05).
   assert.ok(perImage > 54.6e6 && perImage < 1.5 * 54.6e6, `${perImage}`);
-  checkBatchFits(model, 10, 224, fixed + 10 * perImage, true);
+  checkBatchFits(model, 10, 224, { training: true, available: fixed + 10 * perImage });
   assert.throws(
-    () => checkBatchFits(model, 11, 224, fixed + 10 * perImage, true),
+    () => checkBatchFits(model, 11, 224, { training: true, available: fixed + 10 * perImage }),
     (e: Error) => e.name === "OptionError" && /^--batch-size 11: training resnet18 .* try --batch-size 10 or less$/.test(e.message),
   );
 });

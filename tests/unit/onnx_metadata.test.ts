@@ -46,6 +46,14 @@ test("an export without class names is numbered by the width of its output", () 
   assert.deepEqual(m.classes, ["class_0", "class_1", "class_2"]);
 });
 
+test("without class names and without a recorded class count (a symbolic output width) the model is refused", () => {
+  const graph = inferenceGraph(model, { resolution: R, output: "logits" });
+  const out = graph.outputs[0];
+  graph.outputs[0] = { ...out, shape: [out.shape[0], "classes"] };
+  const metadata = onnxMetadata(model, { resolution: R, output: "logits" });
+  refused(toOnnx(graph, { metadata }), /^m\.onnx: no class names in the metadata and no class count in the output's shape$/);
+});
+
 test("metadata that disagrees with the graph or is malformed is refused, naming the file and the key", () => {
   refused(
     edited((m) => (m.classes = JSON.stringify(["a", "b"]))),

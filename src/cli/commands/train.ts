@@ -77,6 +77,7 @@ export function registerTrain(program: Command): void {
         epochs: result.history.length,
         bestEpoch: result.bestEpoch,
         bestValAccuracy: best?.valAccuracy ?? null,
+        saveEpoch: run.settings.saveEpoch ?? "best",
       });
       const how =
         result.stopped === "interrupted"
