@@ -18,7 +18,7 @@ import { STRATEGIES, type Strategy } from "../transfer/strategy.js";
 export interface RunRequest {
   /** Class-per-sub-folder image folder, a `path,label` CSV list, or a folder holding train/ and val/. */
   data: string;
-  /** The checkpoint to write (the best epoch); the resume file and report go beside it. */
+  /** The checkpoint to write (the epoch saveEpoch keeps); the resume file and report go beside it. */
   save: string;
   /** Validation images (folder or CSV); default: DIR/val beside DIR/train, else a split of the data. */
   val?: string;

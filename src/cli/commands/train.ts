@@ -20,7 +20,7 @@ export function registerTrain(program: Command): void {
     .command("train [dataDir]")
     .description(
       "train or fine-tune on labelled images (a folder with one sub-folder per class, a path,label CSV, or DIR/train + DIR/val); " +
-        "writes the best checkpoint, a resume file and an HTML report",
+        "writes a checkpoint (the best or the last epoch: --save-epoch), a resume file and an HTML report",
     );
   for (const row of RUN_OPTIONS) command.addOption(optionFrom(row));
   command
