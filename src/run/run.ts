@@ -133,6 +133,8 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   if (req.classWeights === "balanced" && (req.mixup || req.cutmix)) {
     throw new OptionError("class weights do not combine with mixup's soft targets: choose one");
   }
+  if (req.saveEpoch === "last" && req.patience !== undefined)
+    throw new OptionError("--patience stops after the best epoch by validation accuracy: not with --save-epoch last");
   const sized: string[] = [];
   const data = await readSplit(req.data, req.val ?? null, req.valSplit, req.seed, display, sized);
   const loaded = await loadModel({
@@ -214,8 +216,6 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
       : chooseLearningRate(optimizerKind, stepBatch).value;
   const augment = req.augment ?? sizedBy(chooseAugmentation(resolution), sized);
   // Early stopping watches the best epoch: with --patience the best is kept unless told otherwise.
-  if (req.saveEpoch === "last" && req.patience !== undefined)
-    throw new OptionError("--patience stops after the best epoch by validation accuracy: not with --save-epoch last");
   const saveEpoch =
     req.saveEpoch ?? (req.patience !== undefined || data.val.length === 0 ? "best" : sizedBy(chooseSaveEpoch(data.val.length), sized));
   const headEpochs = req.headEpochs ?? 0;

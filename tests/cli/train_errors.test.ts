@@ -29,6 +29,10 @@ test("train: missing folder, empty class, partial without --freeze, unknown pref
     );
     expectError([join(dir, "data"), "--arch", "resnet18", "--strategy", "partial", "--freeze", "layer9"], /no parameters under "layer9"/);
     expectError([join(dir, "data"), "--arch", "resnet18", "--val-split", "1.5"], /--val-split expects a number in \[0, 1\)/);
+    expectError(
+      [join(dir, "data"), "--arch", "resnet18", "--save-epoch", "last", "--patience", "2"],
+      /convzoo: error: --patience stops after the best epoch by validation accuracy: not with --save-epoch last\n$/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -201,7 +201,7 @@ test("saveEpoch last keeps every epoch as it ends (no pick by validation); not w
   assert.equal(result.bestEpoch, 3);
   await assert.rejects(
     fit(m, options(m, { epochs: 3, saveEpoch: "last", patience: 2 })),
-    /--patience stops after the best epoch by validation accuracy: not with --save-epoch last/,
+    /^OptionError: patience stops after the best epoch by validation accuracy: not with saveEpoch "last"$/,
   );
 });
 
