@@ -5,17 +5,20 @@
  *   node --import tsx bench/serve.ts --quick         # smoke test: short runs, numbers not meaningful
  *   node --import tsx bench/serve.ts --json          # stdout: one JSON object; the table goes to stderr
  *   options: --arch A --resolution N --max-batch B --delay-ms D --rounds R --duration S
+ *            --instances 1,2   servers with these instance counts (each batching off and on; default 1)
  *
  * Contenders, interleaved round by round:
  *   in-process  Predictor.predict on a batch of 1 and of B images (the library, no HTTP): images/s;
  *   serve off   `convzoo serve --no-dynamic-batching`: every request runs alone (batch-1 serving);
- *   serve on    `convzoo serve --max-batch-size B --max-queue-delay-ms D`: dynamic batching.
- * Each server is its own process (2 ONNX Runtime threads, as the in-process Predictor); autocannon
+ *   serve on    `convzoo serve --max-batch-size B --max-queue-delay-ms D`: dynamic batching;
+ *   ×N          either with `--instances N` (N sessions of 2/N threads each, N batches at once).
+ * Each server is its own process (2 ONNX Runtime threads in all, as the in-process Predictor); autocannon
  * (in this process) keeps 1, 8 or 64 connections busy with one-image requests: FP32 [1, 3, R, R] in
  * Triton's binary-data extension, the top 5 back through the classification extension.
  * Reported: requests/s (2xx per second), p50/p99 latency, the mean batch the server ran (from its
- * /metrics), and ratios: batching on / off at each client count, and server / in-process throughput
- * at the batch size the server actually ran (its overhead). Medians over rounds.
+ * /metrics), the CPU the server and the load generator used, and ratios: batching on / off at each
+ * client count (same instances), over batch-1 serving (off, one instance: the issue's baseline), and
+ * server / in-process throughput at the batch size the server actually ran (its overhead). Medians over rounds.
  * Weights are random (speed does not depend on values).
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -38,7 +41,17 @@ function flag(name: string, fallback: string): string {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 }
-const known = new Set(["--quick", "--json", "--arch", "--resolution", "--max-batch", "--delay-ms", "--rounds", "--duration"]);
+const known = new Set([
+  "--quick",
+  "--json",
+  "--arch",
+  "--resolution",
+  "--max-batch",
+  "--delay-ms",
+  "--rounds",
+  "--duration",
+  "--instances",
+]);
 for (const a of args) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown argument ${a}; see the header of bench/serve.ts`);
 const quick = args.includes("--quick");
 const json = args.includes("--json");
@@ -50,6 +63,9 @@ const ROUNDS = Number(flag("--rounds", quick ? "1" : "3"));
 const DURATION_S = Number(flag("--duration", quick ? "2" : "10"));
 const WARMUP_S = quick ? 1 : 3;
 const THREADS = 2;
+const INSTANCES = flag("--instances", "1").split(",").map(Number);
+for (const n of INSTANCES)
+  if (!(Number.isInteger(n) && n >= 1 && THREADS % n === 0)) throw new Error(`--instances: each count must divide ${THREADS}`);
 const CLIENTS = [1, 8, 64];
 const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 
@@ -57,18 +73,38 @@ const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
 interface Server {
   mode: "off" | "on";
+  instances: number;
+  /** "off" / "on" with one instance, "off×2" / "on×2" with two. */
+  key: string;
   url: string;
   child: ChildProcess;
 }
 
-function startServer(mode: "off" | "on", weights: string): Promise<Server> {
+function startServer(mode: "off" | "on", instances: number, weights: string): Promise<Server> {
+  const key = instances === 1 ? mode : `${mode}×${instances}`;
   const batching =
     mode === "off"
       ? ["--no-dynamic-batching", "--max-batch-size", "1"]
       : ["--max-batch-size", String(MAX_BATCH), "--max-queue-delay-ms", String(DELAY_MS)];
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", CLI, "serve", "--weights", weights, "--name", "m", "--port", "0", "--threads", String(THREADS), ...batching],
+    [
+      "--import",
+      "tsx",
+      CLI,
+      "serve",
+      "--weights",
+      weights,
+      "--name",
+      "m",
+      "--port",
+      "0",
+      "--instances",
+      String(instances),
+      "--threads",
+      String(THREADS / instances),
+      ...batching,
+    ],
     {
       stdio: ["ignore", "ignore", "pipe"],
     },
@@ -78,9 +114,9 @@ function startServer(mode: "off" | "on", weights: string): Promise<Server> {
     child.stderr!.on("data", (d: Buffer) => {
       err += d.toString();
       const m = /^ready: (http:\/\/\S+) /m.exec(err);
-      if (m) resolve({ mode, url: m[1], child });
+      if (m) resolve({ mode, instances, key, url: m[1], child });
     });
-    child.on("exit", (code) => reject(new Error(`serve (${mode}) exited with ${code}:\n${err}`)));
+    child.on("exit", (code) => reject(new Error(`serve (${key}) exited with ${code}:\n${err}`)));
   });
 }
 
@@ -145,7 +181,7 @@ async function load(server: Server, clients: number, seconds: number, req: Retur
   const clientCores = (client.user + client.system) / 1e6 / wall;
   const after = await metricCounts(server.url);
   if (r.errors > 0 || r.non2xx > 0 || r.timeouts > 0)
-    throw new Error(`serve ${server.mode} at ${clients} clients: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`);
+    throw new Error(`serve ${server.key} at ${clients} clients: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`);
   return {
     requestsPerSecond: r["2xx"] / r.duration,
     p50: r.latency.p50,
@@ -183,7 +219,7 @@ async function main(): Promise<void> {
       `${ARCH} at ${RESOLUTION}, ${THREADS} threads, batching on: max batch ${MAX_BATCH}, delay ${DELAY_MS} ms; ${ROUNDS} rounds of ${DURATION_S} s per point`,
     );
     log(`${cpus().length} cores: ${cpus()[0]?.model}`);
-    servers.push(await startServer("off", weights), await startServer("on", weights));
+    for (const n of INSTANCES) servers.push(await startServer("off", n, weights), await startServer("on", n, weights));
     const predictor = await Predictor.create(model, { resolution: RESOLUTION, threads: THREADS, output: "logits" });
     const req = requestBody(1);
     const batches = [...new Set([1, 2, 4, 8, MAX_BATCH])];
@@ -201,10 +237,10 @@ async function main(): Promise<void> {
         for (const c of CLIENTS) {
           await load(s, c, WARMUP_S, req);
           const r = await load(s, c, DURATION_S, req);
-          const key = `${s.mode}/${c}`;
+          const key = `${s.key}/${c}`;
           served.set(key, [...(served.get(key) ?? []), r]);
           log(
-            `round ${round + 1}: serve ${s.mode} ${c} clients: ${r.requestsPerSecond.toFixed(1)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, mean batch ${r.meanBatch.toFixed(2)}, CPU: server ${r.serverCores.toFixed(2)} cores, client ${r.clientCores.toFixed(2)}`,
+            `round ${round + 1}: serve ${s.key} ${c} clients: ${r.requestsPerSecond.toFixed(1)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, mean batch ${r.meanBatch.toFixed(2)}, CPU: server ${r.serverCores.toFixed(2)} cores, client ${r.clientCores.toFixed(2)}`,
           );
         }
       }
@@ -221,14 +257,16 @@ async function main(): Promise<void> {
       return hi === lo ? a : a + ((b - a) * (batch - lo)) / (hi - lo);
     };
     const rows = [];
-    for (const mode of ["off", "on"] as const) {
+    for (const server of servers) {
+      const { mode, key: serverKey } = server;
       for (const c of CLIENTS) {
-        const key = `${mode}/${c}`;
+        const key = `${serverKey}/${c}`;
         const rps = med(key, (r) => r.requestsPerSecond);
         const meanBatch = med(key, (r) => r.meanBatch);
         const ref = inprocAt(meanBatch);
+        const offKey = `${serverKey.replace(/^on/, "off")}/${c}`;
         rows.push({
-          mode,
+          mode: serverKey,
           clients: c,
           requestsPerSecond: rps,
           p50Ms: med(key, (r) => r.p50),
@@ -238,16 +276,18 @@ async function main(): Promise<void> {
           clientCores: med(key, (r) => r.clientCores),
           inProcessImagesPerSecond: ref,
           serverOverInProcess: rps / ref,
-          batchingSpeedup: mode === "on" ? rps / med(`off/${c}`, (r) => r.requestsPerSecond) : null,
+          // Batching on over batching off with the same instances; and over batch-1 serving with one instance.
+          batchingSpeedup: mode === "on" ? rps / med(offKey, (r) => r.requestsPerSecond) : null,
+          overBatchOneServing: served.has(`off/${c}`) ? rps / med(`off/${c}`, (r) => r.requestsPerSecond) : null,
         });
       }
     }
     const table = [
-      "| batching | clients | req/s | p50 ms | p99 ms | mean batch | server CPU (cores) | client CPU (cores) | in-process img/s at that batch | server / in-process | on / off |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      "| batching | clients | req/s | p50 ms | p99 ms | mean batch | server CPU (cores) | client CPU (cores) | in-process img/s at that batch | server / in-process | on / off | over batch-1 serving |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
       ...rows.map(
         (r) =>
-          `| ${r.mode} | ${r.clients} | ${r.requestsPerSecond.toFixed(1)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ${r.serverCores.toFixed(2)} | ${r.clientCores.toFixed(2)} | ${r.inProcessImagesPerSecond.toFixed(1)} | ${r.serverOverInProcess.toFixed(3)} | ${r.batchingSpeedup === null ? "" : `${r.batchingSpeedup.toFixed(2)}x`} |`,
+          `| ${r.mode} | ${r.clients} | ${r.requestsPerSecond.toFixed(1)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ${r.serverCores.toFixed(2)} | ${r.clientCores.toFixed(2)} | ${r.inProcessImagesPerSecond.toFixed(1)} | ${r.serverOverInProcess.toFixed(3)} | ${r.batchingSpeedup === null ? "" : `${r.batchingSpeedup.toFixed(2)}x`} | ${r.overBatchOneServing === null ? "" : `${r.overBatchOneServing.toFixed(2)}x`} |`,
       ),
     ];
     log("");
@@ -261,6 +301,7 @@ async function main(): Promise<void> {
           threads: THREADS,
           maxBatch: MAX_BATCH,
           delayMs: DELAY_MS,
+          instances: INSTANCES,
           rounds: ROUNDS,
           durationS: DURATION_S,
           inProcess: Object.fromEntries([...inproc].map(([b, v]) => [b, v])),
