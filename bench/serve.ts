@@ -8,7 +8,9 @@
  *            --instances 1,2   servers with these instance counts (each batching off and on; default 1)
  *
  * Contenders, interleaved round by round:
- *   in-process  Predictor.predict on a batch of 1 and of B images (the library, no HTTP): images/s;
+ *   in-process  Predictor.predict on batches of 1 to B images (the library, no HTTP): images/s, measured in a
+ *               fresh child process each round (as each server is its own process: measured in this one,
+ *               beside autocannon and the servers' sockets, batch 1 ran at 132 img/s against 207–290 alone);
  *   serve off   `convzoo serve --no-dynamic-batching`: every request runs alone (batch-1 serving);
  *   serve on    `convzoo serve --max-batch-size B --max-queue-delay-ms D`: dynamic batching;
  *   ×N          either with `--instances N` (N sessions of 2/N threads each, N batches at once).
@@ -51,6 +53,7 @@ const known = new Set([
   "--rounds",
   "--duration",
   "--instances",
+  "--in-process-child",
 ]);
 for (const a of args) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown argument ${a}; see the header of bench/serve.ts`);
 const quick = args.includes("--quick");
@@ -138,10 +141,16 @@ function requestBody(seed: number): { body: Buffer; headers: Record<string, stri
   };
 }
 
-async function metricCounts(url: string): Promise<{ inferences: number; executions: number }> {
+async function metricCounts(url: string): Promise<{ inferences: number; executions: number; requests: number; computeMicros: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const value = (name: string) => Number(new RegExp(`^${name}\\{model="m",version="1"\\} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
-  return { inferences: value("nv_inference_count"), executions: value("nv_inference_exec_count") };
+  return {
+    inferences: value("nv_inference_count"),
+    executions: value("nv_inference_exec_count"),
+    requests: value("nv_inference_request_success"),
+    // Per request: the run time of the batch it was in (so the mean over requests is the mean batch run, request-weighted).
+    computeMicros: value("nv_inference_compute_infer_duration_us"),
+  };
 }
 
 interface LoadResult {
@@ -149,6 +158,8 @@ interface LoadResult {
   p50: number;
   p99: number;
   meanBatch: number;
+  /** The server's run time of a batch (ONNX Runtime in its worker), ms, averaged over requests. */
+  batchRunMs: number;
   /** CPU the server process used over the run, in cores (user + system over wall time). */
   serverCores: number;
   /** CPU this process (autocannon, the load generator) used, in cores. */
@@ -187,6 +198,7 @@ async function load(server: Server, clients: number, seconds: number, req: Retur
     p50: r.latency.p50,
     p99: r.latency.p99,
     meanBatch: (after.inferences - before.inferences) / Math.max(1, after.executions - before.executions),
+    batchRunMs: (after.computeMicros - before.computeMicros) / Math.max(1, after.requests - before.requests) / 1000,
     serverCores,
     clientCores,
   };
@@ -208,6 +220,31 @@ async function inProcess(predictor: Predictor, batch: number, runs: number): Pro
   return (batch * 1000) / median(times);
 }
 
+/** The child's side: images/s at each batch size, as one JSON line on stdout. */
+async function inProcessChild(): Promise<void> {
+  const model = initializeWeights(createModel(ARCH, {}), 0);
+  const predictor = await Predictor.create(model, { resolution: RESOLUTION, threads: THREADS, output: "logits" });
+  const result: Record<number, number> = {};
+  for (const b of [...new Set([1, 2, 4, 8, MAX_BATCH])])
+    result[b] = await inProcess(predictor, b, quick ? 3 : Math.max(5, Math.round(40 / b)));
+  await predictor.release();
+  console.log(JSON.stringify(result));
+}
+
+/** One round of in-process figures from a fresh process (the same flags, so the same model and sizes). */
+function inProcessRound(): Promise<Record<number, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), ...args, "--in-process-child"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("exit", (code) =>
+      code === 0 ? resolve(JSON.parse(out) as Record<number, number>) : reject(new Error(`in-process child exited with ${code}`)),
+    );
+  });
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "convzoo-bench-serve-"));
   const servers: Server[] = [];
@@ -220,16 +257,15 @@ async function main(): Promise<void> {
     );
     log(`${cpus().length} cores: ${cpus()[0]?.model}`);
     for (const n of INSTANCES) servers.push(await startServer("off", n, weights), await startServer("on", n, weights));
-    const predictor = await Predictor.create(model, { resolution: RESOLUTION, threads: THREADS, output: "logits" });
     const req = requestBody(1);
     const batches = [...new Set([1, 2, 4, 8, MAX_BATCH])];
     const inproc = new Map<number, number[]>(batches.map((b) => [b, []]));
     const served = new Map<string, LoadResult[]>();
     for (let round = 0; round < ROUNDS; round++) {
+      const measured = await inProcessRound();
       for (const b of batches) {
-        const ips = await inProcess(predictor, b, quick ? 3 : Math.max(5, Math.round(40 / b)));
-        inproc.get(b)!.push(ips);
-        log(`round ${round + 1}: in-process batch ${b}: ${ips.toFixed(1)} images/s`);
+        inproc.get(b)!.push(measured[b]);
+        log(`round ${round + 1}: in-process batch ${b}: ${measured[b].toFixed(1)} images/s`);
       }
       // Rotate which server goes first each round.
       const order = round % 2 === 0 ? servers : [...servers].reverse();
@@ -240,12 +276,11 @@ async function main(): Promise<void> {
           const key = `${s.key}/${c}`;
           served.set(key, [...(served.get(key) ?? []), r]);
           log(
-            `round ${round + 1}: serve ${s.key} ${c} clients: ${r.requestsPerSecond.toFixed(1)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, mean batch ${r.meanBatch.toFixed(2)}, CPU: server ${r.serverCores.toFixed(2)} cores, client ${r.clientCores.toFixed(2)}`,
+            `round ${round + 1}: serve ${s.key} ${c} clients: ${r.requestsPerSecond.toFixed(1)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, mean batch ${r.meanBatch.toFixed(2)} run in ${r.batchRunMs.toFixed(1)} ms, CPU: server ${r.serverCores.toFixed(2)} cores, client ${r.clientCores.toFixed(2)}`,
           );
         }
       }
     }
-    await predictor.release();
 
     const med = (key: string, pick: (r: LoadResult) => number) => median(served.get(key)!.map(pick));
     const inprocAt = (batch: number) => {
@@ -272,6 +307,8 @@ async function main(): Promise<void> {
           p50Ms: med(key, (r) => r.p50),
           p99Ms: med(key, (r) => r.p99),
           meanBatch,
+          batchRunMs: med(key, (r) => r.batchRunMs),
+          inProcessBatchMs: (meanBatch * 1000) / ref,
           serverCores: med(key, (r) => r.serverCores),
           clientCores: med(key, (r) => r.clientCores),
           inProcessImagesPerSecond: ref,
@@ -283,11 +320,11 @@ async function main(): Promise<void> {
       }
     }
     const table = [
-      "| batching | clients | req/s | p50 ms | p99 ms | mean batch | server CPU (cores) | client CPU (cores) | in-process img/s at that batch | server / in-process | on / off | over batch-1 serving |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      "| batching | clients | req/s | p50 ms | p99 ms | mean batch | batch run ms (server / in-process) | server CPU (cores) | client CPU (cores) | in-process img/s at that batch | server / in-process | on / off | over batch-1 serving |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
       ...rows.map(
         (r) =>
-          `| ${r.mode} | ${r.clients} | ${r.requestsPerSecond.toFixed(1)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ${r.serverCores.toFixed(2)} | ${r.clientCores.toFixed(2)} | ${r.inProcessImagesPerSecond.toFixed(1)} | ${r.serverOverInProcess.toFixed(3)} | ${r.batchingSpeedup === null ? "" : `${r.batchingSpeedup.toFixed(2)}x`} | ${r.overBatchOneServing === null ? "" : `${r.overBatchOneServing.toFixed(2)}x`} |`,
+          `| ${r.mode} | ${r.clients} | ${r.requestsPerSecond.toFixed(1)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanBatch.toFixed(2)} | ${r.batchRunMs.toFixed(1)} / ${r.inProcessBatchMs.toFixed(1)} | ${r.serverCores.toFixed(2)} | ${r.clientCores.toFixed(2)} | ${r.inProcessImagesPerSecond.toFixed(1)} | ${r.serverOverInProcess.toFixed(3)} | ${r.batchingSpeedup === null ? "" : `${r.batchingSpeedup.toFixed(2)}x`} | ${r.overBatchOneServing === null ? "" : `${r.overBatchOneServing.toFixed(2)}x`} |`,
       ),
     ];
     log("");
@@ -315,4 +352,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (args.includes("--in-process-child")) await inProcessChild();
+else await main();
