@@ -210,10 +210,9 @@ export async function prepareRun(request: RunRequest, display: RunDisplay, o: { 
   const optimizerKind = req.optimizer ?? sizedBy(chooseOptimizer(fromWeights), sized);
   // The rate follows the batch an optimizer step sees: the micro-batches of --accumulate together.
   const stepBatch = batchSize * (req.accumulate ?? 1);
-  const sizedLr =
-    req.lr === undefined
-      ? sizedBy(chooseLearningRate(optimizerKind, stepBatch), sized)
-      : chooseLearningRate(optimizerKind, stepBatch).value;
+  const lrChoice = chooseLearningRate(optimizerKind, stepBatch);
+  // Printed among the sized choices only when it is used as is (not with --lr N or --lr auto).
+  const sizedLr = req.lr === undefined ? sizedBy(lrChoice, sized) : lrChoice.value;
   const augment = req.augment ?? sizedBy(chooseAugmentation(resolution), sized);
   // Early stopping watches the best epoch: with --patience the best is kept unless told otherwise.
   const saveEpoch =
