@@ -4,10 +4,11 @@
  * machine load; optionally PyTorch's step (bench/torch_train.py) interleaved as a third contender.
  *
  *   node --import tsx bench/ab_train.ts --base /work/main [--arch resnet18] [--batch 16]
- *        [--resolution 224] [--rounds 5] [--steps 2] [--torch] [--no-spin] [--no-nchwc] [--json]
+ *        [--resolution 224] [--rounds 5] [--steps 2] [--optimizer sgd|adamw] [--classes 1000] [--torch]
+ *        [--no-spin] [--no-nchwc] [--json]
  *
- * Each tree's own src/ builds the training graph (SGD momentum 0.9, whole network, train mode,
- * dropout 0, 1000 classes, random weights seed 0) and runs it as Trainer does (ONNX Runtime
+ * Each tree's own src/ builds the training graph (SGD momentum 0.9 or AdamW, whole network, train
+ * mode, dropout 0, 1000 classes by default, random weights seed 0) and runs it as Trainer does (ONNX Runtime
  * session with convzoo's options and memory pattern off, 2 threads), state fed back each step.
  * Both sessions stay alive; each round runs `--steps` timed steps of each contender in rotated
  * order (PyTorch: one fresh process per round, one warm-up step). Prints per-contender medians
@@ -39,7 +40,9 @@ const noSpin = args.includes("--no-spin");
 const noNchwc = args.includes("--no-nchwc");
 const json = args.includes("--json");
 const THREADS = 2;
-const CLASSES = 1000;
+const CLASSES = Number(flag("--classes", "1000"));
+const optimizer = flag("--optimizer", "sgd");
+if (optimizer !== "sgd" && optimizer !== "adamw") throw new Error(`--optimizer: sgd or adamw, got ${optimizer}`);
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 interface Contender {
@@ -76,7 +79,9 @@ async function fromTree(name: string, root: string): Promise<Contender> {
   if (!noNchwc && existsSync(resolve(root, "src/runtime/nchwc_block.ts"))) {
     nchwcBlock = await (await load<typeof import("../src/runtime/nchwc_block.js")>("src/runtime/nchwc_block.ts")).nchwcBlockSize();
   }
-  const spec = trainingGraph(model, { batchSize: batch, resolution, optimizer: { kind: "sgd", momentum: 0.9 }, nchwcBlock });
+  const spec = trainingGraph(model, { batchSize: batch, resolution, optimizer: optimizer === "adamw" ? { kind: "adamw" } : { kind: "sgd", momentum: 0.9 },
+    nchwcBlock,
+  });
   if (nchwcBlock > 1) (await load<typeof import("../src/graph/nchwc.js")>("src/graph/nchwc.ts")).lowerConvsToNchwc(spec.graph, nchwcBlock);
   const spin = noSpin ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {};
   const session = await ort.InferenceSession.create(toOnnx(spec.graph), {
@@ -152,6 +157,8 @@ function torchContender(): Contender {
         "1",
         "--runs",
         String(steps),
+        "--optimizer",
+        optimizer,
       ];
       const { stdout } = await promisify(execFile)("/usr/bin/python3", argv, { maxBuffer: 1 << 24 });
       const times = (JSON.parse(stdout) as { times: number[] }).times;

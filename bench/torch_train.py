@@ -1,4 +1,4 @@
-"""PyTorch CPU baseline for bench/train.ts: times one SGD training step of torchvision's model.
+"""PyTorch CPU baseline for bench/train.ts: times one SGD (or AdamW) training step of torchvision's model.
 
 Run with Debian's interpreter (the one whose torch we compare against), e.g.
     /usr/bin/python3 bench/torch_train.py --arch resnet18 --batch 16 --resolution 224 --threads 2 --runs 3
@@ -38,6 +38,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -47,7 +48,10 @@ def main():
     x = torch.randn(a.batch, 3, a.resolution, a.resolution)
     y = torch.arange(a.batch) % a.classes
     loss_fn = torch.nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if a.optimizer == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step():
         t0 = time.perf_counter()

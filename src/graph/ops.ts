@@ -203,10 +203,45 @@ export function broadcastShapes(g: Graph, op: string, a: Shape, b: Shape): Dim[]
   return out;
 }
 
+/** Per graph: rank-aligned versions of single-element values, by `${value id}:${rank}`. */
+const rankAligned = new WeakMap<Graph, Map<string, Value>>();
+
+/**
+ * A single-element value (a scalar, or [1]) given `rank` dimensions of 1. Broadcasting means the
+ * same either way, but ONNX Runtime's CPU broadcaster walks a rank-4 tensor whose last dimensions
+ * are 1 (a 1×1 conv's weight [O, I, 1, 1], activations at 1×1) against a lower-rank scalar one
+ * element at a time: 1.6 ms instead of 33 µs for a 576×144 weight times a scalar (bench/README
+ * "Scalars against trailing 1s"), which made the optimizer update most of a small-image step.
+ * A constant gets a new initializer of the aligned shape, any other value a Reshape, each once.
+ */
+function alignSingleElement(g: Graph, x: Value, rank: number): Value {
+  if (x.shape.length >= rank || !x.shape.every((d) => d === 1)) return x;
+  let memo = rankAligned.get(g);
+  if (!memo) rankAligned.set(g, (memo = new Map()));
+  const key = `${x.id}:${rank}`;
+  const done = memo.get(key);
+  if (done) return done;
+  const ones = new Array<number>(rank).fill(1);
+  const init = g.initializers.get(x.name);
+  const aligned =
+    init && init.value === x
+      ? g.constant({ ...init.tensor, shape: ones } as Tensor, "scalar")
+      : g.addNode("Reshape", [x, int64Constant(g, ones, "shape")], [{ dtype: x.dtype, shape: ones }])[0];
+  memo.set(key, aligned);
+  return aligned;
+}
+
+/** The inputs of a broadcasting elementwise op with single-element ones aligned to the widest rank. */
+function alignedOperands(g: Graph, xs: readonly Value[]): Value[] {
+  const rank = Math.max(...xs.map((x) => x.shape.length));
+  return xs.map((x) => alignSingleElement(g, x, rank));
+}
+
 function binary(op: string) {
   return (g: Graph, a: Value, b: Value): Value => {
     if (a.dtype !== b.dtype) g.fail(`${op} expects equal dtypes, got ${describe(a)} and ${describe(b)}`);
-    return g.addNode(op, [a, b], [{ dtype: a.dtype, shape: broadcastShapes(g, op, a.shape, b.shape) }])[0];
+    const shape = broadcastShapes(g, op, a.shape, b.shape);
+    return g.addNode(op, alignedOperands(g, [a, b]), [{ dtype: a.dtype, shape }])[0];
   };
 }
 
@@ -473,7 +508,8 @@ export const sign = unaryAny("Sign");
 function comparison(op: string) {
   return (g: Graph, a: Value, b: Value): Value => {
     if (a.dtype !== b.dtype) g.fail(`${op} expects equal dtypes, got ${describe(a)} and ${describe(b)}`);
-    return g.addNode(op, [a, b], [{ dtype: "bool", shape: broadcastShapes(g, op, a.shape, b.shape) }])[0];
+    const shape = broadcastShapes(g, op, a.shape, b.shape);
+    return g.addNode(op, alignedOperands(g, [a, b]), [{ dtype: "bool", shape }])[0];
   };
 }
 
@@ -492,7 +528,7 @@ export function where(g: Graph, cond: Value, a: Value, b: Value): Value {
   if (cond.dtype !== "bool") g.fail(`Where expects a bool condition, got ${describe(cond)}`);
   if (a.dtype !== b.dtype) g.fail(`Where expects equal dtypes, got ${describe(a)} and ${describe(b)}`);
   const shape = broadcastShapes(g, "Where", cond.shape, broadcastShapes(g, "Where", a.shape, b.shape));
-  return g.addNode("Where", [cond, a, b], [{ dtype: a.dtype, shape }])[0];
+  return g.addNode("Where", alignedOperands(g, [cond, a, b]), [{ dtype: a.dtype, shape }])[0];
 }
 
 export function cast(g: Graph, x: Value, to: DType): Value {

@@ -53,9 +53,14 @@ function attribute(name: string, a: Attr): Record<string, unknown> {
   }
 }
 
-/** Serializes a graph to ONNX (opset 17). Values produced inside the graph get value_info entries. */
+/**
+ * Serializes a graph to ONNX (opset 17). Values produced inside the graph get value_info entries.
+ * Initializers nothing reads are left out (a scalar replaced by its rank-aligned copy, see
+ * graph/ops.ts), which ONNX Runtime would otherwise warn about and drop.
+ */
 export function toOnnx(graph: Graph, options: ExportOptions = {}): Uint8Array {
   const boundary = new Set([...graph.inputs, ...graph.outputs].map((v) => v.name));
+  const read = new Set([...graph.nodes.flatMap((n) => n.inputs.map((v) => v?.name)), ...graph.outputs.map((v) => v.name)]);
   const internal = graph.nodes.flatMap((n) => n.outputs).filter((v) => !boundary.has(v.name));
   // Other operator sets (ONNX Runtime's com.microsoft.nchwc, see graph/nchwc.ts) are at version 1.
   const domains = [...new Set(graph.nodes.flatMap((n) => (n.domain ? [n.domain] : [])))];
@@ -75,7 +80,7 @@ export function toOnnx(graph: Graph, options: ExportOptions = {}): Uint8Array {
         output: n.outputs.map((v) => v.name),
         attribute: Object.entries(n.attrs).map(([k, a]) => attribute(k, a)),
       })),
-      initializer: [...graph.initializers.values()].map((i) => tensorProto(i.value.name, i.tensor)),
+      initializer: [...graph.initializers.values()].filter((i) => read.has(i.value.name)).map((i) => tensorProto(i.value.name, i.tensor)),
       input: graph.inputs.map(valueInfo),
       output: graph.outputs.map(valueInfo),
       valueInfo: internal.map(valueInfo),

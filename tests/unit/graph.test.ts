@@ -1,6 +1,7 @@
 /** Build-time shape inference: wrong shapes fail when the model is built, naming the layer. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import * as ort from "onnxruntime-node";
 import { createModel, fromOnnx, Graph, inferenceGraph, OptionError, ShapeError, toOnnx, traceModel } from "../../src/index.js";
 import { initializeWeights } from "../../src/models/bind.js";
 import { BasicBlock } from "../../src/models/resnet.js";
@@ -53,4 +54,41 @@ test("ONNX bytes round-trip: names, initializers and metadata", () => {
   assert.deepEqual(w.shape, [5, 1280]);
   assert.deepEqual(w.data, graph.initializers.get("classifier.1.weight")!.tensor.data);
   assert.equal(decoded.opTypes.filter((op) => op === "Conv").length, 52);
+});
+
+test("a scalar operand is given the other operand's rank (ONNX Runtime's slow path), with the same values and no stray initializer", async () => {
+  const g = new Graph();
+  const weight = g.addInput("weight", "float32", [4, 3, 1, 1]);
+  const bias = g.addInput("bias", "float32", [3]);
+  const lr = g.addInput("lr", "float32", []);
+  const half = ops.scalarConstant(g, 0.5);
+  const scaled = ops.mul(g, ops.mul(g, weight, half), lr);
+  const shifted = ops.add(g, bias, half);
+  g.markOutput(scaled, "scaled");
+  g.markOutput(shifted, "shifted");
+  // The 4-D uses read [1, 1, 1, 1] versions of the scalars; the 1-D one a [1] version.
+  const mulInputs = g.nodes.filter((n) => n.op === "Mul").map((n) => n.inputs[1]!.shape);
+  assert.deepEqual(mulInputs, [
+    [1, 1, 1, 1],
+    [1, 1, 1, 1],
+  ]);
+  assert.deepEqual(g.nodes.find((n) => n.op === "Add")!.inputs[1]!.shape, [1]);
+  assert.deepEqual(scaled.shape, [4, 3, 1, 1]);
+  assert.deepEqual(shifted.shape, [3]);
+  const bytes = toOnnx(g);
+  const decoded = fromOnnx(bytes);
+  assert.ok(![...decoded.initializers.values()].some((t) => t.shape.length === 0), "the rank-0 constant nothing reads is left out");
+  const session = await ort.InferenceSession.create(bytes);
+  const w = Float32Array.from({ length: 12 }, (_, i) => i - 5);
+  const out = await session.run({
+    weight: new ort.Tensor("float32", w, [4, 3, 1, 1]),
+    bias: new ort.Tensor("float32", Float32Array.from([1, 2, 3]), [3]),
+    lr: new ort.Tensor("float32", Float32Array.from([0.1]), []),
+  });
+  assert.deepEqual(out.scaled.dims, [4, 3, 1, 1]);
+  assert.deepEqual(
+    [...(out.scaled.data as Float32Array)],
+    [...w].map((v) => Math.fround(Math.fround(v * 0.5) * Math.fround(0.1))),
+  );
+  assert.deepEqual([...(out.shifted.data as Float32Array)], [1.5, 2.5, 3.5]);
 });
