@@ -4,10 +4,11 @@
  * slowest nodes.
  *
  *   node --import tsx bench/profile_train.ts --arch resnet18 [--batch 16] [--resolution 224] [--steps 3]
- *        [--opt all|extended|basic|disabled] [--no-arena] [--no-mem-pattern] [--no-spin] [--no-profile] [--no-nchwc]
+ *        [--optimizer sgd|adamw] [--classes 1000] [--opt all|extended|basic|disabled] [--no-arena] [--no-mem-pattern] [--no-spin] [--no-profile] [--no-nchwc]
  *        [--top 25] [--json]
  *
- * Node names are the graph's: gradient ops live under scope `<layer>/grad`, SGD under `sgd/<key>`,
+ * Node names are the graph's: gradient ops live under scope `<layer>/grad`, the optimizer under
+ * `sgd/<key>` or `adamw/<key>` (phase "update"),
  * everything else is the forward pass; ORT's fused nodes keep the first node's name. The first
  * (warm-up) step is left out of the sums.
  */
@@ -35,11 +36,17 @@ const opt = flag("--opt", "all") as ort.InferenceSession.SessionOptions["graphOp
 const json = args.includes("--json");
 const profile = !args.includes("--no-profile");
 
-const model = createModel(arch, { numClasses: 1000, dropout: 0 });
+const classes = Number(flag("--classes", "1000"));
+const model = createModel(arch, { numClasses: classes, dropout: 0 });
 initializeWeights(model, 0);
 // As Trainer does: built for ONNX Runtime's NCHWc kernels where the CPU has them.
 const nchwcBlock = args.includes("--no-nchwc") ? 1 : await nchwcBlockSize();
-const spec = trainingGraph(model, { batchSize, resolution, optimizer: { kind: "sgd", momentum: 0.9 }, nchwcBlock });
+const spec = trainingGraph(model, {
+  batchSize,
+  resolution,
+  optimizer: flag("--optimizer", "sgd") === "adamw" ? { kind: "adamw" } : { kind: "sgd", momentum: 0.9 },
+  nchwcBlock,
+});
 process.stderr.write(`NCHWc block ${nchwcBlock}: ${spec.graph.nodes.filter((n) => n.domain && n.op === "Conv").length} convs lowered\n`);
 const onnx = toOnnx(spec.graph);
 const options: ort.InferenceSession.SessionOptions = {
@@ -63,10 +70,10 @@ const feeds: Record<string, ort.Tensor> = {
   target: new ort.Tensor(
     "float32",
     targetDistribution(
-      Array.from({ length: batchSize }, (_, i) => i % 1000),
-      1000,
+      Array.from({ length: batchSize }, (_, i) => i % classes),
+      classes,
     ),
-    [batchSize, 1000],
+    [batchSize, classes],
   ),
   lr: new ort.Tensor("float32", new Float32Array([0.01]), []),
 };
@@ -121,7 +128,7 @@ for (const e of events) {
 const timed = kernels.filter((k) => k.run >= 1);
 const nTimed = steps;
 const phase = (name: string) =>
-  name.startsWith("sgd/") ? "sgd" : /(^|\/)grad\//.test(name) || name.startsWith("grad/") ? "grad" : "forward";
+  /^(sgd|adamw)\//.test(name) ? "update" : /(^|\/)grad\//.test(name) || name.startsWith("grad/") ? "grad" : "forward";
 const byKey = new Map<string, number>();
 const byNode = new Map<string, { op: string; us: number }>();
 for (const k of timed) {
