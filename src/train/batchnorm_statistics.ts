@@ -19,13 +19,23 @@ export function trainingBatchNorms(model: Model, frozen: readonly string[]): Set
   return batchNorms;
 }
 
-/** A training-mode forward whose outputs are each trained BatchNorm's batch mean and unbiased variance. */
-export function batchNormStatisticsGraph(model: Model, batchSize: number, resolution: number, batchNorms: ReadonlySet<string>): Graph {
+/**
+ * A training-mode forward whose outputs are each trained BatchNorm's batch mean and unbiased variance.
+ * `weights`: baked in as constants (one pass), or graph inputs named by state_dict key, so one
+ * session serves every epoch of a run fed that epoch's weights (recalibrate.ts).
+ */
+export function batchNormStatisticsGraph(
+  model: Model,
+  batchSize: number,
+  resolution: number,
+  batchNorms: ReadonlySet<string>,
+  weights: "constants" | "placeholders" = "constants",
+): Graph {
   // Only the BatchNorm layers run in training mode (dropout and stochastic depth are identities);
   // momentum 1: each running-statistics update is the batch statistic itself.
   const { graph: g, context } = bindModel(model, {
     mode: "train",
-    weights: "constants",
+    weights,
     batch: batchSize,
     resolution,
     onlyBatchNormsTrain: batchNorms,

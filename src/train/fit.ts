@@ -25,7 +25,7 @@ import { mixBatch, type MixOptions } from "../data/mix.js";
 import { underPrefix } from "../models/bind.js";
 import { classificationMetrics } from "./metrics.js";
 import type { OptimizerOptions } from "./optimizers.js";
-import { recalibrateBatchNorm } from "./recalibrate.js";
+import { BatchNormRecalibrator } from "./recalibrate.js";
 import { makeSchedule, type ScheduleKind } from "./schedules.js";
 import { Trainer } from "./trainer.js";
 import { checkEma, type EmaOptions, type TrainerState } from "./state.js";
@@ -301,6 +301,8 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
   const untrainable = new Set<number>();
   let stopped: StopReason = "completed";
   let progress!: FitProgress;
+  /** Built at the first recalibration, kept for the run (its sessions take each epoch's weights). */
+  let recalibrator: BatchNormRecalibrator | undefined;
   emit({
     type: "start",
     epochs: o.epochs,
@@ -398,20 +400,20 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
       }
       checkEpochTrained(epoch + 1, sums.seen, o.train.length);
       trainer.writeBack(model);
-      const recalibration = {
-        batchSize: o.batchSize,
-        resolution: o.resolution,
-        preprocessing: o.preprocessing,
-        frozen: o.frozen,
-        threads: o.threads,
-        onBadFile,
-      };
       // With EMA the model holds the EMA weights while validating (and its statistics are the ones recalibrated).
       if (o.ema) trainer.writeBack(model, { ema: true });
       if (o.recalibrateBatchNorm && !cached) {
         // The trainer carries the new statistics on, so a resumed run (which starts from the
         // model's) continues exactly as this one does.
-        trainer.setRunningStatistics(await recalibrateBatchNorm(model, o.train, recalibration), { ema: !!o.ema });
+        recalibrator ??= new BatchNormRecalibrator(model, {
+          batchSize: o.batchSize,
+          resolution: o.resolution,
+          preprocessing: o.preprocessing,
+          frozen: o.frozen,
+          threads: o.threads,
+          onBadFile,
+        });
+        trainer.setRunningStatistics(await recalibrator.run(o.train), { ema: !!o.ema });
         if (o.ema) trainer.writeBack(model, { ema: true });
       }
       const val =
@@ -456,6 +458,7 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
       }
     }
   } finally {
+    await recalibrator?.release();
     await trainer.release();
   }
   return { history, bestEpoch, stopped, progress };

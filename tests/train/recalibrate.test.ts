@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { loadModel } from "../../src/inference/load.js";
 import { readImageFolder } from "../../src/data/folder.js";
 import "../../src/models/index.js";
-import { recalibrateBatchNorm } from "../../src/train/recalibrate.js";
+import { BatchNormRecalibrator, recalibrateBatchNorm } from "../../src/train/recalibrate.js";
 import { readWeightsFile } from "../../src/weights/files.js";
 import { stateDict } from "../../src/weights/load.js";
 import { requirePython, runPython } from "../helpers/python.js";
@@ -67,6 +67,28 @@ for (const c of [
         checked++;
       }
       assert.ok(checked > 10, `${checked} statistics compared`);
+
+      // A run keeps one recalibrator for all its epochs: its sessions take the weights as inputs, so
+      // after the weights change it must give what a fresh pass over the new weights gives.
+      const options = { batchSize: 4, resolution: 40, preprocessing, frozen: c.frozen, threads: 1 };
+      const kept = new BatchNormRecalibrator(model, options);
+      try {
+        const before = await kept.run(folder.samples);
+        const firstConv = [...model.net.namedParameters()].find(([k, p]) => k.endsWith(".weight") && p.shape.length === 4)!;
+        const w = firstConv[1].tensor.data as Float32Array;
+        firstConv[1].assign(Float32Array.from(w, (v) => v * 2));
+        const after = await kept.run(folder.samples);
+        const fresh = await recalibrateBatchNorm(model, folder.samples, options);
+        assert.deepEqual([...after.keys()], [...fresh.keys()]);
+        let moved = 0;
+        for (const [key, v] of after) {
+          assert.deepEqual(v, fresh.get(key), `${key}: the kept recalibrator saw the new weights`);
+          if (v.some((x, i) => Math.abs(x - before.get(key)![i]) > 1e-6)) moved++;
+        }
+        assert.ok(moved > 0, `doubling ${firstConv[0]} moved the statistics`);
+      } finally {
+        await kept.release();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
