@@ -5,7 +5,11 @@
  *   node --import tsx bench/small_data.ts --quick                      # one task, one seed (a few minutes)
  *   node --import tsx bench/small_data.ts --search                     # the flag search: rewrites bench/small_data_flags.json
  *   node --import tsx bench/small_data.ts --tasks mnist@5,shapes@30 --seeds 2 --methods default,torch
+ *   node --import tsx bench/small_data.ts --seeds 1 --first-seed 2      # one more seed (2) beside seeds 0 and 1 run before
  *   node --import tsx bench/small_data.ts --from-results ad673af       # the table of a (stopped) run's recorded rows
+ *   node --import tsx bench/small_data.ts --from-results b29ad34,17e4218  # rows of several commits (same task, method and
+ *                                                                      # seed: the later commit's); only where the commits
+ *                                                                      # train identically (seconds then mix both)
  *
  * Tasks on data that ships or is generated (bench/small_data_sets.ts), all mobilenet_v3_small at 32 px:
  *   mnist@N       MNIST digits 5–9 from N images per digit (N = 5, 10, 20, 50), starting from a checkpoint
@@ -186,6 +190,9 @@ function parseArgs(argv: string[]): Args {
     return t;
   });
   const seedCount = Number(value("--seeds") ?? (quick ? 1 : 2));
+  const firstSeed = Number(value("--first-seed") ?? 0);
+  if (!(Number.isInteger(firstSeed) && firstSeed >= 0 && firstSeed !== SEARCH_SEED))
+    throw new Error(`--first-seed: a non-negative integer other than the search's ${SEARCH_SEED}, got ${value("--first-seed")}`);
   const methods = (value("--methods")?.split(",") ?? METHODS) as Method[];
   for (const m of methods) if (!METHODS.includes(m)) throw new Error(`unknown method "${m}" (methods: ${METHODS.join(", ")})`);
   const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache");
@@ -193,7 +200,7 @@ function parseArgs(argv: string[]): Args {
     quick,
     search,
     tasks,
-    seeds: Array.from({ length: seedCount }, (_, i) => i),
+    seeds: Array.from({ length: seedCount }, (_, i) => firstSeed + i),
     methods,
     work: value("--work") ?? join(cache, "convzoo", "bench-small-data"),
     json: argv.includes("--json"),
@@ -725,11 +732,17 @@ async function main() {
   }
 }
 
-async function recordedRows(file: string, commit: string): Promise<Row[]> {
+/** The rows recorded for the commits (comma-separated); a task, method and seed in several: the later commit's. */
+async function recordedRows(file: string, commits: string): Promise<Row[]> {
   const lines = (await readFile(file, "utf8")).split("\n").filter(Boolean);
-  const rows = lines.map((l) => JSON.parse(l) as Row & { commit: string }).filter((r) => r.commit === commit);
-  if (!rows.length) throw new Error(`${file}: no rows for convzoo ${commit}`);
-  return rows;
+  const recorded = lines.map((l) => JSON.parse(l) as Row & { commit: string });
+  const byKey = new Map<string, Row>();
+  for (const commit of commits.split(",")) {
+    const rows = recorded.filter((r) => r.commit === commit);
+    if (!rows.length) throw new Error(`${file}: no rows for convzoo ${commit}`);
+    for (const r of rows) byKey.set(`${r.task}\t${r.method}\t${r.seed}`, r);
+  }
+  return [...byKey.values()];
 }
 
 async function newestMtime(dir: string): Promise<number> {
