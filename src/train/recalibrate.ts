@@ -33,7 +33,7 @@ export interface RecalibrateOptions {
  * (lowered to NCHWc as the trainer's graph is), so each batch size's session is built once and
  * fed the model's current weights on each pass: rebuilding graph and session every epoch cost
  * ~0.3 s per batch size, more than the pass itself on a small set (bench/README.md, "Per-epoch
- * sessions").
+ * sessions (BatchNorm recalibration)").
  */
 export class BatchNormRecalibrator {
   private readonly batchNorms: Set<string>;
