@@ -43,6 +43,8 @@ const THREADS = 2;
 const CLASSES = Number(flag("--classes", "1000"));
 const optimizer = flag("--optimizer", "sgd");
 if (optimizer !== "sgd" && optimizer !== "adamw") throw new Error(`--optimizer: sgd or adamw, got ${optimizer}`);
+/** The learning rate of each step (bench/torch_train.py uses the same: SGD 0.01, AdamW 1e-3). */
+const LR = optimizer === "adamw" ? 1e-3 : 0.01;
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 interface Contender {
@@ -69,6 +71,7 @@ async function fromTree(name: string, root: string): Promise<Contender> {
     "src/train/graph.ts",
   );
   const { toOnnx } = await load<typeof import("../src/onnx/serialize.js")>("src/onnx/serialize.ts");
+  const { optimizerScalarValues } = await load<typeof import("../src/train/optimizers.js")>("src/train/optimizers.ts");
   const { ortSessionOptions } = await load<typeof import("../src/runtime/session.js")>("src/runtime/session.ts");
   const { Random } = await load<typeof import("../src/random.js")>("src/random.ts");
   const model = createModel(arch, { numClasses: CLASSES, dropout: 0 });
@@ -79,7 +82,10 @@ async function fromTree(name: string, root: string): Promise<Contender> {
   if (!noNchwc && existsSync(resolve(root, "src/runtime/nchwc_block.ts"))) {
     nchwcBlock = await (await load<typeof import("../src/runtime/nchwc_block.js")>("src/runtime/nchwc_block.ts")).nchwcBlockSize();
   }
-  const spec = trainingGraph(model, { batchSize: batch, resolution, optimizer: optimizer === "adamw" ? { kind: "adamw" } : { kind: "sgd", momentum: 0.9 },
+  const spec = trainingGraph(model, {
+    batchSize: batch,
+    resolution,
+    optimizer: optimizer === "adamw" ? { kind: "adamw" } : { kind: "sgd", momentum: 0.9 },
     nchwcBlock,
   });
   if (nchwcBlock > 1) (await load<typeof import("../src/graph/nchwc.js")>("src/graph/nchwc.ts")).lowerConvsToNchwc(spec.graph, nchwcBlock);
@@ -105,7 +111,6 @@ async function fromTree(name: string, root: string): Promise<Contender> {
       ),
       [batch, CLASSES],
     ),
-    lr: new ort.Tensor("float32", new Float32Array([0.01]), []),
   };
   for (const s of spec.state) {
     const fromModel = s.kind === "parameter" || s.kind === "running_mean" || s.kind === "running_var";
@@ -114,14 +119,22 @@ async function fromTree(name: string, root: string): Promise<Contender> {
       : new Float32Array(s.shape.reduce((a, d) => a * d, 1));
     feeds[s.input] = new ort.Tensor("float32", data, [...s.shape]);
   }
+  // The optimizer's per-step scalars as the Trainer feeds them (lr; AdamW's bias corrections by step).
+  let t = 0;
+  const feedScalars = () => {
+    t++;
+    for (const [n, v] of Object.entries(optimizerScalarValues(spec.optimizer, t, LR)))
+      feeds[n] = new ort.Tensor("float32", Float32Array.of(v), []);
+  };
+  feedScalars();
   for (const v of spec.graph.inputs) {
     if (feeds[v.name]) continue;
-    const shape = v.shape.map(Number);
-    feeds[v.name] = new ort.Tensor("float32", new Float32Array(shape.reduce((a, d) => a * d, 1)).fill(1), shape);
+    throw new Error(`${name}: no feed for the graph input ${v.name}`);
   }
   const lossName = session.outputNames.find((n) => n === "loss") ?? session.outputNames[0];
   const c: Contender = { name, loss: [], times: [], cpu: [], nodes: spec.graph.nodes.length, step: async () => 0 };
   c.step = async () => {
+    if (c.loss.length > 0) feedScalars(); // the first step runs with t = 1, fed above
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const out = await session.run(feeds);

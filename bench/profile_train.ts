@@ -23,6 +23,7 @@ import { toOnnx } from "../src/onnx/serialize.js";
 import { nchwcBlockSize } from "../src/runtime/nchwc_block.js";
 import { Random } from "../src/random.js";
 import { ortSessionOptions } from "../src/runtime/session.js";
+import { optimizerScalarValues } from "../src/train/optimizers.js";
 import { targetDistribution, trainingGraph } from "../src/train/training_graph.js";
 
 const args = process.argv.slice(2);
@@ -37,6 +38,10 @@ const json = args.includes("--json");
 const profile = !args.includes("--no-profile");
 
 const classes = Number(flag("--classes", "1000"));
+const optimizer = flag("--optimizer", "sgd");
+if (optimizer !== "sgd" && optimizer !== "adamw") throw new Error(`--optimizer: sgd or adamw, got ${optimizer}`);
+/** As bench/ab_train.ts: SGD 0.01, AdamW 1e-3. */
+const LR = optimizer === "adamw" ? 1e-3 : 0.01;
 const model = createModel(arch, { numClasses: classes, dropout: 0 });
 initializeWeights(model, 0);
 // As Trainer does: built for ONNX Runtime's NCHWc kernels where the CPU has them.
@@ -44,7 +49,7 @@ const nchwcBlock = args.includes("--no-nchwc") ? 1 : await nchwcBlockSize();
 const spec = trainingGraph(model, {
   batchSize,
   resolution,
-  optimizer: flag("--optimizer", "sgd") === "adamw" ? { kind: "adamw" } : { kind: "sgd", momentum: 0.9 },
+  optimizer: optimizer === "adamw" ? { kind: "adamw" } : { kind: "sgd", momentum: 0.9 },
   nchwcBlock,
 });
 process.stderr.write(`NCHWc block ${nchwcBlock}: ${spec.graph.nodes.filter((n) => n.domain && n.op === "Conv").length} convs lowered\n`);
@@ -75,7 +80,6 @@ const feeds: Record<string, ort.Tensor> = {
     ),
     [batchSize, classes],
   ),
-  lr: new ort.Tensor("float32", new Float32Array([0.01]), []),
 };
 for (const s of spec.state) {
   // Parameters and running statistics from the model, optimizer slots (momentum) from zero.
@@ -83,17 +87,19 @@ for (const s of spec.state) {
   const data = fromModel ? (params.get(s.key)!.tensor.data as Float32Array).slice() : new Float32Array(s.shape.reduce((a, d) => a * d, 1));
   feeds[s.input] = new ort.Tensor("float32", data, [...s.shape]);
 }
-// Any other per-step input (optimizer scalars, masks): ones (SGD reads only lr).
-for (const v of spec.graph.inputs) {
-  if (feeds[v.name]) continue;
-  const shape = v.shape.map(Number);
-  feeds[v.name] = new ort.Tensor("float32", new Float32Array(shape.reduce((a, d) => a * d, 1)).fill(1), shape);
-}
+// The optimizer's per-step scalars as the Trainer feeds them (lr; AdamW's bias corrections by step).
+const feedScalars = (t: number) => {
+  for (const [n, v] of Object.entries(optimizerScalarValues(spec.optimizer, t, LR)))
+    feeds[n] = new ort.Tensor("float32", Float32Array.of(v), []);
+};
+feedScalars(1);
+for (const v of spec.graph.inputs) if (!feeds[v.name]) throw new Error(`no feed for the graph input ${v.name}`);
 const wall: number[] = [];
 const cpu: number[] = [];
 for (let i = 0; i <= steps; i++) {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
+  feedScalars(i + 1);
   const out = await session.run(feeds);
   wall.push(performance.now() - t0);
   const c = process.cpuUsage(c0);

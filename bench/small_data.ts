@@ -191,8 +191,10 @@ function parseArgs(argv: string[]): Args {
   });
   const seedCount = Number(value("--seeds") ?? (quick ? 1 : 2));
   const firstSeed = Number(value("--first-seed") ?? 0);
-  if (!(Number.isInteger(firstSeed) && firstSeed >= 0 && firstSeed !== SEARCH_SEED))
-    throw new Error(`--first-seed: a non-negative integer other than the search's ${SEARCH_SEED}, got ${value("--first-seed")}`);
+  if (!(Number.isInteger(firstSeed) && firstSeed >= 0))
+    throw new Error(`--first-seed: a non-negative integer, got ${value("--first-seed")}`);
+  if (firstSeed <= SEARCH_SEED && SEARCH_SEED < firstSeed + seedCount)
+    throw new Error(`seeds ${firstSeed}–${firstSeed + seedCount - 1} include the search's own draw (${SEARCH_SEED})`);
   const methods = (value("--methods")?.split(",") ?? METHODS) as Method[];
   for (const m of methods) if (!METHODS.includes(m)) throw new Error(`unknown method "${m}" (methods: ${METHODS.join(", ")})`);
   const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache");
@@ -732,7 +734,10 @@ async function main() {
   }
 }
 
-/** The rows recorded for the commits (comma-separated); a task, method and seed in several: the later commit's. */
+/**
+ * The rows recorded for the commits (comma-separated); a task, method and seed recorded more than once
+ * (in several commits, or re-run in one): the row of the commit named later in the list, its last.
+ */
 async function recordedRows(file: string, commits: string): Promise<Row[]> {
   const lines = (await readFile(file, "utf8")).split("\n").filter(Boolean);
   const recorded = lines.map((l) => JSON.parse(l) as Row & { commit: string });

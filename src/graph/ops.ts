@@ -206,6 +206,11 @@ export function broadcastShapes(g: Graph, op: string, a: Shape, b: Shape): Dim[]
 /** Per graph: rank-aligned versions of single-element values, by `${value id}:${rank}`. */
 const rankAligned = new WeakMap<Graph, Map<string, Value>>();
 
+/** Whether an aligned value is still in the graph (dead-code passes and prune may have removed it). */
+function stillInGraph(g: Graph, v: Value): boolean {
+  return g.initializers.get(v.name)?.value === v || g.nodes.some((n) => n.outputs.includes(v));
+}
+
 /**
  * A single-element value (a scalar, or [1]) given `rank` dimensions of 1. Broadcasting means the
  * same either way, but ONNX Runtime's CPU broadcaster walks a rank-4 tensor whose last dimensions
@@ -220,7 +225,7 @@ function alignSingleElement(g: Graph, x: Value, rank: number): Value {
   if (!memo) rankAligned.set(g, (memo = new Map()));
   const key = `${x.id}:${rank}`;
   const done = memo.get(key);
-  if (done) return done;
+  if (done && stillInGraph(g, done)) return done;
   const ones = new Array<number>(rank).fill(1);
   const init = g.initializers.get(x.name);
   const aligned =

@@ -22,6 +22,12 @@ export interface SessionOptions {
    * models, whose compute is float32 anyway; without it every run dequantizes every weight again.
    */
   dequantizeWeightsAtLoad?: boolean;
+  /**
+   * ONNX Runtime's CPU memory arena (default true). Off, a run's buffers go back to the system when
+   * it ends instead of staying reserved for the next: for sessions kept alive but run rarely (a
+   * run's BatchNorm recalibration, once per epoch beside the training session).
+   */
+  memoryArena?: boolean;
 }
 
 export function resolveThreads(threads: number | undefined): number {
@@ -38,6 +44,7 @@ export function ortSessionOptions(options: SessionOptions = {}): ort.InferenceSe
     executionMode: "sequential",
     graphOptimizationLevel: "all",
     ...(options.memoryPattern === false ? { enableMemPattern: false } : {}),
+    ...(options.memoryArena === false ? { enableCpuMemArena: false } : {}),
     ...(options.dequantizeWeightsAtLoad ? { extra: { session: { disable_quant_qdq: "1" } } } : {}),
   };
 }

@@ -458,8 +458,11 @@ export async function fit(model: Model, o: FitOptions): Promise<FitResult> {
       }
     }
   } finally {
-    await recalibrator?.release();
-    await trainer.release();
+    try {
+      await recalibrator?.release();
+    } finally {
+      await trainer.release();
+    }
   }
   return { history, bestEpoch, stopped, progress };
 }

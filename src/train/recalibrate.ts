@@ -94,7 +94,9 @@ export class BatchNormRecalibrator {
     try {
       const graph = batchNormStatisticsGraph(this.model, b, this.o.resolution, this.batchNorms, "placeholders");
       lowerConvsToNchwc(graph, await nchwcBlockSize());
-      session = await Session.create(toOnnx(graph), { threads: this.o.threads });
+      // Kept for the run but used once per epoch: no arena holding a full forward pass's buffers
+      // beside the training session in between.
+      session = await Session.create(toOnnx(graph), { threads: this.o.threads, memoryArena: false });
     } catch (e) {
       if (!(e instanceof ShapeError) || b >= this.o.batchSize) throw e;
       session = null;
